@@ -1,0 +1,72 @@
+// The one place that maps vectorgate's failures to PostgreSQL SQLSTATEs.
+// https://www.postgresql.org/docs/current/errcodes-appendix.html
+// Every failure a client can see is a VectorgateError: one class, a code from SqlState, and a cause.
+
+export const SqlState = {
+  SuccessfulCompletion: '00000',
+  ConnectionFailure: '08006',
+  ProtocolViolation: '08P01',
+  FeatureNotSupported: '0A000',
+  DataException: '22000',
+  InvalidParameterValue: '22023',
+  InvalidTextRepresentation: '22P02',
+  ArraySubscriptError: '2202E',
+  InFailedTransaction: '25P02',
+  InvalidAuthorization: '28000',
+  InvalidPassword: '28P01',
+  SyntaxError: '42601',
+  UndefinedFunction: '42883',
+  UndefinedTable: '42P01',
+  UndefinedObject: '42704',
+  DuplicateObject: '42710',
+  DuplicatePreparedStatement: '42P05',
+  DuplicateCursor: '42P03',
+  InvalidSqlStatementName: '26000',
+  InvalidCursorName: '34000',
+  InsufficientPrivilege: '42501',
+  ProgramLimitExceeded: '54000',
+  TooManyConnections: '53300',
+  ConfigurationLimitExceeded: '53400',
+  QueryCanceled: '57014',
+  AdminShutdown: '57P01',
+  CannotConnectNow: '57P03',
+  InternalError: 'XX000',
+  DataCorrupted: 'XX001',
+} as const;
+
+export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState];
+export type Severity = 'ERROR' | 'FATAL' | 'PANIC';
+
+export interface ErrorFields {
+  detail?: string;
+  hint?: string;
+  severity?: Severity;
+  cause?: unknown;
+}
+
+export class VectorgateError extends Error {
+  readonly code: SqlStateCode;
+  readonly severity: Severity;
+  readonly detail: string | undefined;
+  readonly hint: string | undefined;
+
+  constructor(code: SqlStateCode, message: string, fields: ErrorFields = {}) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.name = 'VectorgateError';
+    this.code = code;
+    this.severity = fields.severity ?? 'ERROR';
+    this.detail = fields.detail;
+    this.hint = fields.hint;
+  }
+}
+
+/** Anything thrown below the wire becomes a VectorgateError; unknown failures are internal errors. */
+export function toVectorgateError(err: unknown): VectorgateError {
+  if (err instanceof VectorgateError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new VectorgateError(SqlState.InternalError, `internal error: ${message}`, { cause: err });
+}
+
+export function protocolViolation(message: string): VectorgateError {
+  return new VectorgateError(SqlState.ProtocolViolation, message, { severity: 'FATAL' });
+}
