@@ -45,6 +45,46 @@ export interface Config {
   maxClassifiedSqlBytes: number;
   /** Named prepared statements and portals tracked per session. */
   maxPreparedPerSession: number;
+
+  /** Vector collections: limits on what one call may carry. */
+  maxCollections: number;
+  maxCollectionNameBytes: number;
+  maxDimensions: number;
+  maxShards: number;
+  maxBatchRows: number;
+  maxIdBytes: number;
+  maxPayloadBytes: number;
+  maxK: number;
+  maxEf: number;
+  /** Defaults of a new collection and of a search without `ef`. */
+  defaultM: number;
+  defaultEfConstruction: number;
+  defaultEfSearch: number;
+  /** Filters: size of the JSON text, nesting, `$in` list, distinct payload keys indexed per shard. */
+  maxFilterBytes: number;
+  maxFilterDepth: number;
+  maxFilterInValues: number;
+  payloadIndexMaxKeys: number;
+  /** Filtered search: matches up to this count are answered by exact search over the matching rows. */
+  exactSearchMaxRows: number;
+  /** Filtered search: largest HNSW candidate set tried before falling back to a scan. */
+  maxSearchCandidates: number;
+  /** Shard worker threads; 0 = one per core. Requests in flight per worker, then waiting per worker. */
+  shardWorkers: number;
+  workerMaxInflight: number;
+  workerMaxQueued: number;
+  /** Write-ahead log: segment size for rollover; bytes and appends one group commit takes at most. */
+  walSegmentBytes: number;
+  walGroupCommitMaxBytes: number;
+  walMaxPendingAppends: number;
+  /**
+   * Snapshot cadence: log bytes after which a snapshot is due, the ingest rate that defers it, the log
+   * size that forces it anyway, and how often a shard checks.
+   */
+  snapshotMinLogBytes: number;
+  snapshotHeavyIngestBytesPerSec: number;
+  snapshotMaxLogBytes: number;
+  snapshotCheckIntervalMs: number;
 }
 
 export const DEFAULTS: Readonly<Config> = Object.freeze({
@@ -71,6 +111,34 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   classifyCacheEntries: 10_000,
   maxClassifiedSqlBytes: 1024 * 1024,
   maxPreparedPerSession: 10_000,
+  maxCollections: 1000,
+  maxCollectionNameBytes: 63,
+  maxDimensions: 16_000,
+  maxShards: 256,
+  maxBatchRows: 10_000,
+  maxIdBytes: 1024,
+  maxPayloadBytes: 64 * 1024,
+  maxK: 10_000,
+  maxEf: 10_000,
+  defaultM: 16,
+  defaultEfConstruction: 200,
+  defaultEfSearch: 128,
+  maxFilterBytes: 64 * 1024,
+  maxFilterDepth: 32,
+  maxFilterInValues: 10_000,
+  payloadIndexMaxKeys: 64,
+  exactSearchMaxRows: 4096,
+  maxSearchCandidates: 20_000,
+  shardWorkers: 0,
+  workerMaxInflight: 64,
+  workerMaxQueued: 4096,
+  walSegmentBytes: 64 * 1024 * 1024,
+  walGroupCommitMaxBytes: 16 * 1024 * 1024,
+  walMaxPendingAppends: 10_000,
+  snapshotMinLogBytes: 64 * 1024 * 1024,
+  snapshotHeavyIngestBytesPerSec: 8 * 1024 * 1024,
+  snapshotMaxLogBytes: 1024 * 1024 * 1024,
+  snapshotCheckIntervalMs: 5_000,
 });
 
 export function makeConfig(overrides: Partial<Config> = {}): Config {
@@ -84,6 +152,12 @@ function assertConfig(config: Config): void {
     'maxMessageBytes', 'maxStartupPacketBytes', 'maxConnections', 'startupTimeoutMs',
     'upstreamConnectTimeoutMs', 'maxHeldUpstreamBytes', 'maxHeldClientBytes', 'classifyCacheEntries',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'logSampleEvery',
+    'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
+    'maxPayloadBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
+    'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
+    'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'walSegmentBytes',
+    'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'snapshotMinLogBytes',
+    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs',
   ];
   for (const key of positive) {
     const value = config[key];
@@ -91,6 +165,13 @@ function assertConfig(config: Config): void {
       throw new RangeError(`setting ${key} must be a positive integer, got ${String(value)}`);
     }
   }
+  if (!Number.isInteger(config.shardWorkers) || config.shardWorkers < 0) {
+    throw new RangeError('shardWorkers must be a non-negative integer (0 = one per core)');
+  }
+  if (config.snapshotMinLogBytes > config.snapshotMaxLogBytes) {
+    throw new RangeError('snapshotMinLogBytes must not exceed snapshotMaxLogBytes');
+  }
+  if (config.defaultEfSearch > config.maxEf) throw new RangeError('defaultEfSearch must not exceed maxEf');
   if (config.maxStartupPacketBytes > config.maxMessageBytes) {
     throw new RangeError('maxStartupPacketBytes must not exceed maxMessageBytes');
   }
