@@ -11,12 +11,14 @@ export interface Config {
   upstreamPort: number;
   /** Use TLS from the proxy to the upstream PostgreSQL (SSLRequest, then a TLS handshake). */
   upstreamTls: boolean;
+  /** CA certificate to verify the upstream's TLS certificate with; null = encrypt without verifying (sslmode=require). */
+  upstreamTlsCaFile: string | null;
   /** PEM files; when both are set the proxy answers SSLRequest with 'S' and terminates TLS. */
   tlsCertFile: string | null;
   tlsKeyFile: string | null;
   /** Data directory of the embedded default (PostgreSQL in <dataDir>/pg). */
   dataDir: string;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  logLevel: 'silent' | 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** One in N hot-path debug lines is written (per statement logs). */
   logSampleEvery: number;
   /** Prometheus endpoint; port 0 disables it. */
@@ -93,6 +95,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   upstreamHost: '127.0.0.1',
   upstreamPort: 5432,
   upstreamTls: false,
+  upstreamTlsCaFile: null,
   tlsCertFile: null,
   tlsKeyFile: null,
   dataDir: './data',

@@ -28,6 +28,7 @@ export const SqlState = {
   TooManyConnections: '53300',
   ConfigurationLimitExceeded: '53400',
   QueryCanceled: '57014',
+  IdleSessionTimeout: '57P05',
   AdminShutdown: '57P01',
   CannotConnectNow: '57P03',
   InternalError: 'XX000',

@@ -1,0 +1,40 @@
+// Prometheus metrics (prom-client), served by src/cli/metrics-server.ts. Hot-path children are bound
+// once so a statement costs an increment, not a label lookup.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface ProxyMetrics {
+  registry: Registry;
+  connections: Gauge;
+  connectionsTotal: Counter;
+  connectionsRejected: Counter;
+  statementsUpstream: { inc(): void };
+  statementsLocal: { inc(): void };
+  roundTripUpstream: { observe(seconds: number): void };
+  statementLocal: { observe(seconds: number): void };
+  protocolErrors: Counter;
+}
+
+export function createMetrics(): ProxyMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'vectorgate_' });
+  const statements = new Counter({
+    name: 'vectorgate_statements_total', help: 'Statements by route: local (answered by vectorgate) or passthrough',
+    labelNames: ['route'], registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'vectorgate_statement_seconds', help: 'Time from the request to its ReadyForQuery (passthrough) or result (local)',
+    labelNames: ['route'], registers: [registry],
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+  });
+  return {
+    registry,
+    connections: new Gauge({ name: 'vectorgate_client_connections', help: 'Open client connections', registers: [registry] }),
+    connectionsTotal: new Counter({ name: 'vectorgate_client_connections_total', help: 'Client connections accepted', registers: [registry] }),
+    connectionsRejected: new Counter({ name: 'vectorgate_client_connections_rejected_total', help: 'Client connections refused at the connection limit', registers: [registry] }),
+    statementsUpstream: statements.labels('passthrough'),
+    statementsLocal: statements.labels('local'),
+    roundTripUpstream: latency.labels('passthrough'),
+    statementLocal: latency.labels('local'),
+    protocolErrors: new Counter({ name: 'vectorgate_protocol_errors_total', help: 'Connections ended for malformed frontend messages', registers: [registry] }),
+  };
+}

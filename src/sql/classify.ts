@@ -1,0 +1,127 @@
+// Decides, per SQL text, whether the proxy answers it or PostgreSQL does. A cheap text check first:
+// without a `vector` token nothing of ours can be in it, and it passes through unparsed. The rest is
+// parsed by PostgreSQL's own parser (libpg-query, WASM) and walked for calls of our functions.
+import { loadModule, parseSync } from 'libpg-query';
+import { SqlState, VectorgateError } from '../errors.ts';
+import type { Classification, LocalPlan, StatementPart } from './local-plan.ts';
+import { versionPlan } from './version.ts';
+
+type Node = Record<string, unknown>;
+
+/** Plans one statement whose only item is a call of a local function, or throws 0A000. */
+type FunctionPlanner = (call: Node, columnName: string) => LocalPlan;
+
+const LOCAL_FUNCTIONS: ReadonlyMap<string, FunctionPlanner> = new Map([
+  ['vectorgate_version', (call: Node, columnName: string) => {
+    if (Array.isArray(call.args) && call.args.length > 0) {
+      throw new VectorgateError(SqlState.UndefinedFunction, 'function vectorgate_version() takes no arguments');
+    }
+    return versionPlan(columnName);
+  }],
+]);
+
+const MAYBE_OURS = /vector/i;
+
+let loaded: Promise<void> | null = null;
+
+/** Loads the parser's WASM module; call once before classify(). */
+export function loadParser(): Promise<void> {
+  loaded ??= loadModule();
+  return loaded;
+}
+
+export class Classifier {
+  private readonly cache = new Map<string, Classification>();
+
+  constructor(private readonly limits: { classifyCacheEntries: number; maxClassifiedSqlBytes: number }) {}
+
+  /** Throws VectorgateError for a statement that uses our functions in a way we cannot answer. */
+  classify(sql: string): Classification {
+    if (!MAYBE_OURS.test(sql)) return UPSTREAM;
+    const cached = this.cache.get(sql);
+    if (cached !== undefined) return cached;
+    if (Buffer.byteLength(sql) > this.limits.maxClassifiedSqlBytes) {
+      throw new VectorgateError(SqlState.ProgramLimitExceeded, `statement of ${Buffer.byteLength(sql)} bytes exceeds the ${this.limits.maxClassifiedSqlBytes}-byte limit for vector statements`);
+    }
+    const result = classifyParsed(sql);
+    if (this.cache.size >= this.limits.classifyCacheEntries) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(sql, result);
+    return result;
+  }
+}
+
+const UPSTREAM: Classification = Object.freeze({ route: 'upstream' });
+
+function classifyParsed(sql: string): Classification {
+  let tree: { stmts?: Node[] };
+  try {
+    tree = parseSync(sql) as { stmts?: Node[] };
+  } catch {
+    return UPSTREAM; // PostgreSQL reports its own syntax errors.
+  }
+  const stmts = tree.stmts ?? [];
+  const bytes = Buffer.from(sql, 'utf8');
+  let anyLocal = false;
+  const parts: StatementPart[] = stmts.map((raw, i) => {
+    const start = Number(raw.stmt_location ?? 0);
+    const length = Number(raw.stmt_len ?? 0);
+    const end = length > 0 ? start + length : i === stmts.length - 1 ? bytes.length : start;
+    const text = bytes.toString('utf8', start, end).trim();
+    const plan = planStatement(raw.stmt as Node | undefined);
+    if (plan !== null) anyLocal = true;
+    return { sql: text, plan };
+  });
+  return anyLocal ? { route: 'local', parts } : UPSTREAM;
+}
+
+function planStatement(stmt: Node | undefined): LocalPlan | null {
+  if (stmt === undefined) return null;
+  const calls = findLocalCalls(stmt);
+  if (calls.length === 0) return null;
+  const select = stmt.SelectStmt as Node | undefined;
+  const target = select ? singleTarget(select) : null;
+  if (target !== null && calls.length === 1 && calls[0] === target.call) {
+    const name = funcName(target.call)!;
+    return LOCAL_FUNCTIONS.get(name)!(target.call, target.alias ?? name);
+  }
+  const name = funcName(calls[0]!)!;
+  throw new VectorgateError(SqlState.FeatureNotSupported, `${name}() can only be called on its own`, {
+    hint: `Write SELECT ${name}(...) as a statement of its own.`,
+  });
+}
+
+/** `SELECT f(...) [AS alias]` and nothing else: no FROM, WHERE, grouping, set operations. */
+function singleTarget(select: Node): { call: Node; alias: string | undefined } | null {
+  const allowed = new Set(['targetList', 'limitOption', 'op']);
+  if (Object.keys(select).some((key) => !allowed.has(key))) return null;
+  if (select.op !== 'SETOP_NONE') return null;
+  const list = select.targetList as Node[] | undefined;
+  if (!list || list.length !== 1) return null;
+  const res = list[0]!.ResTarget as Node | undefined;
+  const call = (res?.val as Node | undefined)?.FuncCall as Node | undefined;
+  if (!call) return null;
+  const extra = Object.keys(call).filter((key) => !['funcname', 'args', 'funcformat', 'location'].includes(key));
+  if (extra.length > 0) return null;
+  return { call, alias: res!.name as string | undefined };
+}
+
+function funcName(call: Node): string | null {
+  const parts = call.funcname as Node[] | undefined;
+  if (!parts || parts.length === 0 || parts.length > 2) return null;
+  const names = parts.map((p) => (p.String as Node | undefined)?.sval as string | undefined);
+  if (names.length === 2 && names[0] !== 'public' && names[0] !== 'vectorgate') return null;
+  const name = names[names.length - 1];
+  return name !== undefined && LOCAL_FUNCTIONS.has(name) ? name : null;
+}
+
+/** Every FuncCall node naming a local function, anywhere in the tree. */
+function findLocalCalls(node: unknown, out: Node[] = []): Node[] {
+  if (Array.isArray(node)) {
+    for (const item of node) findLocalCalls(item, out);
+  } else if (node !== null && typeof node === 'object') {
+    const call = (node as Node).FuncCall as Node | undefined;
+    if (call && funcName(call) !== null) out.push(call);
+    for (const value of Object.values(node as Node)) findLocalCalls(value, out);
+  }
+  return out;
+}

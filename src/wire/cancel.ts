@@ -1,0 +1,48 @@
+// CancelRequest support: https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-CANCELING-REQUESTS
+// The client cancels with the upstream's own BackendKeyData (passed through unchanged), so the key
+// names one session. The proxy stops that session's local work and sends the same request upstream.
+import { connect } from 'node:net';
+import { StartupCode } from './codes.ts';
+
+export interface Cancellable {
+  cancelLocal(): void;
+}
+
+export class CancelRegistry {
+  private readonly byKey = new Map<string, { session: Cancellable; processId: number; secretKey: number }>();
+  private readonly keyOf = new Map<Cancellable, string>();
+
+  constructor(private readonly upstream: { host: string; port: number; timeoutMs: number }) {}
+
+  register(session: Cancellable, processId: number, secretKey: number): void {
+    const key = `${processId}:${secretKey}`;
+    this.byKey.set(key, { session, processId, secretKey });
+    this.keyOf.set(session, key);
+  }
+
+  remove(session: Cancellable): void {
+    const key = this.keyOf.get(session);
+    if (key === undefined) return;
+    this.keyOf.delete(session);
+    this.byKey.delete(key);
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /** Unknown keys are ignored, as PostgreSQL ignores them: the proxy is no relay for strangers. */
+  cancel(processId: number, secretKey: number): void {
+    const entry = this.byKey.get(`${processId}:${secretKey}`);
+    if (entry === undefined) return;
+    entry.session.cancelLocal();
+    const packet = Buffer.alloc(16);
+    packet.writeInt32BE(16, 0);
+    packet.writeInt32BE(StartupCode.CancelRequest, 4);
+    packet.writeInt32BE(processId, 8);
+    packet.writeInt32BE(secretKey, 12);
+    const socket = connect(this.upstream.port, this.upstream.host, () => socket.end(packet));
+    socket.setTimeout(this.upstream.timeoutMs, () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+  }
+}

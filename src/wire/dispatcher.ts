@@ -1,0 +1,229 @@
+// Routes each frontend message of a ready session: forwarded byte for byte (with the responses it will
+// get noted in the queue), or answered locally once every earlier upstream response has gone out.
+// https://www.postgresql.org/docs/current/protocol-flow.html
+import { BackendCode, FrontendCode } from './codes.ts';
+import {
+  checkEmptyBody, decodeBind, decodeBindNames, decodeClose, decodeDescribe, decodeExecute, decodeParse, decodeQuery,
+  type FrontendMessage,
+} from './frontend-codec.ts';
+import { MessageWriter, writeEmpty, writeError } from './backend-writer.ts';
+import { Expect, expectationFor, newExpectation } from './response-queue.ts';
+import { StatementTable, bindLocal, type LocalPortal, type LocalStatement, describeRows, describeStatement, executePortal } from './local-statements.ts';
+import { runSimpleQuery } from './simple-query.ts';
+import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
+import type { Classification, ExecContext } from '../sql/local-plan.ts';
+import type { Session } from './session.ts';
+
+export class Dispatcher {
+  readonly table: StatementTable;
+  private abort = new AbortController();
+
+  constructor(private readonly session: Session) {
+    this.table = new StatementTable(session.deps.config.maxPreparedPerSession);
+  }
+
+  cancel(): void {
+    this.abort.abort(new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to user request'));
+    this.abort = new AbortController();
+  }
+
+  context(): ExecContext {
+    return { signal: this.abort.signal };
+  }
+
+  dispatch(message: FrontendMessage): Promise<void> | undefined {
+    const session = this.session;
+    const code = message.code;
+    if (code === FrontendCode.Terminate) {
+      checkEmptyBody(message.raw, FrontendCode.Terminate);
+      session.upstream?.write(message.raw);
+      session.close('client terminated');
+      return undefined;
+    }
+    if (session.ignoreTillSync && code !== FrontendCode.Sync) return undefined;
+    switch (code) {
+      case FrontendCode.Query: return this.query(message);
+      case FrontendCode.Parse: return this.parse(message);
+      case FrontendCode.Bind: return this.bind(message);
+      case FrontendCode.Describe: return this.describe(message);
+      case FrontendCode.Execute: return this.execute(message);
+      case FrontendCode.Close: return this.closeMessage(message);
+      case FrontendCode.Sync:
+        checkEmptyBody(message.raw, FrontendCode.Sync);
+        session.ignoreTillSync = false;
+        if (session.txStatus === 'I') this.table.dropLocalPortals();
+        return this.forward(message, Expect.UntilReady, true);
+      case FrontendCode.Flush:
+        checkEmptyBody(message.raw, FrontendCode.Flush);
+        session.upstream!.write(message.raw);
+        return undefined;
+      default:
+        // Password/SASL, FunctionCall, COPY data: PostgreSQL's business.
+        return this.forward(message, expectationFor(code), false);
+    }
+  }
+
+  private forward(message: FrontendMessage, expect: Expect | null, sync: boolean, extended = true): undefined {
+    const upstream = this.session.upstream!;
+    upstream.write(message.raw);
+    if (expect !== null) {
+      const entry = newExpectation(expect, extended && message.code !== FrontendCode.Query && message.code !== FrontendCode.FunctionCall, sync);
+      if (expect === Expect.UntilReady) this.timeRoundTrip(entry);
+      upstream.expect(entry);
+    }
+    return undefined;
+  }
+
+  private timeRoundTrip(entry: ReturnType<typeof newExpectation>): void {
+    const started = performance.now();
+    const metrics = this.session.deps.metrics;
+    entry.onDone = () => metrics.roundTripUpstream.observe((performance.now() - started) / 1000);
+  }
+
+  private classify(sql: string): Classification | VectorgateError {
+    try {
+      return this.session.deps.classifier.classify(sql);
+    } catch (err) {
+      return toVectorgateError(err);
+    }
+  }
+
+  private query(message: FrontendMessage): Promise<void> | undefined {
+    const { sql } = decodeQuery(message.raw);
+    const classification = this.classify(sql);
+    if (!(classification instanceof VectorgateError) && classification.route === 'upstream') {
+      this.session.deps.metrics.statementsUpstream.inc();
+      return this.forward(message, Expect.UntilReady, false);
+    }
+    return this.whenIdle(() => runSimpleQuery(this.session, classification, this.context()));
+  }
+
+  private parse(message: FrontendMessage): Promise<void> | undefined {
+    const parse = decodeParse(message.raw);
+    const classification = this.classify(parse.sql);
+    if (!(classification instanceof VectorgateError) && classification.route === 'upstream') {
+      const duplicate = this.attempt(() => this.table.setStatement(parse.name, 'upstream'));
+      if (duplicate) return this.local(() => { throw duplicate; });
+      return this.forward(message, Expect.ParseComplete, false);
+    }
+    return this.local((w) => {
+      if (classification instanceof VectorgateError) throw classification;
+      if (this.session.txStatus === 'E') throw inFailedTransaction();
+      if (classification.parts.length !== 1) {
+        throw new VectorgateError(SqlState.SyntaxError, 'cannot insert multiple commands into a prepared statement');
+      }
+      const plan = classification.parts[0]!.plan;
+      if (plan === null) throw new VectorgateError(SqlState.FeatureNotSupported, 'statement mixes local and upstream parts');
+      this.table.setStatement(parse.name, { plan, paramTypes: parse.paramTypes });
+      writeEmpty(w, BackendCode.ParseComplete);
+    });
+  }
+
+  private bind(message: FrontendMessage): Promise<void> | undefined {
+    const names = decodeBindNames(message.raw);
+    const statement = this.table.statements.get(names.statement);
+    if (statement === undefined || statement === 'upstream') {
+      if (this.table.portals.get(names.portal) !== undefined) this.table.portals.delete(names.portal);
+      return this.forward(message, Expect.BindComplete, false);
+    }
+    return this.local((w) => {
+      if (this.session.txStatus === 'E') throw inFailedTransaction();
+      this.table.setPortal(names.portal, bindLocal(statement, decodeBind(message.raw)));
+      writeEmpty(w, BackendCode.BindComplete);
+    });
+  }
+
+  private describe(message: FrontendMessage): Promise<void> | undefined {
+    const target = decodeDescribe(message.raw);
+    const route = target.kind === 'S' ? this.table.statements.get(target.name) : this.table.portals.get(target.name);
+    if (route === undefined || route === 'upstream') return this.forward(message, Expect.Description, false);
+    return this.local((w) => {
+      if (target.kind === 'S') describeStatement(w, route as LocalStatement);
+      else describeRows(w, route.plan.columns, (route as LocalPortal).resultFormats);
+    });
+  }
+
+  private execute(message: FrontendMessage): Promise<void> | undefined {
+    const { portal, maxRows } = decodeExecute(message.raw);
+    const route = this.table.portals.get(portal);
+    if (route === undefined || route === 'upstream') {
+      this.session.deps.metrics.statementsUpstream.inc();
+      return this.forward(message, Expect.Completion, false);
+    }
+    return this.local(async (w) => {
+      if (this.session.txStatus === 'E') throw inFailedTransaction();
+      const started = performance.now();
+      await executePortal(w, route, maxRows, this.context());
+      this.session.deps.metrics.statementsLocal.inc();
+      this.session.deps.metrics.statementLocal.observe((performance.now() - started) / 1000);
+    });
+  }
+
+  private closeMessage(message: FrontendMessage): Promise<void> | undefined {
+    const target = decodeClose(message.raw);
+    const map: Map<string, unknown> = target.kind === 'S' ? this.table.statements : this.table.portals;
+    const route = map.get(target.name);
+    map.delete(target.name);
+    if (route === undefined || route === 'upstream') return this.forward(message, Expect.CloseComplete, false);
+    return this.local((w) => writeEmpty(w, BackendCode.CloseComplete));
+  }
+
+  private attempt(fn: () => void): VectorgateError | null {
+    try {
+      fn();
+      return null;
+    } catch (err) {
+      return toVectorgateError(err);
+    }
+  }
+
+  /** Runs `work` once every earlier upstream response has reached the client. */
+  whenIdle(work: () => Promise<void>): Promise<void> {
+    return this.session.upstream!.whenIdle().then(() => (this.session.phase === 'closed' ? undefined : work()));
+  }
+
+  /**
+   * An extended-protocol message answered locally. On error the client gets ErrorResponse, later
+   * messages are dropped until Sync, and the upstream's implicit or explicit transaction is failed
+   * too, so that its ReadyForQuery and any rollback match what PostgreSQL itself would have done.
+   */
+  private local(work: (w: MessageWriter) => void | Promise<void>): Promise<void> {
+    return this.whenIdle(async () => {
+      if (this.session.ignoreTillSync) return;
+      const w = new MessageWriter();
+      try {
+        await work(w);
+        this.session.writeClient(w.finish());
+      } catch (err) {
+        const error = toVectorgateError(err);
+        if (error.severity === 'FATAL') throw error;
+        const ew = new MessageWriter();
+        writeError(ew, error);
+        this.session.writeClient(ew.finish());
+        this.session.ignoreTillSync = true;
+        poisonUpstream(this.session, true);
+      }
+    });
+  }
+}
+
+export function inFailedTransaction(): VectorgateError {
+  return new VectorgateError(SqlState.InFailedTransaction, 'current transaction is aborted, commands ignored until end of transaction block');
+}
+
+const POISON_SQL = 'vectorgate: a local statement failed; this transaction is aborted';
+
+/** Makes the upstream fail its current transaction with a statement that cannot parse; its error is not shown. */
+export function poisonUpstream(session: Session, extended: boolean): void {
+  const upstream = session.upstream!;
+  const w = new MessageWriter(128);
+  if (extended) {
+    w.begin(FrontendCode.Parse).cstring('vectorgate_poison').cstring(POISON_SQL).int16(0).end();
+  } else {
+    w.begin(FrontendCode.Query).cstring(POISON_SQL).end();
+  }
+  const entry = newExpectation(extended ? Expect.ParseComplete : Expect.UntilReady, extended);
+  entry.swallow = 'all';
+  upstream.write(w.finish());
+  upstream.expect(entry);
+}

@@ -1,0 +1,111 @@
+// The proxy's listening socket: accepts clients up to the connection limit and gives each a Session.
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { Session, type SessionDeps } from './session.ts';
+import { CancelRegistry } from './cancel.ts';
+import { StartupCode } from './codes.ts';
+import { errorMessage } from './backend-writer.ts';
+import { SqlState, VectorgateError } from '../errors.ts';
+import { Classifier, loadParser } from '../sql/classify.ts';
+import type { Config } from '../config.ts';
+import type { ProxyMetrics } from '../metrics.ts';
+import type { Logger } from '../log.ts';
+
+export interface ProxyServer {
+  readonly host: string;
+  readonly port: number;
+  readonly sessions: ReadonlySet<Session>;
+  close(): Promise<void>;
+}
+
+export async function startProxy(config: Config, metrics: ProxyMetrics, log: Logger): Promise<ProxyServer> {
+  await loadParser();
+  const tls = config.tlsCertFile && config.tlsKeyFile
+    ? createSecureContext({ cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) })
+    : null;
+  const deps: SessionDeps = {
+    config,
+    classifier: new Classifier(config),
+    tls,
+    connectUpstream: () => connectUpstream(config),
+    cancels: new CancelRegistry({ host: config.upstreamHost, port: config.upstreamPort, timeoutMs: config.upstreamConnectTimeoutMs }),
+    metrics,
+    log,
+  };
+  const sessions = new Set<Session>();
+  const server = createServer({ noDelay: true }, (socket) => accept(socket, deps, sessions));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listenPort, config.listenHost, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.listenPort;
+  log.info({ host: config.listenHost, port, upstream: `${config.upstreamHost}:${config.upstreamPort}`, tls: tls !== null }, 'proxy listening');
+  return { host: config.listenHost, port, sessions, close: () => closeServer(server, sessions) };
+}
+
+function accept(socket: Socket, deps: SessionDeps, sessions: Set<Session>): void {
+  deps.metrics.connectionsTotal.inc();
+  if (sessions.size >= deps.config.maxConnections) {
+    deps.metrics.connectionsRejected.inc();
+    socket.on('error', () => socket.destroy());
+    socket.end(errorMessage(new VectorgateError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL' })));
+    return;
+  }
+  const session = new Session(socket, deps);
+  sessions.add(session);
+  deps.metrics.connections.inc();
+  session.onClosed = () => {
+    sessions.delete(session);
+    deps.metrics.connections.dec();
+  };
+}
+
+async function closeServer(server: Server, sessions: Set<Session>): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  for (const session of sessions) session.close('proxy shutting down');
+  await closed;
+}
+
+/** Opens a connection to the upstream, with TLS when configured (SSLRequest first, as libpq does). */
+export function connectUpstream(config: Config): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: config.upstreamHost, port: config.upstreamPort, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`connecting to ${config.upstreamHost}:${config.upstreamPort} timed out`));
+    }, config.upstreamConnectTimeoutMs);
+    socket.once('error', (err) => { clearTimeout(timer); reject(err); });
+    socket.once('connect', () => {
+      if (!config.upstreamTls) {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(socket);
+        return;
+      }
+      const request = Buffer.alloc(8);
+      request.writeInt32BE(8, 0);
+      request.writeInt32BE(StartupCode.SSLRequest, 4);
+      socket.write(request);
+      socket.once('data', (answer: Buffer) => {
+        if (answer[0] !== 0x53 || answer.length !== 1) {
+          clearTimeout(timer);
+          socket.destroy();
+          reject(new Error('upstream refused TLS'));
+          return;
+        }
+        const secure = tlsConnect({ socket, servername: config.upstreamHost, ...upstreamTrust(config) });
+        secure.once('secureConnect', () => { clearTimeout(timer); secure.removeAllListeners('error'); resolve(secure); });
+        secure.once('error', (err) => { clearTimeout(timer); reject(err); });
+      });
+    });
+  });
+}
+
+function upstreamTrust(config: Config): { rejectUnauthorized: boolean; ca?: Buffer } {
+  if (config.upstreamTlsCaFile) return { rejectUnauthorized: true, ca: readFileSync(config.upstreamTlsCaFile) };
+  return { rejectUnauthorized: false };
+}
+
+export type { SecureContext };

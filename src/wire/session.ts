@@ -1,0 +1,237 @@
+// One client connection: startup and authentication relayed to the upstream unchanged, then every
+// message either forwarded byte for byte or answered locally, with responses in the client's order.
+// https://www.postgresql.org/docs/current/protocol-flow.html
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import { FrontendCode, type TransactionStatus } from './codes.ts';
+import { FrontendReader, decodeStartupPacket, type FrontendMessage } from './frontend-codec.ts';
+import { SSL_ACCEPT, SSL_REFUSE, errorMessage } from './backend-writer.ts';
+import { UpstreamLink } from './upstream-link.ts';
+import { Dispatcher } from './dispatcher.ts';
+import type { CancelRegistry } from './cancel.ts';
+import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
+import type { Config } from '../config.ts';
+import type { Classifier } from '../sql/classify.ts';
+import type { ProxyMetrics } from '../metrics.ts';
+import type { Logger } from '../log.ts';
+
+export interface SessionDeps {
+  config: Config;
+  classifier: Classifier;
+  tls: SecureContext | null;
+  connectUpstream(): Promise<Socket>;
+  cancels: CancelRegistry;
+  metrics: ProxyMetrics;
+  log: Logger;
+}
+
+export type Phase = 'startup' | 'auth' | 'ready' | 'closed';
+
+export class Session {
+  phase: Phase = 'startup';
+  txStatus: TransactionStatus = 'I';
+  client: Socket;
+  upstream: UpstreamLink | null = null;
+  readonly reader: FrontendReader;
+  private readonly dispatcher: Dispatcher;
+  private inbox: FrontendMessage[] = [];
+  private inboxBytes = 0;
+  private busy = false;
+  private startupTimer: NodeJS.Timeout | null;
+  private readyWaiters: (() => void)[] = [];
+  /** After an extended-protocol error: drop messages until Sync, as PostgreSQL does. */
+  ignoreTillSync = false;
+
+  constructor(socket: Socket, readonly deps: SessionDeps) {
+    this.client = socket;
+    this.reader = new FrontendReader(deps.config);
+    this.dispatcher = new Dispatcher(this);
+    this.startupTimer = setTimeout(() => this.close('startup timeout'), deps.config.startupTimeoutMs);
+    this.attachClient(socket);
+  }
+
+  private attachClient(socket: Socket): void {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    socket.on('error', () => this.close('client socket error'));
+    socket.on('close', () => this.close('client closed'));
+    socket.on('drain', () => this.upstream?.resume());
+    if (this.deps.config.idleSessionTimeoutMs > 0) {
+      socket.setTimeout(this.deps.config.idleSessionTimeoutMs, () => this.onIdle());
+    }
+  }
+
+  private onClientData(chunk: Buffer): void {
+    let messages: FrontendMessage[];
+    try {
+      messages = this.reader.push(chunk);
+    } catch (err) {
+      this.fatal(err);
+      return;
+    }
+    if (this.busy || this.inbox.length > 0) {
+      for (const m of messages) this.enqueue(m);
+      return;
+    }
+    this.upstream?.cork();
+    try {
+      for (let i = 0; i < messages.length; i++) {
+        const pending = this.handle(messages[i]!);
+        if (pending !== undefined) {
+          for (let j = i + 1; j < messages.length; j++) this.enqueue(messages[j]!);
+          this.wait(pending);
+          break;
+        }
+      }
+    } catch (err) {
+      this.fatal(err);
+    } finally {
+      this.upstream?.uncork();
+    }
+  }
+
+  private enqueue(message: FrontendMessage): void {
+    this.inbox.push(message);
+    this.inboxBytes += message.raw.length;
+    if (this.inboxBytes > this.deps.config.maxHeldClientBytes) this.client.pause();
+  }
+
+  /** Messages after an asynchronous step (a local statement) wait until it is done, in order. */
+  private wait(pending: Promise<void>): void {
+    this.busy = true;
+    pending.then(() => {
+      this.busy = false;
+      this.pump();
+    }, (err: unknown) => this.fatal(err));
+  }
+
+  private pump(): void {
+    this.upstream?.cork();
+    try {
+      while (!this.busy && this.inbox.length > 0 && this.phase !== 'closed') {
+        const message = this.inbox.shift()!;
+        this.inboxBytes -= message.raw.length;
+        const pending = this.handle(message);
+        if (pending !== undefined) this.wait(pending);
+      }
+      if (this.inboxBytes <= this.deps.config.maxHeldClientBytes / 2 && this.client.isPaused()) this.client.resume();
+    } catch (err) {
+      this.fatal(err);
+    } finally {
+      this.upstream?.uncork();
+    }
+  }
+
+  /** Handles one message; returns a promise when later messages must wait for it. */
+  private handle(message: FrontendMessage): Promise<void> | undefined {
+    if (this.phase === 'startup') return this.handleStartup(message);
+    if (this.phase === 'auth' && message.code !== FrontendCode.Password) return this.untilReady();
+    return this.dispatcher.dispatch(message);
+  }
+
+  private handleStartup(message: FrontendMessage): Promise<void> | undefined {
+    const packet = decodeStartupPacket(message.raw);
+    switch (packet.kind) {
+      case 'ssl':
+        return this.negotiateTls();
+      case 'gssenc':
+        this.client.write(SSL_REFUSE);
+        return undefined;
+      case 'cancel':
+        this.deps.cancels.cancel(packet.processId, packet.secretKey);
+        this.close('cancel request handled');
+        return undefined;
+      case 'startup':
+        return this.connectUpstream(message.raw);
+    }
+  }
+
+  private negotiateTls(): Promise<void> | undefined {
+    if (this.deps.tls === null || this.client instanceof TLSSocket) {
+      this.client.write(SSL_REFUSE);
+      return undefined;
+    }
+    const raw = this.client;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('error');
+    raw.setTimeout(0);
+    raw.write(SSL_ACCEPT);
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: this.deps.tls });
+    this.client = secure;
+    this.attachClient(secure);
+    return new Promise<void>((resolve) => {
+      secure.once('secure', () => resolve());
+      secure.once('close', () => resolve());
+    });
+  }
+
+  private async connectUpstream(startup: Buffer): Promise<void> {
+    this.phase = 'auth';
+    let socket: Socket;
+    try {
+      socket = await this.deps.connectUpstream();
+    } catch (cause) {
+      throw new VectorgateError(SqlState.ConnectionFailure, 'could not connect to the upstream PostgreSQL server', { severity: 'FATAL', cause });
+    }
+    if ((this.phase as Phase) === 'closed') {
+      socket.destroy();
+      return;
+    }
+    this.upstream = new UpstreamLink(socket, this);
+    this.upstream.write(startup);
+  }
+
+  private untilReady(): Promise<void> {
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  /** Called by the upstream link at the first ReadyForQuery: authentication is over. */
+  onReady(): void {
+    this.phase = 'ready';
+    if (this.startupTimer) clearTimeout(this.startupTimer);
+    this.startupTimer = null;
+    for (const resolve of this.readyWaiters.splice(0)) resolve();
+  }
+
+  writeClient(data: Buffer): void {
+    if (this.phase === 'closed') return;
+    if (!this.client.write(data)) this.upstream?.pause();
+  }
+
+  /** Client-visible local work (not upstream) that a CancelRequest interrupts. */
+  cancelLocal(): void {
+    this.dispatcher.cancel();
+  }
+
+  private onIdle(): void {
+    if (this.phase !== 'ready' || this.txStatus !== 'I' || this.busy || (this.upstream?.pendingResponses ?? 0) > 0) return;
+    this.fatal(new VectorgateError(SqlState.IdleSessionTimeout, 'terminating connection due to idle-session timeout', { severity: 'FATAL' }));
+  }
+
+  /** Ends the connection with a FATAL error (08P01 for malformed input). */
+  fatal(err: unknown): void {
+    if (this.phase === 'closed') return;
+    const error = toVectorgateError(err);
+    const fatal = error.severity === 'FATAL' ? error : new VectorgateError(error.code, error.message, { severity: 'FATAL', cause: err });
+    if (fatal.code === SqlState.ProtocolViolation) this.deps.metrics.protocolErrors.inc();
+    this.deps.log.warn({ code: fatal.code, err: fatal.message }, 'closing connection');
+    this.client.end(errorMessage(fatal));
+    this.close(fatal.message);
+  }
+
+  close(reason: string): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    if (this.startupTimer) clearTimeout(this.startupTimer);
+    this.deps.cancels.remove(this);
+    this.dispatcher.cancel();
+    this.upstream?.close();
+    if (!this.client.writableEnded) this.client.end();
+    setTimeout(() => this.client.destroy(), 1000).unref();
+    this.deps.log.debug({ reason }, 'session closed');
+    this.onClosed?.();
+  }
+
+  onClosed: (() => void) | null = null;
+}

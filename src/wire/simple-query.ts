@@ -1,0 +1,97 @@
+// A simple Query whose text has statements of ours. Its statements run in order, upstream runs as
+// their own Query messages, and the first error stops the rest, as in PostgreSQL. A text of several
+// statements outside a transaction block runs as one implicit transaction, as PostgreSQL runs it:
+// it is wrapped in BEGIN/COMMIT upstream (unless it controls transactions itself).
+// https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-MULTI-STATEMENT
+import { FrontendCode } from './codes.ts';
+import { MessageWriter, writeCommandComplete, writeEmpty, writeError, writeReadyForQuery } from './backend-writer.ts';
+import { describeRows, writeRows } from './local-statements.ts';
+import { Expect, newExpectation, type Expectation } from './response-queue.ts';
+import { inFailedTransaction, poisonUpstream } from './dispatcher.ts';
+import { BackendCode } from './codes.ts';
+import { VectorgateError, toVectorgateError } from '../errors.ts';
+import type { Classification, ExecContext, StatementPart } from '../sql/local-plan.ts';
+import type { Session } from './session.ts';
+
+const TRANSACTION_CONTROL = /^\s*(begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction)\b/i;
+
+export async function runSimpleQuery(session: Session, classification: Classification | VectorgateError, ctx: ExecContext): Promise<void> {
+  if (classification instanceof VectorgateError) {
+    await failLocal(session, classification);
+    return;
+  }
+  const parts = classification.route === 'local' ? classification.parts : [];
+  const wrap = parts.length > 1 && session.txStatus === 'I' && !parts.some((p) => p.plan === null && TRANSACTION_CONTROL.test(p.sql));
+  if (parts.length === 0) {
+    session.writeClient(done((w) => writeEmpty(w, BackendCode.EmptyQueryResponse), session));
+    return;
+  }
+  if (wrap) await upstreamQuery(session, 'BEGIN', 'all');
+  let failed = false;
+  for (const part of parts) {
+    failed = part.plan === null ? await upstreamPart(session, part) : await localPart(session, part, ctx);
+    if (failed) break;
+  }
+  if (wrap) await upstreamQuery(session, failed ? 'ROLLBACK' : 'COMMIT', failed ? 'all' : 'ok');
+  await session.upstream!.whenIdle();
+  const w = new MessageWriter(8);
+  writeReadyForQuery(w, session.txStatus);
+  session.writeClient(w.finish());
+}
+
+/** Sends one Query upstream and waits for its ReadyForQuery, which the client does not see. */
+function upstreamQuery(session: Session, sql: string, swallow: Expectation['swallow']): Promise<Expectation> {
+  const w = new MessageWriter(sql.length + 8);
+  w.begin(FrontendCode.Query).cstring(sql).end();
+  const entry = newExpectation(Expect.UntilReady, false);
+  entry.swallow = swallow;
+  return new Promise((resolve) => {
+    entry.onDone = resolve;
+    session.upstream!.write(w.finish());
+    session.upstream!.expect(entry);
+  });
+}
+
+async function upstreamPart(session: Session, part: StatementPart): Promise<boolean> {
+  session.deps.metrics.statementsUpstream.inc();
+  const entry = await upstreamQuery(session, part.sql, 'ready');
+  return entry.sawError;
+}
+
+/** Runs one local statement; true when it failed. */
+async function localPart(session: Session, part: StatementPart, ctx: ExecContext): Promise<boolean> {
+  const plan = part.plan!;
+  try {
+    if (session.txStatus === 'E') throw inFailedTransaction();
+    const started = performance.now();
+    const result = await plan.execute(ctx, []);
+    const w = new MessageWriter();
+    describeRows(w, plan.columns, []);
+    writeRows(w, plan.columns, result.rows, []);
+    writeCommandComplete(w, result.commandTag);
+    session.writeClient(w.finish());
+    session.deps.metrics.statementsLocal.inc();
+    session.deps.metrics.statementLocal.observe((performance.now() - started) / 1000);
+    return false;
+  } catch (err) {
+    await failLocal(session, toVectorgateError(err), false);
+    return true;
+  }
+}
+
+/** ErrorResponse for a local statement; inside a transaction block the upstream's fails too. */
+async function failLocal(session: Session, error: VectorgateError, finish = true): Promise<void> {
+  if (error.severity === 'FATAL') throw error;
+  session.writeClient(done((w) => writeError(w, error), null));
+  if (session.txStatus === 'T') poisonUpstream(session, false);
+  if (!finish) return;
+  await session.upstream!.whenIdle();
+  session.writeClient(done((w) => writeReadyForQuery(w, session.txStatus), null));
+}
+
+function done(fill: (w: MessageWriter) => void, session: Session | null): Buffer {
+  const w = new MessageWriter(64);
+  fill(w);
+  if (session) writeReadyForQuery(w, session.txStatus);
+  return w.finish();
+}

@@ -1,0 +1,130 @@
+// The session's connection to the upstream PostgreSQL: forwards its bytes to the client as they come,
+// counts responses against the queue of expected ones, and reads the few messages the proxy must know:
+// authentication requests, BackendKeyData and ReadyForQuery.
+import type { Socket } from 'node:net';
+import { AuthKind, BackendCode, type TransactionStatus } from './codes.ts';
+import { BackendFramer, Disposition, type BackendSink } from './backend-framer.ts';
+import { ResponseQueue, isAsynchronous, isTerminal, type Expectation } from './response-queue.ts';
+import { stripChannelBinding } from './auth.ts';
+import type { Session } from './session.ts';
+
+/** The largest upstream message the proxy reads whole (authentication requests, status messages). */
+const MAX_HELD_BYTES = 64 * 1024;
+
+export class UpstreamLink implements BackendSink {
+  readonly queue = new ResponseQueue();
+  private readonly framer = new BackendFramer(this, MAX_HELD_BYTES);
+  private idleWaiters: (() => void)[] = [];
+  /** The entry the message being framed belongs to, fixed at its header. */
+  private current: Expectation | undefined;
+
+  constructor(private readonly socket: Socket, private readonly session: Session) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => session.close('upstream socket error'));
+    socket.on('close', () => session.close('upstream closed'));
+    socket.on('drain', () => session.client.resume());
+  }
+
+  get pendingResponses(): number {
+    return this.queue.length;
+  }
+
+  write(data: Buffer): void {
+    if (!this.socket.write(data)) this.session.client.pause();
+  }
+
+  expect(entry: Expectation): void {
+    this.queue.push(entry);
+  }
+
+  cork(): void { this.socket.cork(); }
+  uncork(): void { this.socket.uncork(); }
+  pause(): void { this.socket.pause(); }
+  resume(): void { this.socket.resume(); }
+
+  close(): void {
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** Resolves when every response expected so far has reached the client. */
+  whenIdle(): Promise<void> {
+    if (this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private onData(chunk: Buffer): void {
+    let out: Buffer[];
+    try {
+      out = this.framer.push(chunk);
+    } catch (err) {
+      this.session.fatal(err);
+      return;
+    }
+    if (out.length === 1) this.session.writeClient(out[0]!);
+    else if (out.length > 1) {
+      this.session.client.cork();
+      for (const buf of out) this.session.writeClient(buf);
+      this.session.client.uncork();
+    }
+  }
+
+  onHeader(code: number): Disposition {
+    if (this.session.phase !== 'ready') {
+      return code === BackendCode.Authentication || code === BackendCode.BackendKeyData || code === BackendCode.ReadyForQuery
+        ? Disposition.Hold : Disposition.Stream;
+    }
+    if (isAsynchronous(code)) return Disposition.Stream;
+    this.current = this.queue.peek();
+    if (code === BackendCode.ReadyForQuery) return Disposition.Hold;
+    const swallow = this.current?.swallow ?? 'none';
+    if (swallow === 'all' || (swallow === 'ok' && code !== BackendCode.ErrorResponse)) return Disposition.Swallow;
+    return Disposition.Stream;
+  }
+
+  onHeld(code: number, raw: Buffer): Buffer | null {
+    if (code === BackendCode.Authentication) return this.onAuthentication(raw);
+    if (code === BackendCode.BackendKeyData) {
+      this.session.deps.cancels.register(this.session, raw.readInt32BE(5), raw.readInt32BE(9));
+      return raw;
+    }
+    if (code === BackendCode.ReadyForQuery) {
+      this.session.txStatus = String.fromCharCode(raw[5]!) as TransactionStatus;
+      if (this.session.phase === 'auth') {
+        this.session.onReady();
+        return raw;
+      }
+      const swallowed = this.current !== undefined && this.current.swallow !== 'none';
+      this.onEnd(code);
+      return swallowed ? null : raw;
+    }
+    this.onEnd(code);
+    return raw;
+  }
+
+  onEnd(code: number): void {
+    if (this.session.phase !== 'ready' || isAsynchronous(code)) return;
+    const head = this.queue.peek();
+    if (head === undefined) return;
+    if (code === BackendCode.ErrorResponse) head.sawError = true;
+    if (!isTerminal(head.expect, code)) return;
+    this.queue.shift();
+    head.onDone?.(head);
+    if (code === BackendCode.ErrorResponse && head.extended) this.skipToSync();
+    if (this.queue.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** The upstream now ignores messages until Sync; so do we, for the ones not yet sent. */
+  private skipToSync(): void {
+    this.queue.dropUntilSync();
+    if (this.queue.length === 0) this.session.ignoreTillSync = true;
+  }
+
+  private onAuthentication(raw: Buffer): Buffer | null {
+    const kind = raw.readInt32BE(5);
+    if (kind === AuthKind.SASL) return stripChannelBinding(raw);
+    return raw;
+  }
+}
