@@ -1,0 +1,23 @@
+// The `vectorgate` command.
+import { parseCommand, USAGE } from './options.ts';
+import { runStart, runProxy } from './run.ts';
+
+async function main(): Promise<void> {
+  const command = parseCommand(process.argv.slice(2), process.env);
+  switch (command.name) {
+    case 'start':
+      await runStart(command.config);
+      break;
+    case 'proxy':
+      if (!command.flags.upstream && !process.env.VECTORGATE_UPSTREAM_PORT) throw new Error('proxy needs --upstream postgres://host:port');
+      await runProxy(command.config);
+      break;
+    default:
+      console.log(USAGE);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`vectorgate: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

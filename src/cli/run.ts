@@ -1,0 +1,95 @@
+// `vectorgate start` (embedded PostgreSQL + proxy) and `vectorgate proxy` (front an existing one).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { PostgresServer } from './postgres-server.ts';
+import { startMetricsServer } from './metrics-server.ts';
+import { startProxy } from '../wire/server.ts';
+import { createMetrics } from '../metrics.ts';
+import { createLogger, type Logger } from '../log.ts';
+import type { Config } from '../config.ts';
+
+interface Credentials { superuserPassword: string; user: string; password: string; database: string }
+
+/** Kept in <dataDir>/credentials.json (mode 0600): made once, at the first start. */
+function loadCredentials(dataDir: string): Credentials {
+  const file = join(dataDir, 'credentials.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Credentials;
+  const credentials: Credentials = {
+    superuserPassword: randomBytes(18).toString('base64url'),
+    user: 'vectorgate',
+    password: randomBytes(12).toString('base64url'),
+    database: 'vectorgate',
+  };
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, JSON.stringify(credentials, null, 2) + '\n', { mode: 0o600 });
+  return credentials;
+}
+
+async function ensureRole(port: number, credentials: Credentials): Promise<void> {
+  const admin = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: credentials.superuserPassword, database: 'postgres' });
+  await admin.connect();
+  try {
+    const role = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [credentials.user]);
+    if (role.rowCount === 0) {
+      await admin.query(`CREATE ROLE ${credentials.user} LOGIN PASSWORD '${credentials.password}'`);
+    }
+    const db = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [credentials.database]);
+    if (db.rowCount === 0) await admin.query(`CREATE DATABASE ${credentials.database} OWNER ${credentials.user}`);
+  } finally {
+    await admin.end();
+  }
+}
+
+export async function runStart(config: Config): Promise<void> {
+  const log = createLogger(config.logLevel);
+  const dataDir = resolve(config.dataDir);
+  const credentials = loadCredentials(dataDir);
+  const postgres = await PostgresServer.start({ dataDir: join(dataDir, 'pg'), superuserPassword: credentials.superuserPassword });
+  log.info({ port: postgres.port, dataDir: postgres.dataDir, osUser: postgres.osUser }, 'PostgreSQL started');
+  try {
+    await ensureRole(postgres.port, credentials);
+    const stopProxy = await serve({ ...config, upstreamHost: '127.0.0.1', upstreamPort: postgres.port }, log);
+    const url = `postgresql://${credentials.user}:${credentials.password}@${config.listenHost}:${config.listenPort}/${credentials.database}`;
+    console.log(`vectorgate is ready. Connect with:\n  psql '${url}'`);
+    onShutdown(log, async () => {
+      await stopProxy();
+      await postgres.stop();
+    });
+  } catch (err) {
+    await postgres.stop();
+    throw err;
+  }
+}
+
+export async function runProxy(config: Config): Promise<void> {
+  const log = createLogger(config.logLevel);
+  const stop = await serve(config, log);
+  onShutdown(log, stop);
+}
+
+async function serve(config: Config, log: Logger): Promise<() => Promise<void>> {
+  const metrics = createMetrics();
+  const proxy = await startProxy(config, metrics, log);
+  const metricsServer = await startMetricsServer(metrics, config.metricsHost, config.metricsPort);
+  return async () => {
+    metricsServer?.close();
+    await proxy.close();
+  };
+}
+
+function onShutdown(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    stop().then(() => process.exit(0), (err: unknown) => {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGINT', () => handler('SIGINT'));
+  process.on('SIGTERM', () => handler('SIGTERM'));
+}
