@@ -125,7 +125,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxEf: 10_000,
   defaultM: 16,
   defaultEfConstruction: 200,
-  defaultEfSearch: 128,
+  defaultEfSearch: 64,
   maxFilterBytes: 64 * 1024,
   maxFilterDepth: 32,
   maxFilterInValues: 10_000,

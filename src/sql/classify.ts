@@ -67,9 +67,15 @@ function classifyParsed(sql: string): Classification {
     const length = Number(raw.stmt_len ?? 0);
     const end = length > 0 ? start + length : i === stmts.length - 1 ? bytes.length : start;
     const text = bytes.toString('utf8', start, end).trim();
-    const plan = planStatement(raw.stmt as Node | undefined);
-    if (plan !== null) anyLocal = true;
-    return { sql: text, plan };
+    try {
+      const plan = planStatement(raw.stmt as Node | undefined);
+      if (plan !== null) anyLocal = true;
+      return { sql: text, plan, error: null };
+    } catch (err) {
+      if (!(err instanceof VectorgateError)) throw err;
+      anyLocal = true;
+      return { sql: text, plan: null, error: err };
+    }
   });
   return anyLocal ? { route: 'local', parts } : UPSTREAM;
 }

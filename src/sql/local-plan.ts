@@ -1,6 +1,7 @@
 // What the proxy needs to answer a statement itself: its row shape, its parameters, and how to run it.
 // Plans are made once per SQL text (cached) and executed per Bind/Query with that call's parameters.
 import type { PgType } from './pg-types.ts';
+import type { VectorgateError } from '../errors.ts';
 
 export interface ResultColumn {
   name: string;
@@ -32,11 +33,15 @@ export interface LocalPlan {
   execute(ctx: ExecContext, params: ParamValue[]): Promise<LocalResult>;
 }
 
-/** One statement of a SQL text: answered locally (plan) or passed through (plan null). */
+/**
+ * One statement of a SQL text: answered locally (plan), passed through (plan and error null), or
+ * ours but wrong (error), which is raised when that statement's turn comes, as PostgreSQL would.
+ */
 export interface StatementPart {
   /** The statement's own text, as sent. */
   sql: string;
   plan: LocalPlan | null;
+  error: VectorgateError | null;
 }
 
 export type Classification =

@@ -112,7 +112,8 @@ export class Dispatcher {
       if (classification.parts.length !== 1) {
         throw new VectorgateError(SqlState.SyntaxError, 'cannot insert multiple commands into a prepared statement');
       }
-      const plan = classification.parts[0]!.plan;
+      const { plan, error } = classification.parts[0]!;
+      if (error !== null) throw error;
       if (plan === null) throw new VectorgateError(SqlState.FeatureNotSupported, 'statement mixes local and upstream parts');
       this.table.setStatement(parse.name, { plan, paramTypes: parse.paramTypes });
       writeEmpty(w, BackendCode.ParseComplete);

@@ -21,7 +21,7 @@ export async function runSimpleQuery(session: Session, classification: Classific
     return;
   }
   const parts = classification.route === 'local' ? classification.parts : [];
-  const wrap = parts.length > 1 && session.txStatus === 'I' && !parts.some((p) => p.plan === null && TRANSACTION_CONTROL.test(p.sql));
+  const wrap = parts.length > 1 && session.txStatus === 'I' && !parts.some((p) => p.plan === null && p.error === null && TRANSACTION_CONTROL.test(p.sql));
   if (parts.length === 0) {
     session.writeClient(done((w) => writeEmpty(w, BackendCode.EmptyQueryResponse), session));
     return;
@@ -29,7 +29,7 @@ export async function runSimpleQuery(session: Session, classification: Classific
   if (wrap) await upstreamQuery(session, 'BEGIN', 'all');
   let failed = false;
   for (const part of parts) {
-    failed = part.plan === null ? await upstreamPart(session, part) : await localPart(session, part, ctx);
+    failed = part.plan === null && part.error === null ? await upstreamPart(session, part) : await localPart(session, part, ctx);
     if (failed) break;
   }
   if (wrap) await upstreamQuery(session, failed ? 'ROLLBACK' : 'COMMIT', failed ? 'all' : 'ok');
@@ -60,9 +60,10 @@ async function upstreamPart(session: Session, part: StatementPart): Promise<bool
 
 /** Runs one local statement; true when it failed. */
 async function localPart(session: Session, part: StatementPart, ctx: ExecContext): Promise<boolean> {
-  const plan = part.plan!;
   try {
     if (session.txStatus === 'E') throw inFailedTransaction();
+    if (part.error !== null) throw part.error;
+    const plan = part.plan!;
     const started = performance.now();
     const result = await plan.execute(ctx, []);
     const w = new MessageWriter();

@@ -2,11 +2,13 @@
 // counts responses against the queue of expected ones, and reads the few messages the proxy must know:
 // authentication requests, BackendKeyData and ReadyForQuery.
 import type { Socket } from 'node:net';
-import { AuthKind, BackendCode, type TransactionStatus } from './codes.ts';
+import { AuthKind, BackendCode, FrontendCode, type TransactionStatus } from './codes.ts';
 import { BackendFramer, Disposition, type BackendSink } from './backend-framer.ts';
 import { ResponseQueue, isAsynchronous, isTerminal, type Expectation } from './response-queue.ts';
 import { stripChannelBinding } from './auth.ts';
 import type { Session } from './session.ts';
+
+const FLUSH = Buffer.from([FrontendCode.Flush, 0, 0, 0, 4]);
 
 /** The largest upstream message the proxy reads whole (authentication requests, status messages). */
 const MAX_HELD_BYTES = 64 * 1024;
@@ -49,9 +51,13 @@ export class UpstreamLink implements BackendSink {
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  /** Resolves when every response expected so far has reached the client. */
+  /**
+   * Resolves when every response expected so far has reached the client. PostgreSQL holds back its
+   * extended-protocol responses until Sync or Flush, so a Flush goes first (it has no answer).
+   */
   whenIdle(): Promise<void> {
     if (this.queue.length === 0) return Promise.resolve();
+    this.socket.write(FLUSH);
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 

@@ -21,7 +21,8 @@ export interface TestCluster {
   port: number;
   dir: string;
   superuserPassword: string;
-  admin(): Promise<pg.Client>;
+  /** A superuser connection, to `postgres` unless another database is named. */
+  admin(database?: string): Promise<pg.Client>;
   stop(): Promise<void>;
 }
 
@@ -50,8 +51,8 @@ export async function startCluster(settings: Record<string, string> = {}): Promi
     port: server.port,
     dir,
     superuserPassword,
-    async admin() {
-      const client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', password: superuserPassword, database: 'postgres' });
+    async admin(database = 'postgres') {
+      const client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', password: superuserPassword, database });
       await client.connect();
       return client;
     },

@@ -1,0 +1,31 @@
+// Durable file helpers: the rename-based atomic write that snapshots and the catalog use.
+import { open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try { await handle.sync(); } finally { await handle.close(); }
+}
+
+/** The directory entry of a created, renamed or removed file is durable only once its directory is. */
+export async function fsyncDir(dir: string): Promise<void> {
+  await fsyncPath(dir);
+}
+
+/** Writes `data` to `path` so that a crash leaves either the old file or the new one, never a mix. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const temp = `${path}.tmp`;
+  const handle = await open(temp, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, path);
+  await fsyncDir(dirname(path));
+}
+
+export async function removeIfExists(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true });
+}
