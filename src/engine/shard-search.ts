@@ -1,0 +1,118 @@
+// Search within one shard. Candidates from the vector index are re-scored from the stored float32
+// rows, so distances are exact (also under f16) and comparable across shards.
+// A filtered search returns k rows whenever k rows match, by the cheapest of:
+//   1. the payload index narrows the filter to ≤ exactSearchMaxRows slots → exact search over them;
+//   2. a sample says few rows match (≤ exactSearchMaxRows expected) → exact search over a scan;
+//   3. HNSW with a candidate list sized by the estimated selectivity, widened ×4 until k rows match,
+//      then, past maxSearchCandidates or when the graph walk cannot reach enough rows, a scan.
+import { SqlState, VectorgateError } from '../errors.ts';
+import { compileFilter, type CompiledFilter, type FilterLimits } from './filter.ts';
+import type { Shard } from './shard.ts';
+import { TopK } from './top-k.ts';
+import { checkSearchArgs } from './vector-index.ts';
+import { normalizedCopy, reportedDistance } from './vector-math.ts';
+
+export interface SearchLimits extends FilterLimits {
+  maxK: number;
+  maxEf: number;
+  defaultEfSearch: number;
+  exactSearchMaxRows: number;
+  maxSearchCandidates: number;
+}
+
+export interface SearchOptions {
+  ef?: number;
+  /** Filter JSON text or an already parsed filter object. */
+  filter?: unknown;
+}
+
+export interface ShardHit { id: string; distance: number; payload: string | null }
+
+const SAMPLE_ROWS = 512;
+const WIDEN_FACTOR = 4;
+
+export function checkSearchLimits(k: number, ef: number, limits: SearchLimits): void {
+  if (!Number.isInteger(k) || k < 1) throw new VectorgateError(SqlState.InvalidParameterValue, `k must be a positive integer, got ${k}`);
+  if (k > limits.maxK) throw new VectorgateError(SqlState.ProgramLimitExceeded, `k ${k} exceeds the limit of ${limits.maxK}`);
+  if (!Number.isInteger(ef) || ef < 1) throw new VectorgateError(SqlState.InvalidParameterValue, `ef must be a positive integer, got ${ef}`);
+  if (ef > limits.maxEf) throw new VectorgateError(SqlState.ProgramLimitExceeded, `ef ${ef} exceeds the limit of ${limits.maxEf}`);
+}
+
+export function searchShard(shard: Shard, query: Float32Array, k: number, options: SearchOptions): ShardHit[] {
+  const ef = options.ef ?? shard.limits.defaultEfSearch;
+  checkSearchLimits(k, ef, shard.limits);
+  checkSearchArgs(shard.spec, query, k, ef);
+  const filter = options.filter === undefined || options.filter === null ? null : compileFilter(options.filter, shard.limits);
+  const q = shard.spec.metric === 'cosine' ? normalizedCopy(query, shard.spec.dims) : query;
+  if (shard.count === 0) return [];
+  if (filter === null) {
+    const top = rescore(shard, q, k, shard.index.search(query, k, ef).labels, null);
+    // Fewer than k only when deletions left rows the graph walk cannot reach: widen like a filter.
+    if (top.size >= Math.min(k, shard.count)) return finish(shard, top);
+    return finish(shard, widen(shard, query, q, k, ef, null, 1));
+  }
+  return finish(shard, filtered(shard, query, q, k, ef, filter));
+}
+
+function filtered(shard: Shard, query: Float32Array, q: Float32Array, k: number, ef: number, filter: CompiledFilter): TopK<number> {
+  const { exactSearchMaxRows } = shard.limits;
+  const narrowed = shard.payloads.candidates(filter.node);
+  if (narrowed !== null && narrowed.count <= exactSearchMaxRows) {
+    return rescore(shard, q, k, unique(narrowed.sets), filter);
+  }
+  const selectivity = estimateSelectivity(shard, filter);
+  if (selectivity * shard.count <= exactSearchMaxRows) return rescore(shard, q, k, shard.rows.slots(), filter);
+  return widen(shard, query, q, k, ef, filter, selectivity);
+}
+
+function widen(shard: Shard, query: Float32Array, q: Float32Array, k: number, ef: number, filter: CompiledFilter | null, selectivity: number): TopK<number> {
+  const { maxSearchCandidates } = shard.limits;
+  let candidates = Math.min(shard.count, Math.max(2 * k, Math.ceil((1.5 * k) / selectivity)));
+  while (candidates <= maxSearchCandidates) {
+    const labels = shard.index.search(query, candidates, Math.max(ef, candidates)).labels;
+    const top = rescore(shard, q, k, labels, filter);
+    if (top.size >= k) return top;
+    if (candidates >= shard.count && labels.length >= shard.count) return top;
+    if (candidates >= shard.count) break;
+    candidates = Math.min(shard.count, candidates * WIDEN_FACTOR);
+  }
+  return rescore(shard, q, k, shard.rows.slots(), filter);
+}
+
+/** Share of rows that match, from an evenly spaced sample; never 0, so a miss still sizes the search. */
+function estimateSelectivity(shard: Shard, filter: CompiledFilter): number {
+  const limit = shard.rows.slotLimit;
+  const step = Math.max(1, Math.floor(limit / SAMPLE_ROWS));
+  let sampled = 0;
+  let matched = 0;
+  for (let slot = 0; slot < limit; slot += step) {
+    if (shard.rows.idAt(slot) === undefined) continue;
+    sampled++;
+    if (filter.test(shard.rows.payloadAt(slot) ?? {})) matched++;
+  }
+  return Math.max(matched, 1) / Math.max(sampled, 1);
+}
+
+function* unique(sets: readonly ReadonlySet<number>[]): Generator<number> {
+  if (sets.length === 1) { yield* sets[0]!; return; }
+  const seen = new Set<number>();
+  for (const set of sets) for (const slot of set) if (!seen.has(slot)) { seen.add(slot); yield slot; }
+}
+
+function rescore(shard: Shard, q: Float32Array, k: number, slots: Iterable<number>, filter: CompiledFilter | null): TopK<number> {
+  const { rows, spec } = shard;
+  const top = new TopK<number>(k);
+  for (const slot of slots) {
+    if (rows.idAt(slot) === undefined) continue;
+    if (filter !== null && !filter.test(rows.payloadAt(slot) ?? {})) continue;
+    top.offer(reportedDistance(spec.metric, q, rows.vectors, slot * spec.dims, spec.dims, rows.normAt(slot)), slot);
+  }
+  return top;
+}
+
+function finish(shard: Shard, top: TopK<number>): ShardHit[] {
+  return top.sorted().map(({ distance, item: slot }) => {
+    const payload = shard.rows.payloadAt(slot);
+    return { id: shard.rows.idAt(slot)!, distance, payload: payload === null ? null : JSON.stringify(payload) };
+  });
+}

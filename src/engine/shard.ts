@@ -1,0 +1,156 @@
+// One shard's state machine: rows (id ↔ slot, vectors, payloads), the vector index keyed by slot, and
+// the payload index. It changes only through apply(), one log record at a time in sequence order,
+// exactly once: a record at or below lastApplied is skipped (replay after a snapshot), a gap is a bug.
+//
+// Payload store: parsed payloads live in memory beside the vectors, and the shard's durable state is
+// its log plus snapshot files, not lmdb. Reasons: (1) the log is already the source of truth, and an
+// lmdb store would be a second durable copy with its own commit point that recovery has to reconcile
+// with the index snapshot (or pay a second fsync per batch); (2) filters run the predicate on every
+// candidate and lmdb would have to decode each payload on every search; (3) payloads are bounded by
+// maxPayloadBytes and a shard's rows already hold their float32 vectors in memory for exact search and
+// get(). lmdb becomes the better choice once payloads outgrow RAM; the RowStore is the seam for that.
+import { SqlState, VectorgateError } from '../errors.ts';
+import type { Op } from '../storage/record-codec.ts';
+import type { Payload } from './filter.ts';
+import { createIndex } from './index-factory.ts';
+import { PayloadIndex } from './payload-index.ts';
+import { RowStore } from './rows.ts';
+import { searchShard, type SearchLimits, type SearchOptions, type ShardHit } from './shard-search.ts';
+import { checkNonZero, checkVectors, type IndexSpec, type VectorIndex } from './vector-index.ts';
+
+export type { ShardHit, SearchOptions } from './shard-search.ts';
+
+export interface ShardLimits extends SearchLimits {
+  maxIdBytes: number;
+  maxPayloadBytes: number;
+  maxBatchRows: number;
+  payloadIndexMaxKeys: number;
+}
+
+export interface StoredRow { id: string; vector: Float32Array; payload: string | null }
+
+export class Shard {
+  readonly spec: IndexSpec;
+  readonly limits: ShardLimits;
+  readonly index: VectorIndex;
+  readonly rows: RowStore;
+  readonly payloads: PayloadIndex;
+  #lastApplied: number;
+
+  constructor(spec: IndexSpec, limits: ShardLimits, index: VectorIndex = createIndex(spec), rows = new RowStore(spec.dims), lastApplied = 0) {
+    this.spec = spec;
+    this.limits = limits;
+    this.index = index;
+    this.rows = rows;
+    this.payloads = new PayloadIndex(limits.payloadIndexMaxKeys);
+    for (const slot of rows.slots()) {
+      const payload = rows.payloadAt(slot);
+      if (payload !== null) this.payloads.add(slot, payload);
+    }
+    this.#lastApplied = lastApplied;
+  }
+
+  get lastApplied(): number { return this.#lastApplied; }
+  get count(): number { return this.rows.count; }
+
+  /** Rejects a write that must never reach the log: bad vectors, ids, payloads, batch size. */
+  checkWrite(ops: readonly Op[]): void {
+    if (ops.length > this.limits.maxBatchRows) tooBig(`a batch of ${ops.length} rows exceeds the limit of ${this.limits.maxBatchRows}`);
+    for (const op of ops) {
+      checkId(op.id, this.limits.maxIdBytes);
+      if (op.op === 'delete') continue;
+      checkVectors(op.vector, this.spec.dims, 1);
+      if (this.spec.metric === 'cosine') checkNonZero(op.vector, this.spec.dims);
+      if (op.payload !== null) parsePayload(op.payload, this.limits.maxPayloadBytes);
+    }
+  }
+
+  /** Applies one log record; returns false when it was applied before. */
+  apply(seq: number, ops: readonly Op[]): boolean {
+    if (seq <= this.#lastApplied) return false;
+    if (seq !== this.#lastApplied + 1) throw new Error(`record ${seq} after ${this.#lastApplied}: the log skipped records`);
+    const pending = new PendingAdds(this.spec.dims);
+    for (const op of ops) {
+      const slot = this.rows.slotOf(op.id);
+      if (slot !== undefined && pending.has(slot)) pending.flushInto(this.index);
+      if (slot !== undefined) this.#unlink(slot);
+      if (op.op === 'delete') {
+        if (slot !== undefined) this.rows.remove(slot);
+        continue;
+      }
+      const payload = op.payload === null ? null : parsePayload(op.payload, Infinity);
+      let at = slot;
+      if (at === undefined) at = this.rows.insert(op.id, op.vector, payload);
+      else this.rows.overwrite(at, op.vector, payload);
+      if (payload !== null) this.payloads.add(at, payload);
+      pending.add(at, op.vector);
+    }
+    pending.flushInto(this.index);
+    this.#lastApplied = seq;
+    return true;
+  }
+
+  search(query: Float32Array, k: number, options: SearchOptions = {}): ShardHit[] {
+    return searchShard(this, query, k, options);
+  }
+
+  get(id: string): StoredRow | null {
+    const slot = this.rows.slotOf(id);
+    if (slot === undefined) return null;
+    const payload = this.rows.payloadAt(slot);
+    return { id, vector: Float32Array.from(this.rows.vectorAt(slot)), payload: payload === null ? null : JSON.stringify(payload) };
+  }
+
+  /** Removes a row from the indexes, keeping its slot and id. */
+  #unlink(slot: number): void {
+    if (!this.index.remove(slot)) throw new Error(`slot ${slot} was not in the vector index`);
+    const payload = this.rows.payloadAt(slot);
+    if (payload !== null) this.payloads.remove(slot, payload);
+  }
+}
+
+/** Rows of one record, added to the index in one multi-threaded batch. */
+class PendingAdds {
+  readonly #dims: number;
+  readonly #slots: number[] = [];
+  readonly #vectors: Float32Array[] = [];
+  readonly #set = new Set<number>();
+  constructor(dims: number) { this.#dims = dims; }
+
+  has(slot: number): boolean { return this.#set.has(slot); }
+
+  add(slot: number, vector: Float32Array): void {
+    this.#slots.push(slot);
+    this.#vectors.push(vector);
+    this.#set.add(slot);
+  }
+
+  flushInto(index: VectorIndex): void {
+    if (this.#slots.length === 0) return;
+    const flat = new Float32Array(this.#slots.length * this.#dims);
+    this.#vectors.forEach((v, i) => flat.set(v, i * this.#dims));
+    index.add(this.#slots, flat);
+    this.#slots.length = 0;
+    this.#vectors.length = 0;
+    this.#set.clear();
+  }
+}
+
+function tooBig(message: string): never {
+  throw new VectorgateError(SqlState.ProgramLimitExceeded, message);
+}
+
+export function checkId(id: unknown, maxBytes: number): void {
+  if (typeof id !== 'string' || id.length === 0) throw new VectorgateError(SqlState.InvalidParameterValue, 'id must be a non-empty string');
+  if (Buffer.byteLength(id) > maxBytes) tooBig(`id is longer than ${maxBytes} bytes`);
+}
+
+export function parsePayload(text: string, maxBytes: number): Payload {
+  if (Buffer.byteLength(text) > maxBytes) tooBig(`payload is larger than ${maxBytes} bytes`);
+  let value: unknown;
+  try { value = JSON.parse(text); } catch { throw new VectorgateError(SqlState.InvalidTextRepresentation, 'payload is not valid JSON'); }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new VectorgateError(SqlState.InvalidParameterValue, 'payload must be a JSON object');
+  }
+  return value as Payload;
+}
