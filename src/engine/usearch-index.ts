@@ -3,10 +3,14 @@
 // index is built with expansion_search = 1 and a search for k at ef asks for max(k, ef) results and keeps
 // the first k: the same graph walk as an index built with that ef (measured in test/engine), at the cost
 // of copying ef instead of k results out of the addon.
-import usearch from 'usearch';
+import { createRequire } from 'node:module';
+import type * as UsearchModule from 'usearch';
 import { checkNonZero, checkSearchArgs, checkVectors, toLabel, type IndexSpec, type Label, type SearchHits, type VectorIndex } from './vector-index.ts';
 import { normalizedCopy } from './vector-math.ts';
 
+// The CommonJS build, on purpose: usearch's ESM build locates its addon by walking up from a stack
+// frame's file URL, which never finishes inside a worker_thread (the import hangs, no error).
+const usearch = createRequire(import.meta.url)('usearch') as typeof UsearchModule;
 const { Index, MetricKind, ScalarKind } = usearch;
 type NativeIndex = InstanceType<typeof Index>;
 

@@ -1,0 +1,97 @@
+// Checks that run in the router before anything is sent to a shard, so that a batch is rejected whole
+// (no shard has appended any part of it) and errors carry the SQLSTATE the client should see.
+import type { Config } from '../config.ts';
+import { compileFilter } from '../engine/filter.ts';
+import { checkId, parsePayload } from '../engine/shard.ts';
+import { checkSearchLimits } from '../engine/shard-search.ts';
+import { checkNonZero, checkVectors, ENGINES, METRICS, QUANTIZATIONS, type EngineKind, type Metric, type Quantization } from '../engine/vector-index.ts';
+import { SqlState, VectorgateError } from '../errors.ts';
+import type { CollectionSpec } from '../storage/catalog.ts';
+
+export interface CreateSpec {
+  name: string;
+  dims: number;
+  metric?: Metric;
+  shards?: number;
+  quantization?: Quantization;
+  m?: number;
+  efConstruction?: number;
+  engine?: EngineKind;
+}
+
+export interface Row { id: string; vector: Float32Array | readonly number[]; payload?: unknown }
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function bad(message: string): never {
+  throw new VectorgateError(SqlState.InvalidParameterValue, message);
+}
+
+function intIn(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min) bad(`${name} must be an integer of at least ${min}, got ${String(value)}`);
+  if (value > max) throw new VectorgateError(SqlState.ProgramLimitExceeded, `${name} ${value} exceeds the limit of ${max}`);
+  return value;
+}
+
+export function checkCollectionName(name: unknown, config: Config): string {
+  if (typeof name !== 'string' || !NAME.test(name)) bad(`invalid collection name ${JSON.stringify(name)}: use letters, digits and _`);
+  if (Buffer.byteLength(name) > config.maxCollectionNameBytes) bad(`collection name is longer than ${config.maxCollectionNameBytes} bytes`);
+  return name;
+}
+
+export function checkCreateSpec(spec: CreateSpec, config: Config): CollectionSpec {
+  const metric = spec.metric ?? 'l2';
+  const quantization = spec.quantization ?? 'none';
+  const engine = spec.engine ?? 'usearch';
+  if (!METRICS.includes(metric)) bad(`unknown metric "${String(metric)}": use ${METRICS.join(', ')}`);
+  if (!QUANTIZATIONS.includes(quantization)) bad(`unknown quantization "${String(quantization)}": use ${QUANTIZATIONS.join(', ')}`);
+  if (!ENGINES.includes(engine)) bad(`unknown engine "${String(engine)}": use ${ENGINES.join(', ')}`);
+  if (engine === 'hnswlib' && quantization !== 'none') bad('the hnswlib engine has no quantization: use usearch for f16');
+  return {
+    name: checkCollectionName(spec.name, config),
+    dims: intIn('dimensions', spec.dims, 1, config.maxDimensions),
+    metric, quantization, engine,
+    shards: intIn('shards', spec.shards ?? 1, 1, config.maxShards),
+    m: intIn('m', spec.m ?? config.defaultM, 2, 256),
+    efConstruction: intIn('ef_construction', spec.efConstruction ?? config.defaultEfConstruction, 1, config.maxEf),
+  };
+}
+
+export function toVector(vector: unknown, spec: CollectionSpec): Float32Array {
+  const v = vector instanceof Float32Array ? vector
+    : Array.isArray(vector) && vector.every((x) => typeof x === 'number') ? Float32Array.from(vector)
+      : bad('a vector is a Float32Array or an array of numbers');
+  checkVectors(v, spec.dims, 1);
+  if (spec.metric === 'cosine') checkNonZero(v, spec.dims);
+  return v;
+}
+
+/** Payload as the JSON text of an object, or null. */
+export function toPayloadText(payload: unknown, config: Config): string | null {
+  if (payload === undefined || payload === null) return null;
+  const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  parsePayload(text, config.maxPayloadBytes);
+  return text;
+}
+
+export function checkRows(rows: readonly Row[], spec: CollectionSpec, config: Config): { id: string; vector: Float32Array; payload: string | null }[] {
+  checkBatchSize(rows.length, config);
+  return rows.map((r) => {
+    checkId(r.id, config.maxIdBytes);
+    return { id: r.id, vector: toVector(r.vector, spec), payload: toPayloadText(r.payload, config) };
+  });
+}
+
+export function checkBatchSize(count: number, config: Config): void {
+  if (count > config.maxBatchRows) {
+    throw new VectorgateError(SqlState.ProgramLimitExceeded, `a batch of ${count} rows exceeds the limit of ${config.maxBatchRows}`);
+  }
+}
+
+/** The filter as JSON text for the shards, after checking it compiles (22023 otherwise). */
+export function checkSearch(k: number, ef: number, filter: unknown, config: Config): string | null {
+  checkSearchLimits(k, ef, config);
+  if (filter === undefined || filter === null) return null;
+  compileFilter(filter, config);
+  return typeof filter === 'string' ? filter : JSON.stringify(filter);
+}

@@ -1,0 +1,46 @@
+// Messages between the router (main thread) and shard workers. Vectors travel as Float32Arrays whose
+// buffers are transferred, not copied. Errors travel as plain fields and become VectorgateErrors again.
+import type { Config } from '../config.ts';
+import type { SearchOptions, ShardHit, StoredRow } from '../engine/shard.ts';
+import type { IndexSpec } from '../engine/vector-index.ts';
+import { SqlState, VectorgateError, type Severity, type SqlStateCode } from '../errors.ts';
+import type { ReplicaStats } from './shard-replica.ts';
+
+export interface WorkerData { config: Config }
+
+export interface UpsertRows { ids: string[]; vectors: Float32Array; payloads: (string | null)[] }
+
+export type Request =
+  | { type: 'open'; shard: string; dir: string; spec: IndexSpec }
+  | { type: 'close'; shard: string }
+  | { type: 'write'; shard: string; upsert?: UpsertRows; delete?: string[] }
+  | { type: 'search'; shard: string; query: Float32Array; k: number; options: SearchOptions }
+  | { type: 'get'; shard: string; id: string }
+  | { type: 'stats'; shard: string }
+  | { type: 'snapshot'; shard: string };
+
+export interface Results {
+  open: null;
+  close: null;
+  write: number;
+  search: ShardHit[];
+  get: StoredRow | null;
+  stats: ReplicaStats;
+  snapshot: null;
+}
+
+export interface WireError { code: SqlStateCode; message: string; detail?: string; hint?: string; severity: Severity }
+
+export type Response = { rid: number; ok: true; value: unknown } | { rid: number; ok: false; error: WireError };
+
+export function toWire(err: unknown): WireError {
+  if (err instanceof VectorgateError) {
+    return { code: err.code, message: err.message, detail: err.detail, hint: err.hint, severity: err.severity };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: SqlState.InternalError, message: `internal error in shard worker: ${message}`, severity: 'ERROR' };
+}
+
+export function fromWire(error: WireError): VectorgateError {
+  return new VectorgateError(error.code, error.message, { detail: error.detail, hint: error.hint, severity: error.severity });
+}
