@@ -96,6 +96,23 @@ describe('collections', () => {
   });
 });
 
+describe('bounded worker queues', () => {
+  test('requests past in-flight + queued limits fail with 53400 instead of queueing without bound', async () => {
+    const dir = join(root, 'queue');
+    const db = await Collections.open(dir, makeConfig({ dataDir: dir, shardWorkers: 1, workerMaxInflight: 1, workerMaxQueued: 2 }));
+    try {
+      await db.createCollection({ name: 'q', dims: 64 });
+      await db.upsert('q', Array.from({ length: 2000 }, (_, i) => ({ id: String(i), vector: Array.from({ length: 64 }, (_, d) => Math.sin(i * d)) })));
+      const results = await Promise.all(Array.from({ length: 8 }, () => code(db.search('q', new Array(64).fill(0.5), 100, { ef: 500 }))));
+      assert.equal(results.filter((r) => r === 'ok').length, 3);
+      assert.equal(results.filter((r) => r === '53400').length, 5);
+      assert.equal(await code(db.search('q', new Array(64).fill(0.5), 10)), 'ok', 'the queue drains');
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 describe('recall@10 with several shards', () => {
   const sift = {
     base: readFvecs(join(DATA_DIR, 'siftsmall/base.fvecs')),
