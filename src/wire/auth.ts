@@ -1,6 +1,10 @@
 // Authentication is relayed, never checked: the proxy sees no password. The one change it makes is to
-// the SASL mechanism list: SCRAM-SHA-256-PLUS binds to the TLS channel, and a client's TLS channel ends
-// at the proxy, so a client choosing it could never authenticate. Without it, clients pick plain SCRAM.
+// the SASL mechanism list: SCRAM-SHA-256-PLUS binds to the server certificate the client sees
+// (tls-server-end-point), and a client's TLS ends at the proxy. When the proxy's certificate is the
+// upstream's own, the binding still holds and PLUS stays; otherwise it is removed so that clients pick
+// plain SCRAM. (libpq with channel_binding=prefer over TLS then tells the server it "supports binding
+// but thinks the server does not", which PostgreSQL refuses: such clients set channel_binding=disable,
+// or the proxy is given the upstream's certificate. docs/architecture.md has the table.)
 // https://www.postgresql.org/docs/current/sasl-authentication.html
 import { BackendCode } from './codes.ts';
 import { BodyReader } from './frontend-codec.ts';

@@ -2,6 +2,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { Session, type SessionDeps } from './session.ts';
 import { CancelRegistry } from './cancel.ts';
 import { StartupCode } from './codes.ts';
@@ -28,6 +29,7 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
     config,
     classifier: new Classifier(config),
     tls,
+    tlsCertificate: config.tlsCertFile ? new X509Certificate(readFileSync(config.tlsCertFile)).raw : null,
     connectUpstream: () => connectUpstream(config),
     cancels: new CancelRegistry({ host: config.upstreamHost, port: config.upstreamPort, timeoutMs: config.upstreamConnectTimeoutMs }),
     metrics,

@@ -19,6 +19,8 @@ export interface SessionDeps {
   config: Config;
   classifier: Classifier;
   tls: SecureContext | null;
+  /** DER of the proxy's own certificate, to tell whether SCRAM channel binding can hold. */
+  tlsCertificate: Buffer | null;
   connectUpstream(): Promise<Socket>;
   cancels: CancelRegistry;
   metrics: ProxyMetrics;

@@ -2,6 +2,7 @@
 // counts responses against the queue of expected ones, and reads the few messages the proxy must know:
 // authentication requests, BackendKeyData and ReadyForQuery.
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { AuthKind, BackendCode, FrontendCode, type TransactionStatus } from './codes.ts';
 import { BackendFramer, Disposition, type BackendSink } from './backend-framer.ts';
 import { ResponseQueue, isAsynchronous, isTerminal, type Expectation } from './response-queue.ts';
@@ -128,9 +129,17 @@ export class UpstreamLink implements BackendSink {
     if (this.queue.length === 0) this.session.ignoreTillSync = true;
   }
 
+  /** The client's TLS ends at the proxy; binding holds only if it presents the upstream's certificate. */
+  private channelBindingHolds(): boolean {
+    const proxyCert = this.session.deps.tlsCertificate;
+    if (!(this.socket instanceof TLSSocket) || !(this.session.client instanceof TLSSocket) || proxyCert === null) return false;
+    const upstreamCert = this.socket.getPeerX509Certificate();
+    return upstreamCert !== undefined && upstreamCert.raw.equals(proxyCert);
+  }
+
   private onAuthentication(raw: Buffer): Buffer | null {
     const kind = raw.readInt32BE(5);
-    if (kind === AuthKind.SASL) return stripChannelBinding(raw);
+    if (kind === AuthKind.SASL && !this.channelBindingHolds()) return stripChannelBinding(raw);
     return raw;
   }
 }

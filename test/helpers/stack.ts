@@ -1,5 +1,5 @@
 // PostgreSQL plus a vectorgate proxy in front of it, as the client tests use them. stop() stops both.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,26 +20,36 @@ export interface Stack {
 
 export interface StackOptions {
   tls?: boolean;
+  /** PostgreSQL serves TLS too, and the proxy connects to it with TLS. */
+  upstreamTls?: boolean;
+  /** With upstreamTls: the proxy gets a certificate of its own instead of the upstream's. */
+  ownProxyCertificate?: boolean;
   config?: Partial<Config>;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const cluster = await startCluster();
-  const certDir = options.tls ? makeCertificate() : null;
+  const certDir = options.tls || options.upstreamTls ? makeCertificate() : null;
+  const upstreamCertDir = options.upstreamTls ? (options.ownProxyCertificate ? makeCertificate() : certDir) : null;
+  const removeCerts = () => {
+    for (const dir of new Set([certDir, upstreamCertDir])) if (dir) rmSync(dir, { recursive: true, force: true });
+  };
   let proxy: ProxyServer;
   try {
+    if (upstreamCertDir) await enableUpstreamTls(cluster, upstreamCertDir);
     const config = makeConfig({
       listenPort: 0,
       upstreamPort: cluster.port,
       logLevel: 'silent',
       metricsPort: 0,
-      ...(certDir ? { tlsCertFile: join(certDir, 'cert.pem'), tlsKeyFile: join(certDir, 'key.pem') } : {}),
+      ...(options.tls ? { tlsCertFile: join(certDir!, 'cert.pem'), tlsKeyFile: join(certDir!, 'key.pem') } : {}),
+      ...(options.upstreamTls ? { upstreamTls: true, upstreamTlsCaFile: join(upstreamCertDir!, 'cert.pem') } : {}),
       ...options.config,
     });
     proxy = await startProxy(config, createMetrics(), createLogger(config.logLevel));
   } catch (err) {
     await cluster.stop();
-    if (certDir) rmSync(certDir, { recursive: true, force: true });
+    removeCerts();
     throw err;
   }
   return {
@@ -51,9 +61,28 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async stop() {
       await proxy.close();
       await cluster.stop();
-      if (certDir) rmSync(certDir, { recursive: true, force: true });
+      removeCerts();
     },
   };
+}
+
+/** Turns on ssl in the running cluster (a reload is enough), with the test certificate. */
+async function enableUpstreamTls(cluster: TestCluster, certDir: string): Promise<void> {
+  const dataDir = cluster.server.dataDir;
+  for (const file of ['cert.pem', 'key.pem']) {
+    copyFileSync(join(certDir, file), join(dataDir, file));
+    chmodSync(join(dataDir, file), 0o600);
+    if (cluster.server.osUser) spawnSync('chown', [cluster.server.osUser, join(dataDir, file)]);
+  }
+  const admin = await cluster.admin();
+  try {
+    await admin.query(`ALTER SYSTEM SET ssl_cert_file = 'cert.pem'`);
+    await admin.query(`ALTER SYSTEM SET ssl_key_file = 'key.pem'`);
+    await admin.query('ALTER SYSTEM SET ssl = on');
+    await admin.query('SELECT pg_reload_conf()');
+  } finally {
+    await admin.end();
+  }
 }
 
 /** A self-signed certificate for 127.0.0.1/localhost, made at test time with openssl. */
