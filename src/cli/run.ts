@@ -6,6 +6,7 @@ import pg from 'pg';
 import { PostgresServer } from './postgres-server.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import { startProxy } from '../wire/server.ts';
+import { Collections } from '../router/collections.ts';
 import { createMetrics } from '../metrics.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { Config } from '../config.ts';
@@ -69,14 +70,23 @@ export async function runProxy(config: Config): Promise<void> {
   onShutdown(log, stop);
 }
 
+/** Collections (data in <dataDir>/vectors: catalog, per-shard logs, snapshots), proxy, metrics. */
 async function serve(config: Config, log: Logger): Promise<() => Promise<void>> {
   const metrics = createMetrics();
-  const proxy = await startProxy(config, metrics, log);
-  const metricsServer = await startMetricsServer(metrics, config.metricsHost, config.metricsPort);
-  return async () => {
-    metricsServer?.close();
-    await proxy.close();
-  };
+  const collections = await Collections.open(join(resolve(config.dataDir), 'vectors'), config);
+  log.info({ collections: (await collections.listCollections()).length }, 'vector collections opened');
+  try {
+    const proxy = await startProxy(config, metrics, log, collections);
+    const metricsServer = await startMetricsServer(metrics, config.metricsHost, config.metricsPort);
+    return async () => {
+      metricsServer?.close();
+      await proxy.close();
+      await collections.close();
+    };
+  } catch (err) {
+    await collections.close();
+    throw err;
+  }
 }
 
 function onShutdown(log: Logger, stop: () => Promise<void>): void {

@@ -133,6 +133,12 @@ export class Collections {
     await this.#host.close();
   }
 
+  /** Synchronous catalog lookup (no shard calls), e.g. to tell a COPY into a collection from one into a table. */
+  spec(name: string): CollectionSpec | undefined {
+    const entry = this.#catalog.get(name);
+    return entry === undefined ? undefined : publicSpec(entry);
+  }
+
   #entry(name: string): CollectionEntry {
     const entry = this.#catalog.get(checkCollectionName(name, this.config));
     if (entry === undefined) throw new VectorgateError(SqlState.UndefinedTable, `collection "${name}" does not exist`);

@@ -5,6 +5,7 @@ import { loadModule, parseSync } from 'libpg-query';
 import { SqlState, VectorgateError } from '../errors.ts';
 import type { Classification, LocalPlan, StatementPart } from './local-plan.ts';
 import { versionPlan } from './version.ts';
+import type { Collections } from '../router/collections.ts';
 
 type Node = Record<string, unknown>;
 
@@ -30,10 +31,18 @@ export function loadParser(): Promise<void> {
   return loaded;
 }
 
+/** What planning may look at: the catalog, to tell `COPY collection` from `COPY table`. */
+export interface PlanEnv {
+  collections: Collections | null;
+}
+
 export class Classifier {
   private readonly cache = new Map<string, Classification>();
 
-  constructor(private readonly limits: { classifyCacheEntries: number; maxClassifiedSqlBytes: number }) {}
+  constructor(
+    private readonly limits: { classifyCacheEntries: number; maxClassifiedSqlBytes: number },
+    readonly env: PlanEnv = { collections: null },
+  ) {}
 
   /** Throws VectorgateError for a statement that uses our functions in a way we cannot answer. */
   classify(sql: string): Classification {

@@ -2,6 +2,7 @@
 // Plans are made once per SQL text (cached) and executed per Bind/Query with that call's parameters.
 import type { PgType } from './pg-types.ts';
 import type { VectorgateError } from '../errors.ts';
+import type { Collections } from '../router/collections.ts';
 
 export interface ResultColumn {
   name: string;
@@ -17,6 +18,18 @@ export interface ParamValue {
 export interface ExecContext {
   /** Aborted when the client cancels or the statement times out. */
   signal: AbortSignal;
+  /** The vector collections; null when the proxy runs without them. */
+  collections: Collections | null;
+  /** This session's `vectorgate.*` settings (SET / RESET), by name without the prefix. */
+  settings: Map<string, string>;
+}
+
+/** Receives a COPY ... FROM STDIN's data for a collection; the wire feeds it CopyData bytes. */
+export interface CopySink {
+  /** Takes the next CopyData payload; resolves when it may take more (batches are durable). */
+  write(data: Buffer): Promise<void>;
+  /** CopyDone: flushes the last batch; returns the CommandComplete tag (`COPY n`). */
+  end(): Promise<string>;
 }
 
 export interface LocalResult {
@@ -31,6 +44,8 @@ export interface LocalPlan {
   /** Parameter type OIDs as PostgreSQL would infer them ($1 … $n). */
   paramTypes: number[];
   execute(ctx: ExecContext, params: ParamValue[]): Promise<LocalResult>;
+  /** Present for COPY ... FROM STDIN: the wire answers CopyInResponse and streams data into the sink. */
+  copyIn?: { format: 'text' | 'csv' | 'binary'; columns: number; open(ctx: ExecContext): CopySink };
 }
 
 /**

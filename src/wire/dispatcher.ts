@@ -28,7 +28,7 @@ export class Dispatcher {
   }
 
   context(): ExecContext {
-    return { signal: this.abort.signal };
+    return { signal: this.abort.signal, collections: this.session.deps.collections, settings: this.session.settings };
   }
 
   dispatch(message: FrontendMessage): Promise<void> | undefined {

@@ -10,6 +10,7 @@ import { errorMessage } from './backend-writer.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import { Classifier, loadParser } from '../sql/classify.ts';
 import type { Config } from '../config.ts';
+import type { Collections } from '../router/collections.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import type { Logger } from '../log.ts';
 
@@ -20,14 +21,15 @@ export interface ProxyServer {
   close(): Promise<void>;
 }
 
-export async function startProxy(config: Config, metrics: ProxyMetrics, log: Logger): Promise<ProxyServer> {
+export async function startProxy(config: Config, metrics: ProxyMetrics, log: Logger, collections: Collections | null = null): Promise<ProxyServer> {
   await loadParser();
   const tls = config.tlsCertFile && config.tlsKeyFile
     ? createSecureContext({ cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) })
     : null;
   const deps: SessionDeps = {
     config,
-    classifier: new Classifier(config),
+    classifier: new Classifier(config, { collections }),
+    collections,
     tls,
     tlsCertificate: config.tlsCertFile ? new X509Certificate(readFileSync(config.tlsCertFile)).raw : null,
     connectUpstream: () => connectUpstream(config),

@@ -12,12 +12,14 @@ import type { CancelRegistry } from './cancel.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Classifier } from '../sql/classify.ts';
+import type { Collections } from '../router/collections.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import type { Logger } from '../log.ts';
 
 export interface SessionDeps {
   config: Config;
   classifier: Classifier;
+  collections: Collections | null;
   tls: SecureContext | null;
   /** DER of the proxy's own certificate, to tell whether SCRAM channel binding can hold. */
   tlsCertificate: Buffer | null;
@@ -43,6 +45,8 @@ export class Session {
   private readyWaiters: (() => void)[] = [];
   /** After an extended-protocol error: drop messages until Sync, as PostgreSQL does. */
   ignoreTillSync = false;
+  /** `SET vectorgate.x = ...` values of this session, by name without the prefix. */
+  readonly settings = new Map<string, string>();
 
   constructor(socket: Socket, readonly deps: SessionDeps) {
     this.client = socket;

@@ -8,10 +8,12 @@ import { makeConfig, type Config } from '../../src/config.ts';
 import { startProxy, type ProxyServer } from '../../src/wire/server.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { createLogger } from '../../src/log.ts';
+import { Collections } from '../../src/router/collections.ts';
 
 export interface Stack {
   cluster: TestCluster;
   proxy: ProxyServer;
+  collections: Collections;
   proxyPort: number;
   proxyHost: '127.0.0.1';
   tls?: { caFile: string };
@@ -35,6 +37,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     for (const dir of new Set([certDir, upstreamCertDir])) if (dir) rmSync(dir, { recursive: true, force: true });
   };
   let proxy: ProxyServer;
+  const vectorDir = mkdtempSync(join(tmpdir(), 'vectorgate-vectors-'));
+  let collections: Collections | null = null;
+  const closeVectors = async () => {
+    await collections?.close();
+    rmSync(vectorDir, { recursive: true, force: true });
+  };
   try {
     if (upstreamCertDir) await enableUpstreamTls(cluster, upstreamCertDir);
     const config = makeConfig({
@@ -46,8 +54,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...(options.upstreamTls ? { upstreamTls: true, upstreamTlsCaFile: join(upstreamCertDir!, 'cert.pem') } : {}),
       ...options.config,
     });
-    proxy = await startProxy(config, createMetrics(), createLogger(config.logLevel));
+    collections = await Collections.open(vectorDir, config);
+    proxy = await startProxy(config, createMetrics(), createLogger(config.logLevel), collections);
   } catch (err) {
+    await closeVectors();
     await cluster.stop();
     removeCerts();
     throw err;
@@ -55,11 +65,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return {
     cluster,
     proxy,
+    collections: collections!,
     proxyPort: proxy.port,
     proxyHost: '127.0.0.1',
     ...(certDir ? { tls: { caFile: join(certDir, 'cert.pem') } } : {}),
     async stop() {
       await proxy.close();
+      await closeVectors();
       await cluster.stop();
       removeCerts();
     },
