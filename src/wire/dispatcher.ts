@@ -6,7 +6,7 @@ import {
   checkEmptyBody, decodeBind, decodeBindNames, decodeClose, decodeDescribe, decodeExecute, decodeParse, decodeQuery,
   type FrontendMessage,
 } from './frontend-codec.ts';
-import { MessageWriter, writeEmpty, writeError } from './backend-writer.ts';
+import { MessageWriter, writeCommandComplete, writeEmpty, writeError } from './backend-writer.ts';
 import { Expect, expectationFor, newExpectation } from './response-queue.ts';
 import { StatementTable, bindLocal, type LocalPortal, type LocalStatement, describeRows, describeStatement, executePortal } from './local-statements.ts';
 import { runSimpleQuery } from './simple-query.ts';
@@ -154,7 +154,8 @@ export class Dispatcher {
     return this.local(async (w) => {
       if (this.session.txStatus === 'E') throw inFailedTransaction();
       const started = performance.now();
-      await executePortal(w, route, maxRows, this.context());
+      if (route.plan.copyIn) writeCommandComplete(w, await this.session.copyIn(route.plan, this.context()));
+      else await executePortal(w, route, maxRows, this.context());
       this.session.deps.metrics.statementsLocal.inc();
       this.session.deps.metrics.statementLocal.observe((performance.now() - started) / 1000);
     });

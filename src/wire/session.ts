@@ -7,6 +7,8 @@ import { FrontendCode, type TransactionStatus } from './codes.ts';
 import { FrontendReader, decodeStartupPacket, type FrontendMessage } from './frontend-codec.ts';
 import { SSL_ACCEPT, SSL_REFUSE, errorMessage } from './backend-writer.ts';
 import { UpstreamLink } from './upstream-link.ts';
+import { LocalCopy, copyInResponse, isCopyMessage } from './local-copy.ts';
+import type { ExecContext, LocalPlan } from '../sql/local-plan.ts';
 import { Dispatcher } from './dispatcher.ts';
 import type { CancelRegistry } from './cancel.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
@@ -45,6 +47,7 @@ export class Session {
   private readyWaiters: (() => void)[] = [];
   /** After an extended-protocol error: drop messages until Sync, as PostgreSQL does. */
   ignoreTillSync = false;
+  localCopy: LocalCopy | null = null;
   /** `SET vectorgate.x = ...` values of this session, by name without the prefix. */
   readonly settings = new Map<string, string>();
 
@@ -76,7 +79,7 @@ export class Session {
       return;
     }
     if (this.busy || this.inbox.length > 0) {
-      for (const m of messages) this.enqueue(m);
+      for (const m of messages) if (!this.toLocalCopy(m)) this.enqueue(m);
       return;
     }
     this.upstream?.cork();
@@ -93,6 +96,43 @@ export class Session {
       this.fatal(err);
     } finally {
       this.upstream?.uncork();
+    }
+  }
+
+  /** While a COPY into a collection runs, its messages go to it, in order, past the busy gate. */
+  private toLocalCopy(message: FrontendMessage): boolean {
+    const copy = this.localCopy;
+    if (copy === null || !copy.accepting || this.inbox.length > 0) return false;
+    if (isCopyMessage(message.code)) copy.take(message.code, message.raw);
+    else copy.unexpected(message.code);
+    return true;
+  }
+
+  /**
+   * Runs a COPY ... FROM STDIN into a collection: CopyInResponse, then the client's data into the
+   * plan's sink. Resolves with the CommandComplete tag once CopyDone's last batch is durable.
+   */
+  async copyIn(plan: LocalPlan, ctx: ExecContext): Promise<string> {
+    const copyIn = plan.copyIn!;
+    const copy = new LocalCopy(copyIn.open(ctx), {
+      pauseClient: () => this.client.pause(),
+      resumeClient: () => this.client.resume(),
+    }, this.deps.config.maxHeldClientBytes);
+    this.writeClient(copyInResponse(copyIn));
+    this.localCopy = copy;
+    while (this.inbox.length > 0 && copy.accepting) {
+      const message = this.inbox.shift()!;
+      this.inboxBytes -= message.raw.length;
+      if (isCopyMessage(message.code)) copy.take(message.code, message.raw);
+      else copy.unexpected(message.code);
+    }
+    const onAbort = () => copy.abort(toVectorgateError(ctx.signal.reason));
+    ctx.signal.addEventListener('abort', onAbort);
+    try {
+      return await copy.finished;
+    } finally {
+      ctx.signal.removeEventListener('abort', onAbort);
+      this.localCopy = null;
     }
   }
 
@@ -130,6 +170,7 @@ export class Session {
 
   /** Handles one message; returns a promise when later messages must wait for it. */
   private handle(message: FrontendMessage): Promise<void> | undefined {
+    if (this.toLocalCopy(message)) return undefined;
     if (this.phase === 'startup') return this.handleStartup(message);
     if (this.phase === 'auth' && message.code !== FrontendCode.Password) return this.untilReady();
     return this.dispatcher.dispatch(message);
@@ -232,6 +273,7 @@ export class Session {
     if (this.startupTimer) clearTimeout(this.startupTimer);
     this.deps.cancels.remove(this);
     this.dispatcher.cancel();
+    this.localCopy?.abort(new VectorgateError(SqlState.ConnectionFailure, 'connection closed during COPY'));
     this.upstream?.close();
     if (!this.client.writableEnded) this.client.end();
     setTimeout(() => this.client.destroy(), 1000).unref();

@@ -65,11 +65,15 @@ async function localPart(session: Session, part: StatementPart, ctx: ExecContext
     if (part.error !== null) throw part.error;
     const plan = part.plan!;
     const started = performance.now();
-    const result = await plan.execute(ctx, []);
     const w = new MessageWriter();
-    describeRows(w, plan.columns, []);
-    writeRows(w, plan.columns, result.rows, []);
-    writeCommandComplete(w, result.commandTag);
+    if (plan.copyIn) {
+      writeCommandComplete(w, await session.copyIn(plan, ctx));
+    } else {
+      const result = await plan.execute(ctx, []);
+      describeRows(w, plan.columns, []);
+      writeRows(w, plan.columns, result.rows, []);
+      writeCommandComplete(w, result.commandTag);
+    }
     session.writeClient(w.finish());
     session.deps.metrics.statementsLocal.inc();
     session.deps.metrics.statementLocal.observe((performance.now() - started) / 1000);
