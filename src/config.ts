@@ -43,7 +43,9 @@ export interface Config {
   maxHeldClientBytes: number;
   /** Statements whose classification (local or pass-through) is cached per process. */
   classifyCacheEntries: number;
-  /** Longest SQL text that is classified by parsing; longer texts with our tokens get 54000. */
+  /** Longest SQL text whose classification is cached (longer ones are classified every time). */
+  classifyCacheMaxSqlBytes: number;
+  /** Longest SQL text that is parsed; longer ones pass through unless they look like a call of ours (54000). */
   maxClassifiedSqlBytes: number;
   /** Named prepared statements and portals tracked per session. */
   maxPreparedPerSession: number;
@@ -112,6 +114,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxHeldUpstreamBytes: 8 * 1024 * 1024,
   maxHeldClientBytes: 8 * 1024 * 1024,
   classifyCacheEntries: 10_000,
+  classifyCacheMaxSqlBytes: 16 * 1024,
   maxClassifiedSqlBytes: 1024 * 1024,
   maxPreparedPerSession: 10_000,
   maxCollections: 1000,
@@ -153,7 +156,7 @@ export function makeConfig(overrides: Partial<Config> = {}): Config {
 function assertConfig(config: Config): void {
   const positive: (keyof Config)[] = [
     'maxMessageBytes', 'maxStartupPacketBytes', 'maxConnections', 'startupTimeoutMs',
-    'upstreamConnectTimeoutMs', 'maxHeldUpstreamBytes', 'maxHeldClientBytes', 'classifyCacheEntries',
+    'upstreamConnectTimeoutMs', 'maxHeldUpstreamBytes', 'maxHeldClientBytes', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'logSampleEvery',
     'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',

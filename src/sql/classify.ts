@@ -22,6 +22,7 @@ const LOCAL_FUNCTIONS: ReadonlyMap<string, FunctionPlanner> = new Map([
 ]);
 
 const MAYBE_OURS = /vector/i;
+const LOOKS_LIKE_A_CALL = /\bvector(gate)?_[a-z_]+\s*\(|\bvectorgate\.[a-z_]/i;
 
 let loaded: Promise<void> | null = null;
 
@@ -40,7 +41,7 @@ export class Classifier {
   private readonly cache = new Map<string, Classification>();
 
   constructor(
-    private readonly limits: { classifyCacheEntries: number; maxClassifiedSqlBytes: number },
+    private readonly limits: { classifyCacheEntries: number; classifyCacheMaxSqlBytes: number; maxClassifiedSqlBytes: number },
     readonly env: PlanEnv = { collections: null },
   ) {}
 
@@ -49,10 +50,15 @@ export class Classifier {
     if (!MAYBE_OURS.test(sql)) return UPSTREAM;
     const cached = this.cache.get(sql);
     if (cached !== undefined) return cached;
-    if (Buffer.byteLength(sql) > this.limits.maxClassifiedSqlBytes) {
+    const bytes = Buffer.byteLength(sql);
+    if (bytes > this.limits.maxClassifiedSqlBytes) {
+      // Too big to parse cheaply: a big literal that merely mentions the word passes through; only
+      // text that looks like a call of ours is refused, rather than guessed at.
+      if (!LOOKS_LIKE_A_CALL.test(sql)) return UPSTREAM;
       throw new VectorgateError(SqlState.ProgramLimitExceeded, `statement of ${Buffer.byteLength(sql)} bytes exceeds the ${this.limits.maxClassifiedSqlBytes}-byte limit for vector statements`);
     }
     const result = classifyParsed(sql);
+    if (bytes > this.limits.classifyCacheMaxSqlBytes) return result;
     if (this.cache.size >= this.limits.classifyCacheEntries) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(sql, result);
     return result;

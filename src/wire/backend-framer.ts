@@ -66,6 +66,9 @@ export class BackendFramer {
     if (length < 4) throw new Error(`upstream sent a message of invalid length ${length}`);
     this.remaining = length - 4;
     this.disposition = this.sink.onHeader(this.code, this.remaining);
+    if (this.disposition === Disposition.Hold && startedHere && offset + length + 1 <= chunk.length) {
+      return this.holdInPlace(offset, length + 1);
+    }
     if (this.disposition === Disposition.Hold) {
       if (length + 1 > this.maxHeldBytes) throw new Error(`upstream message of ${length} bytes is too large to inspect`);
       this.held = Buffer.allocUnsafe(length + 1);
@@ -77,6 +80,18 @@ export class BackendFramer {
     }
     if (this.remaining === 0) this.finish();
     return offset + n;
+  }
+
+  /** A held message wholly inside this chunk is read where it lies; unchanged, it joins the slice. */
+  private holdInPlace(start: number, length: number): number {
+    if (length > this.maxHeldBytes) throw new Error(`upstream message of ${length} bytes is too large to inspect`);
+    const raw = this.chunk!.subarray(start, start + length);
+    this.headerFill = 0;
+    this.remaining = 0;
+    const forward = this.sink.onHeld(this.code, raw);
+    if (forward === raw) this.emitSlice(start, start + length);
+    else if (forward !== null) this.emit(forward);
+    return start + length;
   }
 
   private body(offset: number, n: number): void {

@@ -3,13 +3,15 @@
 // https://www.postgresql.org/docs/current/protocol-flow.html
 import { BackendCode, FrontendCode } from './codes.ts';
 import {
-  checkEmptyBody, decodeBind, decodeBindNames, decodeClose, decodeDescribe, decodeExecute, decodeParse, decodeQuery,
+  BodyReader, checkEmptyBody, decodeBind, decodeBindNames, decodeClose, decodeDescribe, decodeExecute, decodeParse, decodeQuery,
   type FrontendMessage,
 } from './frontend-codec.ts';
 import { MessageWriter, writeCommandComplete, writeEmpty, writeError } from './backend-writer.ts';
 import { Expect, expectationFor, newExpectation } from './response-queue.ts';
 import { StatementTable, bindLocal, type LocalPortal, type LocalStatement, describeRows, describeStatement, executePortal } from './local-statements.ts';
 import { runSimpleQuery } from './simple-query.ts';
+import { mayBeOurs } from '../sql/prefilter.ts';
+import { ROUND_TRIP_SAMPLE } from '../metrics.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
 import type { Classification, ExecContext } from '../sql/local-plan.ts';
 import type { Session } from './session.ts';
@@ -17,6 +19,7 @@ import type { Session } from './session.ts';
 export class Dispatcher {
   readonly table: StatementTable;
   private abort = new AbortController();
+  private roundTrips = 0;
 
   constructor(private readonly session: Session) {
     this.table = new StatementTable(session.deps.config.maxPreparedPerSession);
@@ -68,7 +71,7 @@ export class Dispatcher {
     upstream.write(message.raw);
     if (expect !== null) {
       const entry = newExpectation(expect, extended && message.code !== FrontendCode.Query && message.code !== FrontendCode.FunctionCall, sync);
-      if (expect === Expect.UntilReady) this.timeRoundTrip(entry);
+      if (expect === Expect.UntilReady && ++this.roundTrips % ROUND_TRIP_SAMPLE === 0) this.timeRoundTrip(entry);
       upstream.expect(entry);
     }
     return undefined;
@@ -89,6 +92,10 @@ export class Dispatcher {
   }
 
   private query(message: FrontendMessage): Promise<void> | undefined {
+    if (!mayBeOurs(message.raw, 5, message.raw.length)) {
+      this.session.deps.metrics.statementsUpstream.inc();
+      return this.forward(message, Expect.UntilReady, false);
+    }
     const { sql } = decodeQuery(message.raw);
     const classification = this.classify(sql);
     if (!(classification instanceof VectorgateError) && classification.route === 'upstream') {
@@ -99,6 +106,13 @@ export class Dispatcher {
   }
 
   private parse(message: FrontendMessage): Promise<void> | undefined {
+    if (!mayBeOurs(message.raw, 5, message.raw.length)) {
+      const name = parseName(message.raw);
+      if (name === '') {
+        this.table.statements.set('', 'upstream');
+        return this.forward(message, Expect.ParseComplete, false);
+      }
+    }
     const parse = decodeParse(message.raw);
     const classification = this.classify(parse.sql);
     if (!(classification instanceof VectorgateError) && classification.route === 'upstream') {
@@ -207,6 +221,11 @@ export class Dispatcher {
       }
     });
   }
+}
+
+/** A Parse's statement name, read without decoding the rest. */
+function parseName(raw: Buffer): string {
+  return raw[5] === 0 ? '' : new BodyReader(raw, 5).cstring();
 }
 
 export function inFailedTransaction(): VectorgateError {

@@ -33,16 +33,42 @@ export class UpstreamLink implements BackendSink {
     return this.queue.length;
   }
 
+  /** While corked, writes collect here; neighbouring slices of one received chunk become one slice. */
+  private batch: Buffer[] | null = null;
+
   write(data: Buffer): void {
-    if (!this.socket.write(data)) this.session.client.pause();
+    if (this.batch === null) {
+      if (!this.socket.write(data)) this.session.client.pause();
+      return;
+    }
+    const last = this.batch[this.batch.length - 1];
+    if (last !== undefined && last.buffer === data.buffer && last.byteOffset + last.length === data.byteOffset) {
+      this.batch[this.batch.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + data.length);
+    } else {
+      this.batch.push(data);
+    }
   }
 
   expect(entry: Expectation): void {
     this.queue.push(entry);
   }
 
-  cork(): void { this.socket.cork(); }
-  uncork(): void { this.socket.uncork(); }
+  cork(): void {
+    this.batch ??= [];
+  }
+
+  uncork(): void {
+    const batch = this.batch;
+    this.batch = null;
+    if (batch === null || batch.length === 0) return;
+    if (batch.length === 1) {
+      this.write(batch[0]!);
+      return;
+    }
+    this.socket.cork();
+    for (const data of batch) this.write(data);
+    this.socket.uncork();
+  }
   pause(): void { this.socket.pause(); }
   resume(): void { this.socket.resume(); }
 
@@ -58,7 +84,8 @@ export class UpstreamLink implements BackendSink {
    */
   whenIdle(): Promise<void> {
     if (this.queue.length === 0) return Promise.resolve();
-    this.socket.write(FLUSH);
+    this.write(FLUSH);
+    this.uncork();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
