@@ -1,6 +1,7 @@
 // The `vectorgate` command.
 import { parseCommand, USAGE } from './options.ts';
 import { runStart, runProxy } from './run.ts';
+import { configurationDoc } from './settings-doc.ts';
 
 async function main(): Promise<void> {
   const command = parseCommand(process.argv.slice(2), process.env);
@@ -11,6 +12,9 @@ async function main(): Promise<void> {
     case 'proxy':
       if (!command.flags.upstream && !process.env.VECTORGATE_UPSTREAM_PORT) throw new Error('proxy needs --upstream postgres://host:port');
       await runProxy(command.config);
+      break;
+    case 'settings':
+      process.stdout.write(configurationDoc());
       break;
     default:
       console.log(USAGE);

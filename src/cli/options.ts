@@ -7,6 +7,7 @@ export const USAGE = `usage: vectorgate <command> [flags]
 commands:
   start                 PostgreSQL (data in <data-dir>/pg), proxy and workers in one process
   proxy --upstream URL  front an existing PostgreSQL
+  settings              print every setting with its environment variable and default
 
 flags:
   --listen HOST:PORT         proxy address (default 127.0.0.1:6432)
