@@ -22,6 +22,11 @@ export interface ExecContext {
   collections: Collections | null;
   /** This session's `vectorgate.*` settings (SET / RESET), by name without the prefix. */
   settings: Map<string, string>;
+  /**
+   * Runs a read-only, parameterless query upstream inside the client's session and transaction
+   * (e.g. `SELECT current_setting('vectorgate.ef_search', true)`); rows in text form.
+   */
+  queryUpstream(sql: string): Promise<(string | null)[][]>;
 }
 
 /** Receives a COPY ... FROM STDIN's data for a collection; the wire feeds it CopyData bytes. */

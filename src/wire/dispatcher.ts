@@ -10,6 +10,7 @@ import { MessageWriter, writeCommandComplete, writeEmpty, writeError } from './b
 import { Expect, expectationFor, newExpectation } from './response-queue.ts';
 import { StatementTable, bindLocal, type LocalPortal, type LocalStatement, describeRows, describeStatement, executePortal } from './local-statements.ts';
 import { runSimpleQuery } from './simple-query.ts';
+import { internalQuery } from './internal-query.ts';
 import { mayBeOurs } from '../sql/prefilter.ts';
 import { ROUND_TRIP_SAMPLE } from '../metrics.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
@@ -31,7 +32,12 @@ export class Dispatcher {
   }
 
   context(): ExecContext {
-    return { signal: this.abort.signal, collections: this.session.deps.collections, settings: this.session.settings };
+    return {
+      signal: this.abort.signal,
+      collections: this.session.deps.collections,
+      settings: this.session.settings,
+      queryUpstream: (sql) => internalQuery(this.session, sql),
+    };
   }
 
   dispatch(message: FrontendMessage): Promise<void> | undefined {
@@ -69,12 +75,19 @@ export class Dispatcher {
   private forward(message: FrontendMessage, expect: Expect | null, sync: boolean, extended = true): undefined {
     const upstream = this.session.upstream!;
     upstream.write(message.raw);
+    this.trackPipeline(message.code);
     if (expect !== null) {
       const entry = newExpectation(expect, extended && message.code !== FrontendCode.Query && message.code !== FrontendCode.FunctionCall, sync);
       if (expect === Expect.UntilReady && ++this.roundTrips % ROUND_TRIP_SAMPLE === 0) this.timeRoundTrip(entry);
       upstream.expect(entry);
     }
     return undefined;
+  }
+
+  private trackPipeline(code: number): void {
+    if (code === FrontendCode.Sync || code === FrontendCode.Query) this.session.midPipeline = false;
+    else if (code === FrontendCode.Parse || code === FrontendCode.Bind || code === FrontendCode.Execute ||
+      code === FrontendCode.Describe || code === FrontendCode.Close) this.session.midPipeline = true;
   }
 
   private timeRoundTrip(entry: ReturnType<typeof newExpectation>): void {

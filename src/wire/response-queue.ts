@@ -29,6 +29,8 @@ export interface Expectation {
   swallow: 'none' | 'all' | 'ready' | 'ok';
   sawError: boolean;
   onDone: ((entry: Expectation) => void) | null;
+  /** The proxy's own queries read their rows: each DataRow (whole) goes here instead of the client. */
+  capture: ((raw: Buffer) => void) | null;
 }
 
 export function expectationFor(code: number): Expect | null {
@@ -114,5 +116,5 @@ export class ResponseQueue {
 }
 
 export function newExpectation(expect: Expect, extended: boolean, sync = false): Expectation {
-  return { expect, extended, sync, swallow: 'none', sawError: false, onDone: null };
+  return { expect, extended, sync, swallow: 'none', sawError: false, onDone: null, capture: null };
 }

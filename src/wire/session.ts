@@ -48,6 +48,10 @@ export class Session {
   /** After an extended-protocol error: drop messages until Sync, as PostgreSQL does. */
   ignoreTillSync = false;
   localCopy: LocalCopy | null = null;
+  /** Extended-protocol messages have gone upstream since the last Sync (an implicit transaction may be open). */
+  midPipeline = false;
+  /** Statements the proxy prepared upstream for its own reads, by SQL text. */
+  readonly internalStatements = new Map<string, string>();
   /** `SET vectorgate.x = ...` values of this session, by name without the prefix. */
   readonly settings = new Map<string, string>();
 

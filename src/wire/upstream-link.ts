@@ -113,6 +113,7 @@ export class UpstreamLink implements BackendSink {
     if (isAsynchronous(code)) return Disposition.Stream;
     this.current = this.queue.peek();
     if (code === BackendCode.ReadyForQuery) return Disposition.Hold;
+    if (code === BackendCode.DataRow && this.current?.capture) return Disposition.Hold;
     const swallow = this.current?.swallow ?? 'none';
     if (swallow === 'all' || (swallow === 'ok' && code !== BackendCode.ErrorResponse)) return Disposition.Swallow;
     return Disposition.Stream;
@@ -133,6 +134,10 @@ export class UpstreamLink implements BackendSink {
       const swallowed = this.current !== undefined && this.current.swallow !== 'none';
       this.onEnd(code);
       return swallowed ? null : raw;
+    }
+    if (code === BackendCode.DataRow && this.current?.capture) {
+      this.current.capture(raw);
+      return null;
     }
     this.onEnd(code);
     return raw;
