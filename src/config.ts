@@ -67,6 +67,10 @@ export interface Config {
   maxIdBytes: number;
   /** Largest payload (JSON text bytes). */
   maxPayloadBytes: number;
+  /** Rows COPY into a collection parses before writing them as one batch (at most maxBatchRows). */
+  copyBatchRows: number;
+  /** Longest row of COPY data into a collection (bytes), so a missing newline cannot grow a buffer without end. */
+  maxCopyRowBytes: number;
   /** Largest k of one search. */
   maxK: number;
   /** Largest ef (HNSW candidate list) of one search. */
@@ -143,6 +147,8 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxBatchRows: 10_000,
   maxIdBytes: 1024,
   maxPayloadBytes: 64 * 1024,
+  copyBatchRows: 2000,
+  maxCopyRowBytes: 1024 * 1024,
   maxK: 10_000,
   maxEf: 10_000,
   defaultM: 16,
@@ -178,7 +184,7 @@ function assertConfig(config: Config): void {
     'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'logSampleEvery',
     'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
-    'maxPayloadBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
+    'maxPayloadBytes', 'copyBatchRows', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'snapshotMinLogBytes',
@@ -196,6 +202,7 @@ function assertConfig(config: Config): void {
   if (config.snapshotMinLogBytes > config.snapshotMaxLogBytes) {
     throw new RangeError('snapshotMinLogBytes must not exceed snapshotMaxLogBytes');
   }
+  if (config.copyBatchRows > config.maxBatchRows) throw new RangeError('copyBatchRows must not exceed maxBatchRows');
   if (config.defaultEfSearch > config.maxEf) throw new RangeError('defaultEfSearch must not exceed maxEf');
   if (config.maxStartupPacketBytes > config.maxMessageBytes) {
     throw new RangeError('maxStartupPacketBytes must not exceed maxMessageBytes');

@@ -1,27 +1,20 @@
 // Decides, per SQL text, whether the proxy answers it or PostgreSQL does. A cheap text check first:
-// without a `vector` token nothing of ours can be in it, and it passes through unparsed. The rest is
+// without a `vector` (or `copy`) token nothing of ours can be in it, and it passes through unparsed. The rest is
 // parsed by PostgreSQL's own parser (libpg-query, WASM) and walked for calls of our functions.
 import { loadModule, parseSync } from 'libpg-query';
 import { SqlState, VectorgateError } from '../errors.ts';
 import type { Classification, LocalPlan, StatementPart } from './local-plan.ts';
-import { versionPlan } from './version.ts';
 import type { Collections } from '../router/collections.ts';
+import { LOCAL_FUNCTIONS } from './functions/registry.ts';
+import type { LocalFunction } from './functions/types.ts';
+import { planSelect } from './select-plan.ts';
+import { planCopy } from './copy-plan.ts';
+import { isOurSetting, planSet, planShow } from './settings.ts';
 
 type Node = Record<string, unknown>;
 
-/** Plans one statement whose only item is a call of a local function, or throws 0A000. */
-type FunctionPlanner = (call: Node, columnName: string) => LocalPlan;
-
-const LOCAL_FUNCTIONS: ReadonlyMap<string, FunctionPlanner> = new Map([
-  ['vectorgate_version', (call: Node, columnName: string) => {
-    if (Array.isArray(call.args) && call.args.length > 0) {
-      throw new VectorgateError(SqlState.UndefinedFunction, 'function vectorgate_version() takes no arguments');
-    }
-    return versionPlan(columnName);
-  }],
-]);
-
-const MAYBE_OURS = /vector/i;
+// A COPY may target a collection, so it is parsed too; whether it does is decided afresh each time.
+const MAYBE_OURS = /vector|copy/i;
 const LOOKS_LIKE_A_CALL = /\bvector(gate)?_[a-z_]+\s*\(|\bvectorgate\.[a-z_]/i;
 
 let loaded: Promise<void> | null = null;
@@ -57,8 +50,8 @@ export class Classifier {
       if (!LOOKS_LIKE_A_CALL.test(sql)) return UPSTREAM;
       throw new VectorgateError(SqlState.ProgramLimitExceeded, `statement of ${Buffer.byteLength(sql)} bytes exceeds the ${this.limits.maxClassifiedSqlBytes}-byte limit for vector statements`);
     }
-    const result = classifyParsed(sql);
-    if (bytes > this.limits.classifyCacheMaxSqlBytes) return result;
+    const { result, cacheable } = classifyParsed(sql, this.env);
+    if (!cacheable || bytes > this.limits.classifyCacheMaxSqlBytes) return result;
     if (this.cache.size >= this.limits.classifyCacheEntries) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(sql, result);
     return result;
@@ -67,23 +60,26 @@ export class Classifier {
 
 const UPSTREAM: Classification = Object.freeze({ route: 'upstream' });
 
-function classifyParsed(sql: string): Classification {
+/** Classifications of texts with a COPY are not cached: whether it targets a collection can change. */
+function classifyParsed(sql: string, env: PlanEnv): { result: Classification; cacheable: boolean } {
   let tree: { stmts?: Node[] };
   try {
     tree = parseSync(sql) as { stmts?: Node[] };
   } catch {
-    return UPSTREAM; // PostgreSQL reports its own syntax errors.
+    return { result: UPSTREAM, cacheable: true }; // PostgreSQL reports its own syntax errors.
   }
   const stmts = tree.stmts ?? [];
   const bytes = Buffer.from(sql, 'utf8');
   let anyLocal = false;
+  let cacheable = true;
   const parts: StatementPart[] = stmts.map((raw, i) => {
     const start = Number(raw.stmt_location ?? 0);
     const length = Number(raw.stmt_len ?? 0);
     const end = length > 0 ? start + length : i === stmts.length - 1 ? bytes.length : start;
     const text = bytes.toString('utf8', start, end).trim();
+    if ((raw.stmt as Node | undefined)?.CopyStmt !== undefined) cacheable = false;
     try {
-      const plan = planStatement(raw.stmt as Node | undefined);
+      const plan = planStatement(raw.stmt as Node | undefined, env);
       if (plan !== null) anyLocal = true;
       return { sql: text, plan, error: null };
     } catch (err) {
@@ -92,38 +88,34 @@ function classifyParsed(sql: string): Classification {
       return { sql: text, plan: null, error: err };
     }
   });
-  return anyLocal ? { route: 'local', parts } : UPSTREAM;
+  return { result: anyLocal ? { route: 'local', parts } : UPSTREAM, cacheable };
 }
 
-function planStatement(stmt: Node | undefined): LocalPlan | null {
+function planStatement(stmt: Node | undefined, env: PlanEnv): LocalPlan | null {
   if (stmt === undefined) return null;
+  const copy = stmt.CopyStmt as Node | undefined;
+  if (copy !== undefined) return planCopy(copy, env.collections);
+  const set = stmt.VariableSetStmt as Node | undefined;
+  if (set !== undefined && isOurSetting(set.name)) return planSet(set);
+  const show = stmt.VariableShowStmt as Node | undefined;
+  if (show !== undefined && isOurSetting(show.name)) return planShow(show);
   const calls = findLocalCalls(stmt);
   if (calls.length === 0) return null;
   const select = stmt.SelectStmt as Node | undefined;
-  const target = select ? singleTarget(select) : null;
-  if (target !== null && calls.length === 1 && calls[0] === target.call) {
-    const name = funcName(target.call)!;
-    return LOCAL_FUNCTIONS.get(name)!(target.call, target.alias ?? name);
-  }
+  const plan = select !== undefined && calls.length === 1 ? planSelect(select, lookup) : null;
+  if (plan !== null) return plan;
   const name = funcName(calls[0]!)!;
+  const returnsSet = LOCAL_FUNCTIONS.get(name)!.set;
   throw new VectorgateError(SqlState.FeatureNotSupported, `${name}() can only be called on its own`, {
-    hint: `Write SELECT ${name}(...) as a statement of its own.`,
+    hint: returnsSet
+      ? `Write SELECT * FROM ${name}(...) (optionally with an alias and a column list) as a statement of its own.`
+      : `Write SELECT ${name}(...) as a statement of its own.`,
   });
 }
 
-/** `SELECT f(...) [AS alias]` and nothing else: no FROM, WHERE, grouping, set operations. */
-function singleTarget(select: Node): { call: Node; alias: string | undefined } | null {
-  const allowed = new Set(['targetList', 'limitOption', 'op']);
-  if (Object.keys(select).some((key) => !allowed.has(key))) return null;
-  if (select.op !== 'SETOP_NONE') return null;
-  const list = select.targetList as Node[] | undefined;
-  if (!list || list.length !== 1) return null;
-  const res = list[0]!.ResTarget as Node | undefined;
-  const call = (res?.val as Node | undefined)?.FuncCall as Node | undefined;
-  if (!call) return null;
-  const extra = Object.keys(call).filter((key) => !['funcname', 'args', 'funcformat', 'location'].includes(key));
-  if (extra.length > 0) return null;
-  return { call, alias: res!.name as string | undefined };
+function lookup(call: Node): LocalFunction | null {
+  const name = funcName(call);
+  return name === null ? null : LOCAL_FUNCTIONS.get(name)!;
 }
 
 function funcName(call: Node): string | null {

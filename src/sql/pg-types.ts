@@ -97,6 +97,27 @@ export const JSONB: PgType = {
   binary: (v) => Buffer.concat([Buffer.from([1]), Buffer.from(JSON.stringify(v), 'utf8')]),
 };
 
+/** jsonb whose values are already JSON text (payloads as the engine stores them): written as is. */
+export const JSONB_TEXT: PgType = {
+  name: 'jsonb', oid: 3802, size: -1,
+  text: (v) => String(v),
+  binary: (v) => Buffer.concat([Buffer.from([1]), Buffer.from(String(v), 'utf8')]),
+};
+
+// timestamptz_send: microseconds since 2000-01-01 00:00 UTC as int8.
+const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
+
+/** timestamptz from a Date or ISO text; text in ISO style at UTC (`2026-01-02 03:04:05.678+00`). */
+export const TIMESTAMPTZ: PgType = {
+  name: 'timestamptz', oid: 1184, size: 8,
+  text: (v) => new Date(v as string | Date).toISOString().replace('T', ' ').replace(/\.?0*Z$/, '+00'),
+  binary: (v) => {
+    const b = Buffer.allocUnsafe(8);
+    b.writeBigInt64BE(BigInt(new Date(v as string | Date).getTime() - PG_EPOCH_MS) * 1000n);
+    return b;
+  },
+};
+
 export const VOID: PgType = {
   name: 'void', oid: 2278, size: 4,
   text: () => '',
@@ -126,7 +147,7 @@ export const FLOAT4_ARRAY: PgType = {
 };
 
 export const TYPES_BY_NAME: ReadonlyMap<string, PgType> = new Map(
-  [TEXT, INT4, INT8, FLOAT4, FLOAT8, BOOL, JSONB, VOID, FLOAT4_ARRAY].map((t) => [t.name, t]),
+  [TEXT, INT4, INT8, FLOAT4, FLOAT8, BOOL, JSONB, VOID, FLOAT4_ARRAY, TIMESTAMPTZ].map((t) => [t.name, t]),
 );
 
 /** Encodes one result value in the requested format (0 text, 1 binary); null stays SQL NULL. */

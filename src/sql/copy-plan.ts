@@ -1,0 +1,161 @@
+// COPY <collection> [(id, vector, payload)] FROM STDIN [WITH (FORMAT text|csv|binary, HEADER, DELIMITER,
+// NULL)]: the wire streams CopyData into the sink, which parses rows and upserts them in batches of
+// copyBatchRows (each batch durable before more data is taken). Unlike a COPY into a table, a failure
+// part-way leaves the batches written before it in place; the error says which line failed.
+// https://www.postgresql.org/docs/current/sql-copy.html
+import type { Config } from '../config.ts';
+import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
+import type { Collections, Row } from '../router/collections.ts';
+import type { Node } from './args.ts';
+import { copyParser, type CopyOptions } from './copy-format.ts';
+import type { CopySink, ExecContext, LocalPlan, ParamValue } from './local-plan.ts';
+import { decodeJsonText, decodeText, decodeVector } from './param-decode.ts';
+
+const COLUMNS = ['id', 'vector', 'payload'] as const;
+type Column = (typeof COLUMNS)[number];
+
+function unsupported(message: string, hint?: string): VectorgateError {
+  return new VectorgateError(SqlState.FeatureNotSupported, message, hint ? { hint } : {});
+}
+
+/** A plan when the COPY targets a collection (looked up now: collections come and go), else null. */
+export function planCopy(stmt: Node, collections: Collections | null): LocalPlan | null {
+  const relation = stmt.relation as Node | undefined;
+  if (relation === undefined || relation.schemaname !== undefined || collections === null) return null;
+  const name = String(relation.relname);
+  if (collections.spec(name) === undefined) return null;
+  if (stmt.is_from !== true || stmt.filename !== undefined || stmt.is_program === true) {
+    throw unsupported(`COPY of collection "${name}" supports only FROM STDIN`, 'Read rows with SELECT * FROM vector_get(...) or vector_search(...).');
+  }
+  if (stmt.whereClause !== undefined) throw unsupported(`COPY FROM with WHERE is not supported for collection "${name}"`);
+  const columns = copyColumns(stmt, name);
+  const options = copyOptions(stmt, name);
+  return {
+    columns: null,
+    paramTypes: [],
+    execute: async () => { throw unsupported('COPY FROM STDIN needs the COPY protocol'); },
+    copyIn: { format: options.format, columns: columns.length, open: (ctx) => new CollectionCopySink(ctx, name, columns, options) },
+  };
+}
+
+function copyColumns(stmt: Node, name: string): Column[] {
+  const list = ((stmt.attlist as Node[] | undefined) ?? []).map((n) => String((n.String as Node).sval));
+  if (list.length === 0) return [...COLUMNS];
+  for (const [i, column] of list.entries()) {
+    if (!(COLUMNS as readonly string[]).includes(column)) {
+      throw new VectorgateError(SqlState.UndefinedColumn, `column "${column}" of relation "${name}" does not exist`);
+    }
+    if (list.indexOf(column) !== i) throw new VectorgateError(SqlState.DuplicateColumn, `column "${column}" specified more than once`);
+  }
+  if (!list.includes('id') || !list.includes('vector')) {
+    throw unsupported(`COPY into collection "${name}" needs the id and vector columns`);
+  }
+  return list as Column[];
+}
+
+function optionText(def: Node): string | null {
+  const arg = def.arg as Node | undefined;
+  if (arg === undefined) return null;
+  if (arg.String) return String((arg.String as Node).sval);
+  if (arg.Boolean) return (arg.Boolean as Node).boolval === true ? 'true' : 'false';
+  if (arg.Integer) return String((arg.Integer as Node).ival ?? 0);
+  return null;
+}
+
+function copyOptions(stmt: Node, name: string): CopyOptions {
+  const given = new Map<string, string | null>();
+  for (const item of (stmt.options as Node[] | undefined) ?? []) {
+    const def = item.DefElem as Node;
+    given.set(String(def.defname), optionText(def));
+  }
+  const format = (given.get('format') ?? 'text').toLowerCase();
+  if (format !== 'text' && format !== 'csv' && format !== 'binary') {
+    throw new VectorgateError(SqlState.InvalidParameterValue, `COPY format "${format}" not recognized`);
+  }
+  for (const key of given.keys()) {
+    if (!['format', 'header', 'delimiter', 'null'].includes(key)) throw unsupported(`COPY option "${key}" is not supported for collection "${name}"`);
+  }
+  const header = given.has('header') && !['false', 'off', '0'].includes((given.get('header') ?? 'true').toLowerCase());
+  const delimiter = given.get('delimiter') ?? (format === 'csv' ? ',' : '\t');
+  if (Buffer.byteLength(delimiter) !== 1) throw unsupported('COPY delimiter must be a single one-byte character');
+  if (format === 'binary' && (header || given.has('delimiter') || given.has('null'))) {
+    throw unsupported('cannot specify HEADER, DELIMITER or NULL in BINARY mode');
+  }
+  return { format, delimiter, header, nullText: given.get('null') ?? (format === 'csv' ? '' : '\\N') };
+}
+
+class CollectionCopySink implements CopySink {
+  private readonly parser;
+  private readonly collections: Collections;
+  private readonly config: Config;
+  private readonly dims: number;
+  private batch: Row[] = [];
+  private written = 0;
+
+  constructor(private readonly ctx: ExecContext, private readonly name: string, private readonly columns: Column[], options: CopyOptions) {
+    this.collections = ctx.collections!;
+    this.config = this.collections.config;
+    this.parser = copyParser(options, this.config.maxCopyRowBytes);
+    const spec = this.collections.spec(name);
+    if (spec === undefined) throw new VectorgateError(SqlState.UndefinedTable, `collection "${name}" does not exist`);
+    this.dims = spec.dims;
+  }
+
+  async write(data: Buffer): Promise<void> {
+    await this.take(() => this.parser.push(data));
+  }
+
+  async end(): Promise<string> {
+    await this.take(() => this.parser.end());
+    await this.flush();
+    return `COPY ${this.written}`;
+  }
+
+  /** Parses rows, adding context (the line) to any error, and writes each full batch. */
+  private async take(parse: () => ParamValue[][]): Promise<void> {
+    try {
+      for (const fields of parse()) {
+        this.batch.push(this.row(fields));
+        if (this.batch.length >= this.config.copyBatchRows) await this.flush();
+      }
+    } catch (err) {
+      const e = toVectorgateError(err);
+      const where = `COPY ${this.name}, line ${this.parser.line}`;
+      throw new VectorgateError(e.code, e.message, { detail: e.detail ? `${e.detail}\n${where}` : where, hint: e.hint, cause: err });
+    }
+  }
+
+  private row(fields: ParamValue[]): Row {
+    if (fields.length < this.columns.length) {
+      throw new VectorgateError(SqlState.BadCopyFileFormat, `missing data for column "${this.columns[fields.length]}"`);
+    }
+    if (fields.length > this.columns.length) throw new VectorgateError(SqlState.BadCopyFileFormat, 'extra data after last expected column');
+    const row: Row = { id: '', vector: [] };
+    this.columns.forEach((column, i) => {
+      const field = fields[i]!;
+      if (field.value === null) {
+        if (column !== 'payload') throw new VectorgateError(SqlState.NotNullViolation, `null value in column "${column}" of relation "${this.name}" violates not-null constraint`);
+        return;
+      }
+      if (column === 'id') row.id = decodeText(field);
+      else if (column === 'vector') row.vector = this.checkDims(decodeVector(field));
+      else row.payload = decodeJsonText(field);
+    });
+    return row;
+  }
+
+  /** Checked per row (the batch checks again) so that the error names the line of the bad row. */
+  private checkDims(vector: Float32Array): Float32Array {
+    if (vector.length !== this.dims) throw new VectorgateError(SqlState.DataException, `expected ${this.dims} dimensions, not ${vector.length}`);
+    return vector;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.batch.length === 0) return;
+    if (this.ctx.signal.aborted) throw new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to user request');
+    const rows = this.batch;
+    this.batch = [];
+    const ack = await this.collections.upsert(this.name, rows);
+    this.written += ack.rows;
+  }
+}

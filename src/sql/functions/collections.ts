@@ -1,0 +1,67 @@
+// Creating, dropping and listing collections.
+import type { EngineKind, Metric, Quantization } from '../../engine/vector-index.ts';
+import { BOOL, INT4, INT8, JSONB, TEXT, TIMESTAMPTZ } from '../pg-types.ts';
+import { collectionsOf, type LocalFunction } from './types.ts';
+
+/** Returns the new collection's settings as jsonb, so the caller sees every default that was applied. */
+export const createCollection: LocalFunction = {
+  name: 'vector_create_collection',
+  set: false,
+  columns: [{ name: 'vector_create_collection', type: JSONB }],
+  overloads: [{
+    params: [
+      { name: 'name', kind: 'text' }, { name: 'dimensions', kind: 'int' },
+      { name: 'metric', kind: 'text', optional: true }, { name: 'shards', kind: 'int', optional: true },
+      { name: 'quantization', kind: 'text', optional: true }, { name: 'm', kind: 'int', optional: true },
+      { name: 'ef_construction', kind: 'int', optional: true }, { name: 'engine', kind: 'text', optional: true },
+    ],
+    async run(ctx, a) {
+      const info = await collectionsOf(ctx).createCollection({
+        name: a.text('name'),
+        dims: a.int('dimensions'),
+        metric: a.optText('metric')?.toLowerCase() as Metric | undefined,
+        shards: a.optInt('shards'),
+        quantization: a.optText('quantization')?.toLowerCase() as Quantization | undefined,
+        m: a.optInt('m'),
+        efConstruction: a.optInt('ef_construction'),
+        engine: a.optText('engine')?.toLowerCase() as EngineKind | undefined,
+      });
+      const { name, dims, metric, shards, quantization, m, efConstruction, engine } = info;
+      return [[{ name, dimensions: dims, metric, shards, quantization, m, ef_construction: efConstruction, engine }]];
+    },
+  }],
+};
+
+/** Returns true; an unknown collection is 42P01, as DROP TABLE of a missing table is. */
+export const dropCollection: LocalFunction = {
+  name: 'vector_drop_collection',
+  set: false,
+  columns: [{ name: 'vector_drop_collection', type: BOOL }],
+  overloads: [{
+    params: [{ name: 'name', kind: 'text' }],
+    async run(ctx, a) {
+      await collectionsOf(ctx).dropCollection(a.text('name'));
+      return [[true]];
+    },
+  }],
+};
+
+export const listCollections: LocalFunction = {
+  name: 'vector_collections',
+  set: true,
+  columns: [
+    { name: 'name', type: TEXT }, { name: 'dimensions', type: INT4 }, { name: 'metric', type: TEXT },
+    { name: 'shards', type: INT4 }, { name: 'quantization', type: TEXT }, { name: 'm', type: INT4 },
+    { name: 'ef_construction', type: INT4 }, { name: 'engine', type: TEXT }, { name: 'vectors', type: INT8 },
+    { name: 'policies', type: JSONB }, { name: 'created_at', type: TIMESTAMPTZ },
+  ],
+  overloads: [{
+    params: [],
+    async run(ctx) {
+      const list = await collectionsOf(ctx).listCollections();
+      return list
+        .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
+        .map((c) => [c.name, c.dims, c.metric, c.shards, c.quantization, c.m, c.efConstruction, c.engine, c.vectors, c.policies, c.createdAt]);
+    },
+  }],
+};

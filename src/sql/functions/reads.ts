@@ -1,0 +1,50 @@
+// Reads: nearest-neighbour search and fetching one row by id. Both are set-returning, so they are used
+// as `SELECT * FROM vector_search(...)`; vectors come back as real[] and payloads as jsonb.
+import { FLOAT4, FLOAT4_ARRAY, JSONB_TEXT, TEXT } from '../pg-types.ts';
+import type { ExecContext } from '../local-plan.ts';
+import { sessionEfSearch } from '../settings.ts';
+import { collectionsOf, type LocalFunction } from './types.ts';
+
+/** k when the call names none. */
+export const DEFAULT_K = 10;
+
+export const search: LocalFunction = {
+  name: 'vector_search',
+  set: true,
+  columns: [{ name: 'id', type: TEXT }, { name: 'distance', type: FLOAT4 }, { name: 'payload', type: JSONB_TEXT }],
+  overloads: [{
+    params: [
+      { name: 'collection', kind: 'text' }, { name: 'vector', kind: 'vector' },
+      { name: 'k', kind: 'int', optional: true }, { name: 'filter', kind: 'jsonb', optional: true },
+      { name: 'ef', kind: 'int', optional: true }, { name: 'query_text', kind: 'text', optional: true },
+    ],
+    async run(ctx, a) {
+      const filter = a.optJson('filter');
+      // query_text is accepted now so calls written for reranking keep working; it does not change results yet.
+      a.optText('query_text');
+      const hits = await collectionsOf(ctx).search(a.text('collection'), a.vector('vector'), a.optInt('k') ?? DEFAULT_K, {
+        ef: a.optInt('ef') ?? efFromSession(ctx),
+        filter: filter === undefined ? undefined : JSON.parse(filter),
+      });
+      return hits.map((h) => [h.id, h.distance, h.payload]);
+    },
+  }],
+};
+
+/** The session's SET vectorgate.ef_search, which comes before the collection's policy. */
+function efFromSession(ctx: ExecContext): number | undefined {
+  return sessionEfSearch(ctx.settings);
+}
+
+export const get: LocalFunction = {
+  name: 'vector_get',
+  set: true,
+  columns: [{ name: 'id', type: TEXT }, { name: 'vector', type: FLOAT4_ARRAY }, { name: 'payload', type: JSONB_TEXT }],
+  overloads: [{
+    params: [{ name: 'collection', kind: 'text' }, { name: 'id', kind: 'text' }],
+    async run(ctx, a) {
+      const row = await collectionsOf(ctx).get(a.text('collection'), a.text('id'));
+      return row === null ? [] : [[row.id, row.vector, row.payload]];
+    },
+  }],
+};

@@ -1,0 +1,70 @@
+// Writes: one row, a jsonb batch, or a delete. Each returns the number of rows affected (bigint), like
+// the row count of INSERT/DELETE, and returns only once the write is durable.
+import { SqlState, VectorgateError } from '../../errors.ts';
+import type { Row } from '../../router/collections.ts';
+import { INT8 } from '../pg-types.ts';
+import { vectorFromJson } from '../vector-input.ts';
+import { collectionsOf, type LocalFunction } from './types.ts';
+
+export const upsert: LocalFunction = {
+  name: 'vector_upsert',
+  set: false,
+  columns: [{ name: 'vector_upsert', type: INT8 }],
+  overloads: [
+    {
+      params: [
+        { name: 'collection', kind: 'text' }, { name: 'id', kind: 'text' },
+        { name: 'vector', kind: 'vector' }, { name: 'payload', kind: 'jsonb', optional: true },
+      ],
+      async run(ctx, a) {
+        const row = { id: a.text('id'), vector: a.vector('vector'), payload: a.optJson('payload') ?? null };
+        const ack = await collectionsOf(ctx).upsert(a.text('collection'), [row]);
+        return [[ack.rows]];
+      },
+    },
+    {
+      params: [{ name: 'collection', kind: 'text' }, { name: 'rows', kind: 'jsonb' }],
+      async run(ctx, a) {
+        const rows = batchRows(a.json('rows'));
+        const ack = await collectionsOf(ctx).upsert(a.text('collection'), rows);
+        return [[ack.rows]];
+      },
+    },
+  ],
+};
+
+/** `[{"id": "a", "vector": [...], "payload": {...}}, ...]`; ids may be JSON numbers. */
+export function batchRows(json: string): Row[] {
+  const value: unknown = JSON.parse(json);
+  if (!Array.isArray(value)) throw new VectorgateError(SqlState.InvalidParameterValue, 'rows must be a jsonb array of {"id", "vector", "payload"} objects');
+  return value.map((item: unknown, i) => {
+    const fail = (what: string): never => {
+      throw new VectorgateError(SqlState.InvalidParameterValue, `rows element ${i}: ${what}`);
+    };
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) fail('must be an object');
+    const { id, vector, payload, ...rest } = item as Record<string, unknown>;
+    const extra = Object.keys(rest);
+    if (extra.length > 0) fail(`unknown key "${extra[0]}" (expected id, vector, payload)`);
+    if (typeof id !== 'string' && !(typeof id === 'number' && Number.isFinite(id))) fail('id must be a string or a number');
+    if (vector === undefined) fail('vector is missing');
+    return { id: String(id), vector: vectorFromJson(vector), payload: payload ?? null };
+  });
+}
+
+export const remove: LocalFunction = {
+  name: 'vector_delete',
+  set: false,
+  columns: [{ name: 'vector_delete', type: INT8 }],
+  overloads: [{
+    params: [{ name: 'collection', kind: 'text' }, { name: 'id', kind: 'text' }],
+    async run(ctx, a) {
+      const collections = collectionsOf(ctx);
+      const name = a.text('collection');
+      const id = a.text('id');
+      // Like DELETE's row count: 0 when there was no such row (the delete is logged either way).
+      const existed = (await collections.get(name, id)) !== null;
+      await collections.delete(name, [id]);
+      return [[existed ? 1 : 0]];
+    },
+  }],
+};
