@@ -41,15 +41,17 @@ async function runChild(dir: string, seed: number, trial: number): Promise<Trial
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   for await (const text of createInterface({ input: child.stdout! })) {
     const line = parseLine(text);
-    if (line === null || killed) continue;
+    if (line === null) continue;
+    // Lines still arriving after kill() were written before the child died: they are true, and a
+    // batch announced there may be durable, so they count like any other.
     if (line.kind === 'R') {
       const delay = 150 + random() * 1200;
       setTimeout(snapshotKill ? () => { armed = true; } : kill, delay);
       if (snapshotKill) setTimeout(kill, delay + 3000);
     } else if (line.kind === 'T') tried.set(line.batch, line.ops);
     else if (line.kind === 'A') { acked.push(tried.get(line.batch)!); tried.delete(line.batch); }
-    else if (line.kind === 'S') { inSnapshot = true; if (armed) setTimeout(kill, random() * 10); }
-    else if (line.kind === 'E') inSnapshot = false;
+    else if (line.kind === 'S') { if (!killed) inSnapshot = true; if (armed) setTimeout(kill, random() * 10); }
+    else if (line.kind === 'E' && !killed) inSnapshot = false;
   }
   await exited;
   assert.ok(killed, 'the child ran until it was killed');
