@@ -8,6 +8,7 @@ import {
 import type { Bind } from './frontend-codec.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import { encodeValue } from '../sql/pg-types.ts';
+import { executeCancellable } from './cancellable.ts';
 import type { ExecContext, LocalPlan, ResultColumn } from '../sql/local-plan.ts';
 
 export interface LocalStatement { plan: LocalPlan; paramTypes: number[] }
@@ -108,7 +109,7 @@ export function writeRows(w: MessageWriter, columns: ResultColumn[] | null, rows
 export async function executePortal(w: MessageWriter, portal: LocalPortal, maxRows: number, ctx: ExecContext): Promise<void> {
   if (portal.rows === null) {
     const params = portal.params.map((value, i) => ({ value, format: formatOf(portal.paramFormats, i) }));
-    const result = await portal.plan.execute(ctx, params);
+    const result = await executeCancellable(portal.plan, ctx, params);
     portal.rows = result.rows;
     portal.commandTag = result.commandTag;
   }

@@ -9,6 +9,7 @@ import { describeRows, writeRows } from './local-statements.ts';
 import { Expect, newExpectation, type Expectation } from './response-queue.ts';
 import { inFailedTransaction, poisonUpstream } from './dispatcher.ts';
 import { BackendCode } from './codes.ts';
+import { executeCancellable } from './cancellable.ts';
 import { VectorgateError, toVectorgateError } from '../errors.ts';
 import type { Classification, ExecContext, StatementPart } from '../sql/local-plan.ts';
 import type { Session } from './session.ts';
@@ -69,7 +70,7 @@ async function localPart(session: Session, part: StatementPart, ctx: ExecContext
     if (plan.copyIn) {
       writeCommandComplete(w, await session.copyIn(plan, ctx));
     } else {
-      const result = await plan.execute(ctx, []);
+      const result = await executeCancellable(plan, ctx, []);
       describeRows(w, plan.columns, []);
       writeRows(w, plan.columns, result.rows, []);
       writeCommandComplete(w, result.commandTag);
