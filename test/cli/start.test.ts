@@ -1,0 +1,68 @@
+// `vectorgate start`, the embedded default, as a user runs it: PostgreSQL in <data-dir>/pg, proxy,
+// psql connects; SIGTERM stops everything; after SIGKILL the next start comes up on the same data.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../src/cli/postgres-server.ts';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'vectorgate-start-'));
+chmodSync(dataDir, 0o755);
+const children: ChildProcess[] = [];
+
+after(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  stopPostgres();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** PostgreSQL outlives a SIGKILLed parent: the test stops whatever the last run left. */
+function stopPostgres(): void {
+  const pidFile = join(dataDir, 'pg', 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  try { process.kill(pid, 'SIGINT'); } catch { /* already gone */ }
+}
+
+async function start(port: number): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn('node', ['bin/vectorgate.js', 'start', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line within 60 s:\n${out}`)), 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const match = /psql '([^']+)'/.exec(out);
+      if (match) { clearTimeout(timer); resolve(match[1]!); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`exited ${code}:\n${out}`)); });
+  });
+  return { child, url };
+}
+
+function psql(url: string, sql: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('psql', ['-X', '-At', '-c', sql, url], { timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout.trim())));
+  });
+}
+
+test('start, connect with psql, SIGKILL, start again, SIGTERM', async () => {
+  const port = await freePort();
+  const first = await start(port);
+  assert.equal(await psql(first.url, 'SELECT 1'), '1');
+  assert.equal(await psql(first.url, 'SELECT vectorgate_version()'), '0.1.0');
+  await psql(first.url, 'CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)');
+  first.child.kill('SIGKILL');
+  await new Promise((r) => first.child.once('exit', r));
+
+  const second = await start(port);
+  assert.equal(second.url, first.url, 'same role, password and database');
+  assert.equal(await psql(second.url, 'SELECT n FROM kept'), '42', 'data kept across restarts');
+  const exited = new Promise<number | null>((r) => second.child.once('exit', (code) => r(code)));
+  second.child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  assert.equal(existsSync(join(dataDir, 'pg', 'postmaster.pid')), false, 'PostgreSQL was stopped cleanly');
+});
