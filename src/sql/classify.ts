@@ -9,6 +9,7 @@ import { LOCAL_FUNCTIONS } from './functions/registry.ts';
 import type { LocalFunction } from './functions/types.ts';
 import { planSelect } from './select-plan.ts';
 import { planCopy } from './copy-plan.ts';
+import { planComposed } from './composed-plan.ts';
 import { isOurSetting, planSet, planShow } from './settings.ts';
 
 type Node = Record<string, unknown>;
@@ -104,6 +105,8 @@ function planStatement(stmt: Node | undefined, env: PlanEnv): LocalPlan | null {
   const select = stmt.SelectStmt as Node | undefined;
   const plan = select !== undefined && calls.length === 1 ? planSelect(select, lookup) : null;
   if (plan !== null) return plan;
+  const composed = planComposed(stmt, lookup, calls.length);
+  if (composed !== null) return composed;
   const name = funcName(calls[0]!)!;
   const returnsSet = LOCAL_FUNCTIONS.get(name)!.set;
   throw new VectorgateError(SqlState.FeatureNotSupported, `${name}() can only be called on its own`, {

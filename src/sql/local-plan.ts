@@ -49,8 +49,23 @@ export interface LocalPlan {
   /** Parameter type OIDs as PostgreSQL would infer them ($1 … $n). */
   paramTypes: number[];
   execute(ctx: ExecContext, params: ParamValue[]): Promise<LocalResult>;
+  /** Present for a composed statement: PostgreSQL runs it after the vector calls are replaced. */
+  compose?: ComposedPlan;
   /** Present for COPY ... FROM STDIN: the wire answers CopyInResponse and streams data into the sink. */
   copyIn?: { format: 'text' | 'csv' | 'binary'; columns: number; open(ctx: ExecContext): CopySink };
+}
+
+/** The statement PostgreSQL runs; `upstreamParams[i]` is the client parameter (0-based) that becomes $i+1. */
+export interface RewrittenStatement {
+  sql: string;
+  upstreamParams: number[];
+}
+
+export interface ComposedPlan {
+  /** Runs the vector calls with this execution's parameters; returns the statement for PostgreSQL. */
+  rewrite(ctx: ExecContext, params: ParamValue[]): Promise<RewrittenStatement>;
+  /** The statement with empty vector results, to Describe upstream; types of the parameters only vector calls use (0: PostgreSQL's). */
+  shape(): RewrittenStatement & { paramTypes: number[] };
 }
 
 /**

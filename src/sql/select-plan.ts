@@ -97,7 +97,7 @@ function pickColumns(res: Node, available: ResultColumn[], rangeName: string): (
   return [{ column: { name: as ?? name, type: available[index]!.type }, index }];
 }
 
-function bindCall(fn: LocalFunction, call: Node): { overload: Overload; bound: BoundArgs } {
+export function bindCall(fn: LocalFunction, call: Node): { overload: Overload; bound: BoundArgs } {
   const args = readArgs(call, fn.name);
   for (const overload of fn.overloads) {
     const bound = bindArgs(args, overload.params);

@@ -11,6 +11,7 @@ import { Expect, expectationFor, newExpectation } from './response-queue.ts';
 import { StatementTable, bindLocal, type LocalPortal, type LocalStatement, describeRows, describeStatement, executePortal } from './local-statements.ts';
 import { runSimpleQuery } from './simple-query.ts';
 import { internalQuery } from './internal-query.ts';
+import { bindComposed, describeComposed } from './composed.ts';
 import { mayBeOurs } from '../sql/prefilter.ts';
 import { ROUND_TRIP_SAMPLE } from '../metrics.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
@@ -154,8 +155,12 @@ export class Dispatcher {
       if (this.table.portals.get(names.portal) !== undefined) this.table.portals.delete(names.portal);
       return this.forward(message, Expect.BindComplete, false);
     }
-    return this.local((w) => {
+    return this.local(async (w) => {
       if (this.session.txStatus === 'E') throw inFailedTransaction();
+      if (statement.plan.compose) {
+        await bindComposed(this.session, statement.plan, decodeBind(message.raw), this.context());
+        return;
+      }
       this.table.setPortal(names.portal, bindLocal(statement, decodeBind(message.raw)));
       writeEmpty(w, BackendCode.BindComplete);
     });
@@ -165,8 +170,10 @@ export class Dispatcher {
     const target = decodeDescribe(message.raw);
     const route = target.kind === 'S' ? this.table.statements.get(target.name) : this.table.portals.get(target.name);
     if (route === undefined || route === 'upstream') return this.forward(message, Expect.Description, false);
-    return this.local((w) => {
-      if (target.kind === 'S') describeStatement(w, route as LocalStatement);
+    return this.local(async (w) => {
+      const statement = route as LocalStatement;
+      if (target.kind === 'S' && statement.plan.compose) await describeComposed(this.session, statement.plan, statement.paramTypes);
+      else if (target.kind === 'S') describeStatement(w, statement);
       else describeRows(w, route.plan.columns, (route as LocalPortal).resultFormats);
     });
   }

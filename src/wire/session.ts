@@ -250,6 +250,10 @@ export class Session {
     if (!this.client.write(data)) this.upstream?.pause();
   }
 
+  dispatcherTable(): Dispatcher['table'] {
+    return this.dispatcher.table;
+  }
+
   /** Client-visible local work (not upstream) that a CancelRequest interrupts. */
   cancelLocal(): void {
     this.dispatcher.cancel();

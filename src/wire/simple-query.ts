@@ -10,6 +10,7 @@ import { Expect, newExpectation, type Expectation } from './response-queue.ts';
 import { inFailedTransaction, poisonUpstream } from './dispatcher.ts';
 import { BackendCode } from './codes.ts';
 import { executeCancellable } from './cancellable.ts';
+import { queryComposed } from './composed.ts';
 import { VectorgateError, toVectorgateError } from '../errors.ts';
 import type { Classification, ExecContext, StatementPart } from '../sql/local-plan.ts';
 import type { Session } from './session.ts';
@@ -67,7 +68,9 @@ async function localPart(session: Session, part: StatementPart, ctx: ExecContext
     const plan = part.plan!;
     const started = performance.now();
     const w = new MessageWriter();
-    if (plan.copyIn) {
+    if (plan.compose) {
+      return await queryComposed(session, plan, ctx);
+    } else if (plan.copyIn) {
       writeCommandComplete(w, await session.copyIn(plan, ctx));
     } else {
       const result = await executeCancellable(plan, ctx, []);

@@ -9,6 +9,11 @@ import { ResponseQueue, isAsynchronous, isTerminal, type Expectation } from './r
 import { stripChannelBinding } from './auth.ts';
 import type { Session } from './session.ts';
 
+/** What an entry with `capture` reads instead of forwarding: its rows, or a statement's parameter types. */
+function isCaptured(code: number): boolean {
+  return code === BackendCode.DataRow || code === BackendCode.ParameterDescription;
+}
+
 const FLUSH = Buffer.from([FrontendCode.Flush, 0, 0, 0, 4]);
 
 /** The largest upstream message the proxy reads whole (authentication requests, status messages). */
@@ -113,7 +118,7 @@ export class UpstreamLink implements BackendSink {
     if (isAsynchronous(code)) return Disposition.Stream;
     this.current = this.queue.peek();
     if (code === BackendCode.ReadyForQuery) return Disposition.Hold;
-    if (code === BackendCode.DataRow && this.current?.capture) return Disposition.Hold;
+    if (this.current?.capture && isCaptured(code)) return Disposition.Hold;
     const swallow = this.current?.swallow ?? 'none';
     if (swallow === 'all' || (swallow === 'ok' && code !== BackendCode.ErrorResponse)) return Disposition.Swallow;
     return Disposition.Stream;
@@ -135,8 +140,9 @@ export class UpstreamLink implements BackendSink {
       this.onEnd(code);
       return swallowed ? null : raw;
     }
-    if (code === BackendCode.DataRow && this.current?.capture) {
+    if (this.current?.capture && isCaptured(code)) {
       this.current.capture(raw);
+      this.onEnd(code);
       return null;
     }
     this.onEnd(code);
