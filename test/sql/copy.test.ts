@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { startStack, type Stack } from '../helpers/stack.ts';
+import type { ClientTarget } from '../helpers/client-target.ts';
 import { ROLES, DATABASE } from '../helpers/cluster.ts';
 import { seeded, randomInt, type Random } from '../helpers/random.ts';
 import { rejection } from '../clients/pg-connect.ts';
@@ -22,6 +23,8 @@ const ROWS = 500;
 let stack: Stack;
 let client: pg.Client;
 let dir: string;
+/** The proxy as psql-runner's target; stopping stays with this file's after(). */
+const target = (): ClientTarget => ({ kind: 'vectorgate', host: stack.proxyHost, port: stack.proxyPort, cluster: stack.cluster, stop: async () => {} });
 const random = seeded(3);
 
 before(async () => {
@@ -111,7 +114,7 @@ test('psql \\copy in text and csv', async () => {
   const rows = makeRows('p', 200);
   writeFileSync(join(dir, 'rows.txt'), textCopy(rows.slice(0, 100)));
   writeFileSync(join(dir, 'rows.csv'), csvCopy(rows.slice(100)));
-  const out = lines(await psql({ host: stack.proxyHost, port: stack.proxyPort }, ROLES.scram, {
+  const out = lines(await psql(target(), ROLES.scram, {
     commands: [
       `\\copy copy_psql (id, vector, payload) from '${join(dir, 'rows.txt')}'`,
       `\\copy copy_psql from '${join(dir, 'rows.csv')}' with (format csv, header)`,

@@ -3,13 +3,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, type Stack } from '../helpers/stack.ts';
+import type { ClientTarget } from '../helpers/client-target.ts';
 import { readFileSync } from 'node:fs';
 import { ROLES, DATABASE } from '../helpers/cluster.ts';
 import { LOCAL_FUNCTIONS } from '../../src/sql/functions/registry.ts';
 import { psql, lines } from '../clients/psql-runner.ts';
 
 let stack: Stack;
-const target = () => ({ host: stack.proxyHost, port: stack.proxyPort });
+/** The proxy as psql-runner's target; stopping stays with this file's after(). */
+const target = (): ClientTarget => ({ kind: 'vectorgate', host: stack.proxyHost, port: stack.proxyPort, cluster: stack.cluster, stop: async () => {} });
 
 before(async () => {
   stack = await startStack();
