@@ -27,6 +27,8 @@ export interface ExecContext {
    * (e.g. `SELECT current_setting('vectorgate.ef_search', true)`); rows in text form.
    */
   queryUpstream(sql: string): Promise<(string | null)[][]>;
+  /** A vectorgate.* setting is being changed upstream: read them back before the next local statement. */
+  touchSettings(): void;
 }
 
 /** Receives a COPY ... FROM STDIN's data for a collection; the wire feeds it CopyData bytes. */

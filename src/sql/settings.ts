@@ -1,8 +1,9 @@
-// SET / SHOW / RESET of vectorgate.* settings, kept per session in ExecContext.settings (by name without
-// the prefix). Messages and SQLSTATEs are PostgreSQL's for its own settings: 42704 for an unknown name,
-// 22023 for a bad value. https://www.postgresql.org/docs/current/sql-set.html
-// SET LOCAL is refused (0A000) until settings follow transactions; SET inside a transaction that rolls
-// back is not undone yet either (both are issue 4's).
+// SET / SET LOCAL / SHOW / RESET of vectorgate.* settings. The proxy validates them (42704 unknown name,
+// 22023 bad value, PostgreSQL's own SQLSTATEs for its settings) and forwards the statement upstream, so
+// PostgreSQL itself tracks them with its full rules — SET undone by ROLLBACK, SET LOCAL ending with the
+// transaction, savepoints, RESET ALL — and `current_setting('vectorgate.x', true)` agrees. Before a
+// local statement runs, the wire reads the effective values back into ExecContext.settings
+// (src/wire/settings-sync.ts). https://www.postgresql.org/docs/current/sql-set.html
 import { DEFAULTS, type Config } from '../config.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import { checkPolicy } from '../router/policies.ts';
@@ -19,12 +20,29 @@ interface SettingDef {
   fallback(config: Config): string;
 }
 
+const policy = (name: string, fallback: (config: Config) => string): [string, SettingDef] =>
+  [name, { check: (value, config) => checkPolicy(name, value, config), fallback }];
+
 const SETTINGS: ReadonlyMap<string, SettingDef> = new Map([
-  ['ef_search', {
-    check: (value: string, config: Config) => checkPolicy('ef_search', value, config),
-    fallback: (config: Config) => String(config.defaultEfSearch),
+  policy('ef_search', (config) => String(config.defaultEfSearch)),
+  policy('read_consistency', () => 'eventual'),
+  policy('rerank', () => 'off'),
+  ['statement_timeout', {
+    check: (value: string) => {
+      const ms = Number(value);
+      if (!Number.isInteger(ms) || ms < 0) throw new VectorgateError(SqlState.InvalidParameterValue, 'must be a whole number of milliseconds (0 = none)');
+      return String(ms);
+    },
+    fallback: () => '0',
   }],
 ]);
+
+/** Every setting's name without the prefix, in a stable order. */
+export const SETTING_NAMES: readonly string[] = [...SETTINGS.keys()];
+
+export function settingDefault(key: string, config: Config): string {
+  return SETTINGS.get(key)!.fallback(config);
+}
 
 /** True for a SET/SHOW/RESET naming a vectorgate.* setting (names are lower-cased by the parser). */
 export function isOurSetting(name: unknown): name is string {
@@ -52,27 +70,41 @@ function valueText(stmt: Node, fullName: string): string {
   return text;
 }
 
-/** Plans a VariableSetStmt (SET, SET ... TO DEFAULT, RESET) of one of our settings. */
+/** Plans a VariableSetStmt (SET, SET LOCAL, SET ... TO DEFAULT, RESET) of one of our settings. */
 export function planSet(stmt: Node): LocalPlan {
   const fullName = String(stmt.name);
-  const key = fullName.slice(PREFIX.length);
   definition(fullName);
-  if (stmt.is_local === true) {
-    throw new VectorgateError(SqlState.FeatureNotSupported, `SET LOCAL ${fullName} is not supported yet`, {
-      hint: `Use SET ${fullName} (for the session) or the ${key} => argument of the call.`,
-    });
-  }
+  const local = stmt.is_local === true ? 'LOCAL ' : '';
   const kind = String(stmt.kind);
+  let sql: string;
   if (kind === 'VAR_SET_VALUE') {
     const text = valueText(stmt, fullName);
-    return noRows('SET', (ctx) => {
-      ctx.settings.set(key, checkValue(fullName, text, configOf(ctx)));
-    });
+    const canonical = checkValue(fullName, text, DEFAULTS);
+    sql = `SET ${local}${fullName} = '${canonical.replace(/'/g, "''")}'`;
+  } else if (kind === 'VAR_SET_DEFAULT') {
+    sql = `SET ${local}${fullName} TO DEFAULT`;
+  } else if (kind === 'VAR_RESET') {
+    sql = `RESET ${fullName}`;
+  } else {
+    throw new VectorgateError(SqlState.FeatureNotSupported, `this form of SET is not supported for ${fullName}`);
   }
-  if (kind === 'VAR_SET_DEFAULT' || kind === 'VAR_RESET') {
-    return noRows(kind === 'VAR_RESET' ? 'RESET' : 'SET', (ctx) => { ctx.settings.delete(key); });
-  }
-  throw new VectorgateError(SqlState.FeatureNotSupported, `this form of SET is not supported for ${fullName}`);
+  return forwarded(sql);
+}
+
+/** A statement that runs upstream as written here; the session then reads its settings back. */
+function forwarded(sql: string): LocalPlan {
+  return {
+    columns: null,
+    paramTypes: [],
+    compose: {
+      rewrite: async (ctx) => {
+        ctx.touchSettings();
+        return { sql, upstreamParams: [] };
+      },
+      shape: () => ({ sql, upstreamParams: [], paramTypes: [] }),
+    },
+    execute: () => Promise.reject(new Error('a forwarded statement runs upstream')),
+  };
 }
 
 function checkValue(fullName: string, text: string, config: Config): string {
@@ -93,17 +125,6 @@ export function planShow(stmt: Node): LocalPlan {
     columns: [{ name: fullName, type: TEXT }],
     paramTypes: [],
     execute: async (ctx) => ({ rows: [[ctx.settings.get(key) ?? def.fallback(configOf(ctx))]], commandTag: 'SHOW' }),
-  };
-}
-
-function noRows(tag: string, apply: (ctx: ExecContext) => void): LocalPlan {
-  return {
-    columns: null,
-    paramTypes: [],
-    execute: async (ctx) => {
-      apply(ctx);
-      return { rows: [], commandTag: tag };
-    },
   };
 }
 

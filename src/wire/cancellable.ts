@@ -5,12 +5,16 @@ import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
 import type { ExecContext, LocalPlan, LocalResult, ParamValue } from '../sql/local-plan.ts';
 
 export function executeCancellable(plan: LocalPlan, ctx: ExecContext, params: ParamValue[]): Promise<LocalResult> {
-  const { signal } = ctx;
+  return cancellable(ctx.signal, () => plan.execute(ctx, params));
+}
+
+/** `work()`'s result, or 57014 as soon as the signal is aborted. */
+export function cancellable<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
   if (signal.aborted) return Promise.reject(reasonOf(signal));
-  return new Promise<LocalResult>((resolve, reject) => {
+  return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(reasonOf(signal));
     signal.addEventListener('abort', onAbort, { once: true });
-    plan.execute(ctx, params).then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    work().then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
 

@@ -10,6 +10,7 @@ import { BodyReader, type Bind } from './frontend-codec.ts';
 import { Expect, newExpectation, type Expectation } from './response-queue.ts';
 import type { ExecContext, LocalPlan, ParamValue } from '../sql/local-plan.ts';
 import type { Session } from './session.ts';
+import { cancellable } from './cancellable.ts';
 
 const SHAPE_STATEMENT = 'vectorgate_shape';
 
@@ -58,7 +59,7 @@ function readParameterDescription(raw: Buffer): number[] {
 /** Bind of a composed statement: runs the vector calls, then prepares and binds upstream. */
 export async function bindComposed(session: Session, plan: LocalPlan, bind: Bind, ctx: ExecContext): Promise<void> {
   const params: ParamValue[] = bind.params.map((value, i) => ({ value, format: formatOf(bind.paramFormats, i) }));
-  const rewritten = await plan.compose!.rewrite(ctx, params);
+  const rewritten = await cancellable(ctx.signal, () => plan.compose!.rewrite(ctx, params));
   const statement = `vectorgate_bound_${bind.portal === '' ? 'unnamed' : bind.portal}`;
   const w = new MessageWriter(rewritten.sql.length + 128);
   // Closing the statement also closes a portal of the same name from an earlier Bind, as PostgreSQL does.
@@ -82,7 +83,7 @@ export async function bindComposed(session: Session, plan: LocalPlan, bind: Bind
 
 /** Simple protocol: returns true when PostgreSQL reported an error for the rewritten statement. */
 export async function queryComposed(session: Session, plan: LocalPlan, ctx: ExecContext): Promise<boolean> {
-  const rewritten = await plan.compose!.rewrite(ctx, []);
+  const rewritten = await cancellable(ctx.signal, () => plan.compose!.rewrite(ctx, []));
   const w = new MessageWriter(rewritten.sql.length + 8);
   w.begin(FrontendCode.Query).cstring(rewritten.sql).end();
   const entry = newExpectation(Expect.UntilReady, false);

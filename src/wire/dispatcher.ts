@@ -11,6 +11,7 @@ import { Expect, expectationFor, newExpectation } from './response-queue.ts';
 import { StatementTable, bindLocal, type LocalPortal, type LocalStatement, describeRows, describeStatement, executePortal } from './local-statements.ts';
 import { runSimpleQuery } from './simple-query.ts';
 import { internalQuery } from './internal-query.ts';
+import { refreshSettings } from './settings-sync.ts';
 import { bindComposed, describeComposed } from './composed.ts';
 import { mayBeOurs } from '../sql/prefilter.ts';
 import { ROUND_TRIP_SAMPLE } from '../metrics.ts';
@@ -38,7 +39,28 @@ export class Dispatcher {
       collections: this.session.deps.collections,
       settings: this.session.settings,
       queryUpstream: (sql) => internalQuery(this.session, sql),
+      touchSettings: () => { this.session.settingsStale = true; },
     };
+  }
+
+  /**
+   * Runs one local statement: settings read back first, then `vectorgate.statement_timeout` armed
+   * (57014 when it fires, like PostgreSQL's statement_timeout).
+   */
+  async run<T>(work: (ctx: ExecContext) => Promise<T>): Promise<T> {
+    await refreshSettings(this.session);
+    const ctx = this.context();
+    const timeoutMs = Number(this.session.settings.get('statement_timeout') ?? 0);
+    const controller = this.abort;
+    const timer = timeoutMs > 0
+      ? setTimeout(() => controller.abort(new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to statement timeout')), timeoutMs)
+      : null;
+    try {
+      return await work(ctx);
+    } finally {
+      if (timer !== null) clearTimeout(timer);
+      if (controller.signal.aborted && controller === this.abort) this.abort = new AbortController();
+    }
   }
 
   dispatch(message: FrontendMessage): Promise<void> | undefined {
@@ -116,7 +138,7 @@ export class Dispatcher {
       this.session.deps.metrics.statementsUpstream.inc();
       return this.forward(message, Expect.UntilReady, false);
     }
-    return this.whenIdle(() => runSimpleQuery(this.session, classification, this.context()));
+    return this.whenIdle(() => runSimpleQuery(this.session, classification, (work) => this.run(work)));
   }
 
   private parse(message: FrontendMessage): Promise<void> | undefined {
@@ -158,7 +180,7 @@ export class Dispatcher {
     return this.local(async (w) => {
       if (this.session.txStatus === 'E') throw inFailedTransaction();
       if (statement.plan.compose) {
-        await bindComposed(this.session, statement.plan, decodeBind(message.raw), this.context());
+        await this.run((ctx) => bindComposed(this.session, statement.plan, decodeBind(message.raw), ctx));
         return;
       }
       this.table.setPortal(names.portal, bindLocal(statement, decodeBind(message.raw)));
@@ -188,8 +210,8 @@ export class Dispatcher {
     return this.local(async (w) => {
       if (this.session.txStatus === 'E') throw inFailedTransaction();
       const started = performance.now();
-      if (route.plan.copyIn) writeCommandComplete(w, await this.session.copyIn(route.plan, this.context()));
-      else await executePortal(w, route, maxRows, this.context());
+      if (route.plan.copyIn) writeCommandComplete(w, await this.run((ctx) => this.session.copyIn(route.plan, ctx)));
+      else await this.run((ctx) => executePortal(w, route, maxRows, ctx));
       this.session.deps.metrics.statementsLocal.inc();
       this.session.deps.metrics.statementLocal.observe((performance.now() - started) / 1000);
     });

@@ -52,8 +52,10 @@ export class Session {
   midPipeline = false;
   /** Statements the proxy prepared upstream for its own reads, by SQL text. */
   readonly internalStatements = new Map<string, string>();
-  /** `SET vectorgate.x = ...` values of this session, by name without the prefix. */
+  /** Effective `vectorgate.*` values of this session (read from PostgreSQL), by name without the prefix. */
   readonly settings = new Map<string, string>();
+  /** They may differ from PostgreSQL's now: read them before the next local statement. */
+  settingsStale = true;
 
   constructor(socket: Socket, readonly deps: SessionDeps) {
     this.client = socket;

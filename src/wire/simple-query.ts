@@ -17,7 +17,10 @@ import type { Session } from './session.ts';
 
 const TRANSACTION_CONTROL = /^\s*(begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction)\b/i;
 
-export async function runSimpleQuery(session: Session, classification: Classification | VectorgateError, ctx: ExecContext): Promise<void> {
+/** Runs one local statement with its context (settings read back, timeout armed): Dispatcher.run. */
+export type LocalRunner = <T>(work: (ctx: ExecContext) => Promise<T>) => Promise<T>;
+
+export async function runSimpleQuery(session: Session, classification: Classification | VectorgateError, run: LocalRunner): Promise<void> {
   if (classification instanceof VectorgateError) {
     await failLocal(session, classification);
     return;
@@ -31,7 +34,7 @@ export async function runSimpleQuery(session: Session, classification: Classific
   if (wrap) await upstreamQuery(session, 'BEGIN', 'all');
   let failed = false;
   for (const part of parts) {
-    failed = part.plan === null && part.error === null ? await upstreamPart(session, part) : await localPart(session, part, ctx);
+    failed = part.plan === null && part.error === null ? await upstreamPart(session, part) : await localPart(session, part, run);
     if (failed) break;
   }
   if (wrap) await upstreamQuery(session, failed ? 'ROLLBACK' : 'COMMIT', failed ? 'all' : 'ok');
@@ -61,7 +64,7 @@ async function upstreamPart(session: Session, part: StatementPart): Promise<bool
 }
 
 /** Runs one local statement; true when it failed. */
-async function localPart(session: Session, part: StatementPart, ctx: ExecContext): Promise<boolean> {
+async function localPart(session: Session, part: StatementPart, run: LocalRunner): Promise<boolean> {
   try {
     if (session.txStatus === 'E') throw inFailedTransaction();
     if (part.error !== null) throw part.error;
@@ -69,11 +72,11 @@ async function localPart(session: Session, part: StatementPart, ctx: ExecContext
     const started = performance.now();
     const w = new MessageWriter();
     if (plan.compose) {
-      return await queryComposed(session, plan, ctx);
+      return await run((ctx) => queryComposed(session, plan, ctx));
     } else if (plan.copyIn) {
-      writeCommandComplete(w, await session.copyIn(plan, ctx));
+      writeCommandComplete(w, await run((ctx) => session.copyIn(plan, ctx)));
     } else {
-      const result = await executeCancellable(plan, ctx, []);
+      const result = await run((ctx) => executeCancellable(plan, ctx, []));
       describeRows(w, plan.columns, []);
       writeRows(w, plan.columns, result.rows, []);
       writeCommandComplete(w, result.commandTag);
