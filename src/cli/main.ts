@@ -13,6 +13,10 @@ async function main(): Promise<void> {
       if (!command.flags.upstream && !process.env.VECTORGATE_UPSTREAM_PORT) throw new Error('proxy needs --upstream postgres://host:port');
       await runProxy(command.config);
       break;
+    case 'load':
+      // Loaded on demand: the proxy's start-up should not pay for node-postgres and the progress bar.
+      await (await import('./load.ts')).runLoad(command);
+      break;
     case 'settings':
       process.stdout.write(configurationDoc());
       break;

@@ -8,6 +8,9 @@ commands:
   start                 PostgreSQL (data in <data-dir>/pg), proxy and workers in one process
   proxy --upstream URL  front an existing PostgreSQL
   settings              print every setting with its environment variable and default
+  load FILE --collection NAME [--url postgres://user:pass@host:port/db] [--batch-size N]
+                        load .fvecs/.jsonl/.csv into a collection through a running proxy (COPY);
+                        --create [--dims D] [--metric M] [--shards S] [--quantization Q] creates it
 
 flags:
   --listen HOST:PORT         proxy address (default 127.0.0.1:6432)
@@ -45,6 +48,11 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
       collection: { type: 'string' },
       url: { type: 'string' },
       'batch-size': { type: 'string' },
+      create: { type: 'boolean' },
+      dims: { type: 'string' },
+      metric: { type: 'string' },
+      shards: { type: 'string' },
+      quantization: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
