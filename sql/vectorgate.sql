@@ -79,3 +79,7 @@ LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_set_policy')
 -- Each known policy with the value a search in this session would use; source is session, collection or default.
 CREATE OR REPLACE FUNCTION vector_policies(collection text) RETURNS TABLE (name text, value text, source text)
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_policies'); END $$;
+
+-- Every vectorgate.* setting with the value this session would use (SET / SET LOCAL, else the default).
+CREATE OR REPLACE FUNCTION vector_settings() RETURNS TABLE (name text, setting text, source text, description text)
+LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_settings'); END $$;

@@ -39,7 +39,10 @@ export class Dispatcher {
       collections: this.session.deps.collections,
       settings: this.session.settings,
       queryUpstream: (sql) => internalQuery(this.session, sql),
-      touchSettings: () => { this.session.settingsStale = true; },
+      touchSettings: () => {
+        this.session.settingsStale = true;
+        this.session.settingsInUse = true;
+      },
     };
   }
 

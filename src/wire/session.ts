@@ -56,6 +56,12 @@ export class Session {
   readonly settings = new Map<string, string>();
   /** They may differ from PostgreSQL's now: read them before the next local statement. */
   settingsStale = true;
+  /**
+   * This session has set vectorgate.* values: any upstream statement may have changed them since
+   * (ROLLBACK, COMMIT ending a SET LOCAL, ROLLBACK TO SAVEPOINT, RESET ALL), so each ReadyForQuery
+   * marks them stale. Sessions that never set one are never re-read.
+   */
+  settingsInUse = false;
 
   constructor(socket: Socket, readonly deps: SessionDeps) {
     this.client = socket;

@@ -18,4 +18,5 @@ export async function refreshSettings(session: Session): Promise<void> {
     if (value !== null && value !== undefined && value !== '') session.settings.set(name, value);
   });
   session.settingsStale = false;
+  if (session.settings.size > 0) session.settingsInUse = true;
 }

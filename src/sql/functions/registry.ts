@@ -5,8 +5,9 @@ import { listPolicies, setPolicy } from './policies.ts';
 import { get, search } from './reads.ts';
 import type { LocalFunction } from './types.ts';
 import { remove, upsert } from './writes.ts';
+import { listSettings } from './settings.ts';
 
 export const LOCAL_FUNCTIONS: ReadonlyMap<string, LocalFunction> = new Map(
-  [versionFunction, createCollection, dropCollection, listCollections, upsert, remove, search, get, setPolicy, listPolicies]
+  [versionFunction, createCollection, dropCollection, listCollections, upsert, remove, search, get, setPolicy, listPolicies, listSettings]
     .map((fn) => [fn.name, fn]),
 );

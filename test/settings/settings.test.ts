@@ -1,0 +1,117 @@
+// vectorgate.* settings with PostgreSQL's semantics: SET undone by ROLLBACK, SET LOCAL ending with its
+// transaction, RESET, SHOW, current_setting() agreeing upstream; the resolution order call argument >
+// SET LOCAL > SET > collection policy > server default; statement timeout and cancel give 57014.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import pg from 'pg';
+import { startStack, type Stack } from '../helpers/stack.ts';
+import { ROLES, DATABASE } from '../helpers/cluster.ts';
+import type { SearchParams } from '../../src/router/collections.ts';
+
+let stack: Stack;
+let client: pg.Client;
+const efSeen: (number | undefined)[] = [];
+/** Milliseconds each search is held back; the tests of timeout and cancel raise it. */
+let searchDelayMs = 0;
+
+before(async () => {
+  stack = await startStack();
+  await stack.collections.createCollection({ name: 'docs', dims: 2, metric: 'l2' });
+  await stack.collections.upsert('docs', [{ id: 'a', vector: [1, 0] }, { id: 'b', vector: [0, 1] }]);
+  // Seen from the engine: the ef each search ran with, and a delay standing in for a long search.
+  const search = stack.collections.search.bind(stack.collections);
+  stack.collections.search = async (name, query, k, params: SearchParams = {}) => {
+    efSeen.push(params.ef);
+    if (searchDelayMs > 0) await new Promise((r) => setTimeout(r, searchDelayMs));
+    return search(name, query, k, params);
+  };
+  client = new pg.Client({ host: '127.0.0.1', port: stack.proxyPort, user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE });
+  await client.connect();
+});
+after(async () => {
+  await client?.end();
+  await stack?.stop();
+});
+
+const show = async () => (await client.query('SHOW vectorgate.ef_search')).rows[0]['vectorgate.ef_search'] as string;
+const upstreamValue = async () => (await client.query(`SELECT current_setting('vectorgate.ef_search', true) AS v`)).rows[0].v as string | null;
+async function efOfNextSearch(sql = `SELECT id FROM vector_search('docs', '[1,0]', 1)`): Promise<number | undefined> {
+  efSeen.length = 0;
+  await client.query(sql);
+  return efSeen[0];
+}
+
+test('SET, SHOW, RESET; the upstream agrees through current_setting', async () => {
+  const fallback = String(stack.collections.config.defaultEfSearch);
+  assert.equal(await show(), fallback);
+  await client.query('SET vectorgate.ef_search = 40');
+  assert.equal(await show(), '40');
+  assert.equal(await upstreamValue(), '40');
+  assert.equal(await efOfNextSearch(), 40);
+  await client.query('RESET vectorgate.ef_search');
+  assert.equal(await show(), fallback);
+  assert.equal(await efOfNextSearch(), undefined, 'no session value: the collection policy or default decides');
+});
+
+test('SET inside a rolled-back transaction is undone; SET LOCAL ends with its transaction', async () => {
+  await client.query('SET vectorgate.ef_search = 50');
+  await client.query('BEGIN');
+  await client.query('SET vectorgate.ef_search = 60');
+  assert.equal(await show(), '60');
+  await client.query('ROLLBACK');
+  assert.equal(await show(), '50', 'ROLLBACK undid the SET');
+  await client.query('BEGIN');
+  await client.query('SET LOCAL vectorgate.ef_search = 70');
+  assert.equal(await efOfNextSearch(), 70);
+  await client.query('COMMIT');
+  assert.equal(await show(), '50', 'SET LOCAL ended with the transaction');
+  assert.equal(await upstreamValue(), '50');
+  await client.query('BEGIN; SET LOCAL vectorgate.ef_search = 80');
+  assert.equal(await efOfNextSearch(`SELECT id FROM vector_search('docs', '[1,0]', 1, ef => 90)`), 90, 'a call argument beats SET LOCAL');
+  assert.equal(await efOfNextSearch(), 80);
+  await client.query('ROLLBACK');
+  await client.query('RESET vectorgate.ef_search');
+});
+
+test('resolution order: argument > session > collection policy > default, as vector_policies shows', async () => {
+  await client.query(`SELECT vector_set_policy('docs', 'ef_search', '120')`);
+  const source = async () => (await client.query(`SELECT value, source FROM vector_policies('docs') WHERE name = 'ef_search'`)).rows[0];
+  assert.deepEqual(await source(), { value: '120', source: 'collection' });
+  await client.query('SET vectorgate.ef_search = 130');
+  assert.deepEqual(await source(), { value: '130', source: 'session' });
+  const listed = (await client.query(`SELECT name, setting, source FROM vector_settings() WHERE name = 'vectorgate.ef_search'`)).rows;
+  assert.deepEqual(listed, [{ name: 'vectorgate.ef_search', setting: '130', source: 'session' }]);
+  await client.query('RESET vectorgate.ef_search');
+  assert.deepEqual(await source(), { value: '120', source: 'collection' });
+});
+
+test('unknown settings and bad values get PostgreSQL\'s SQLSTATEs, and the session goes on', async () => {
+  for (const [sql, code] of [['SET vectorgate.nope = 1', '42704'], ['SHOW vectorgate.nope', '42704'], [`SET vectorgate.ef_search = 'lots'`, '22023'], ['SET vectorgate.read_consistency = sometimes', '22023'], ['SET LOCAL vectorgate.statement_timeout = -5', '22023']]) {
+    await assert.rejects(client.query(sql!), (err: { code?: string }) => err.code === code, sql);
+  }
+  assert.equal((await client.query('SELECT 1 AS one')).rows[0].one, 1);
+});
+
+test('vectorgate.statement_timeout and a CancelRequest end a running search with 57014', async () => {
+  searchDelayMs = 3_000;
+  try {
+    await client.query('SET vectorgate.statement_timeout = 50');
+    await assert.rejects(client.query(`SELECT * FROM vector_search('docs', '[1,0]', 1)`), (err: { code?: string; message: string }) =>
+      err.code === '57014' && /statement timeout/.test(err.message));
+    await client.query('RESET vectorgate.statement_timeout');
+    const running = client.query(`SELECT * FROM vector_search('docs', '[1,0]', 1)`);
+    await new Promise((r) => setTimeout(r, 200));
+    const cancel = Buffer.alloc(16);
+    cancel.writeInt32BE(16, 0);
+    cancel.writeInt32BE(80877102, 4);
+    const key = client as unknown as { processID: number; secretKey: number };
+    cancel.writeInt32BE(key.processID, 8);
+    cancel.writeInt32BE(key.secretKey, 12);
+    const socket = connect(stack.proxyPort, '127.0.0.1', () => socket.end(cancel));
+    await assert.rejects(running, (err: { code?: string }) => err.code === '57014');
+  } finally {
+    searchDelayMs = 0;
+  }
+  assert.deepEqual((await client.query(`SELECT id FROM vector_search('docs', '[1,0]', 1)`)).rows, [{ id: 'a' }]);
+});
