@@ -28,6 +28,19 @@ export interface SearchOptions {
 
 export interface ShardHit { id: string; distance: number; payload: string | null }
 
+/** How one shard answered a search, for EXPLAIN: the strategy chosen and why, and the work done. */
+export interface SearchTrace {
+  strategy: 'hnsw' | 'exact over payload-index matches' | 'exact over a scan' | 'hnsw, widened' | 'scan after widening';
+  reason: string;
+  rows: number;
+  ef: number;
+  /** HNSW candidate list sizes tried, in order. */
+  candidates: number[];
+  /** Rows whose distance was computed exactly. */
+  rescored: number;
+  selectivity?: number;
+}
+
 const SAMPLE_ROWS = 512;
 const WIDEN_FACTOR = 4;
 
@@ -38,45 +51,63 @@ export function checkSearchLimits(k: number, ef: number, limits: SearchLimits): 
   if (ef > limits.maxEf) throw new VectorgateError(SqlState.ProgramLimitExceeded, `ef ${ef} exceeds the limit of ${limits.maxEf}`);
 }
 
-export function searchShard(shard: Shard, query: Float32Array, k: number, options: SearchOptions): ShardHit[] {
+export function searchShard(shard: Shard, query: Float32Array, k: number, options: SearchOptions, trace: SearchTrace | null = null): ShardHit[] {
   const ef = options.ef ?? shard.limits.defaultEfSearch;
+  const t: SearchTrace = trace ?? { strategy: 'hnsw', reason: '', rows: 0, ef, candidates: [], rescored: 0 };
+  t.ef = ef;
+  t.rows = shard.count;
   checkSearchLimits(k, ef, shard.limits);
   checkSearchArgs(shard.spec, query, k, ef);
   const filter = options.filter === undefined || options.filter === null ? null : compileFilter(options.filter, shard.limits);
   const q = shard.spec.metric === 'cosine' ? normalizedCopy(query, shard.spec.dims) : query;
   if (shard.count === 0) return [];
   if (filter === null) {
-    const top = rescore(shard, q, k, shard.index.search(query, k, ef).labels, null);
+    t.strategy = 'hnsw';
+    t.reason = 'no filter';
+    t.candidates.push(k);
+    const top = rescore(shard, q, k, shard.index.search(query, k, ef).labels, null, t);
     // Fewer than k only when deletions left rows the graph walk cannot reach: widen like a filter.
     if (top.size >= Math.min(k, shard.count)) return finish(shard, top);
-    return finish(shard, widen(shard, query, q, k, ef, null, 1));
+    return finish(shard, widen(shard, query, q, k, ef, null, 1, t));
   }
-  return finish(shard, filtered(shard, query, q, k, ef, filter));
+  return finish(shard, filtered(shard, query, q, k, ef, filter, t));
 }
 
-function filtered(shard: Shard, query: Float32Array, q: Float32Array, k: number, ef: number, filter: CompiledFilter): TopK<number> {
+function filtered(shard: Shard, query: Float32Array, q: Float32Array, k: number, ef: number, filter: CompiledFilter, t: SearchTrace): TopK<number> {
   const { exactSearchMaxRows } = shard.limits;
   const narrowed = shard.payloads.candidates(filter.node);
   if (narrowed !== null && narrowed.count <= exactSearchMaxRows) {
-    return rescore(shard, q, k, unique(narrowed.sets), filter);
+    t.strategy = 'exact over payload-index matches';
+    t.reason = `the payload index narrows the filter to ${narrowed.count} rows (≤ ${exactSearchMaxRows})`;
+    return rescore(shard, q, k, unique(narrowed.sets), filter, t);
   }
   const selectivity = estimateSelectivity(shard, filter);
-  if (selectivity * shard.count <= exactSearchMaxRows) return rescore(shard, q, k, shard.rows.slots(), filter);
-  return widen(shard, query, q, k, ef, filter, selectivity);
+  t.selectivity = selectivity;
+  if (selectivity * shard.count <= exactSearchMaxRows) {
+    t.strategy = 'exact over a scan';
+    t.reason = `a sample estimates ${Math.round(selectivity * shard.count)} matching rows (≤ ${exactSearchMaxRows})`;
+    return rescore(shard, q, k, shard.rows.slots(), filter, t);
+  }
+  t.strategy = 'hnsw, widened';
+  t.reason = `a sample estimates selectivity ${selectivity.toPrecision(2)}: candidates sized for k matches`;
+  return widen(shard, query, q, k, ef, filter, selectivity, t);
 }
 
-function widen(shard: Shard, query: Float32Array, q: Float32Array, k: number, ef: number, filter: CompiledFilter | null, selectivity: number): TopK<number> {
+function widen(shard: Shard, query: Float32Array, q: Float32Array, k: number, ef: number, filter: CompiledFilter | null, selectivity: number, t: SearchTrace): TopK<number> {
   const { maxSearchCandidates } = shard.limits;
   let candidates = Math.min(shard.count, Math.max(2 * k, Math.ceil((1.5 * k) / selectivity)));
   while (candidates <= maxSearchCandidates) {
+    t.candidates.push(candidates);
     const labels = shard.index.search(query, candidates, Math.max(ef, candidates)).labels;
-    const top = rescore(shard, q, k, labels, filter);
+    const top = rescore(shard, q, k, labels, filter, t);
     if (top.size >= k) return top;
     if (candidates >= shard.count && labels.length >= shard.count) return top;
     if (candidates >= shard.count) break;
     candidates = Math.min(shard.count, candidates * WIDEN_FACTOR);
   }
-  return rescore(shard, q, k, shard.rows.slots(), filter);
+  t.strategy = 'scan after widening';
+  t.reason += `; fewer than k matches within ${maxSearchCandidates} candidates`;
+  return rescore(shard, q, k, shard.rows.slots(), filter, t);
 }
 
 /** Share of rows that match, from an evenly spaced sample; never 0, so a miss still sizes the search. */
@@ -99,12 +130,13 @@ function* unique(sets: readonly ReadonlySet<number>[]): Generator<number> {
   for (const set of sets) for (const slot of set) if (!seen.has(slot)) { seen.add(slot); yield slot; }
 }
 
-function rescore(shard: Shard, q: Float32Array, k: number, slots: Iterable<number>, filter: CompiledFilter | null): TopK<number> {
+function rescore(shard: Shard, q: Float32Array, k: number, slots: Iterable<number>, filter: CompiledFilter | null, t: SearchTrace): TopK<number> {
   const { rows, spec } = shard;
   const top = new TopK<number>(k);
   for (const slot of slots) {
     if (rows.idAt(slot) === undefined) continue;
     if (filter !== null && !filter.test(rows.payloadAt(slot) ?? {})) continue;
+    t.rescored++;
     top.offer(reportedDistance(spec.metric, q, rows.vectors, slot * spec.dims, spec.dims, rows.normAt(slot)), slot);
   }
   return top;

@@ -15,7 +15,7 @@ import type { Payload } from './filter.ts';
 import { createIndex } from './index-factory.ts';
 import { PayloadIndex } from './payload-index.ts';
 import { RowStore } from './rows.ts';
-import { searchShard, type SearchLimits, type SearchOptions, type ShardHit } from './shard-search.ts';
+import { searchShard, type SearchLimits, type SearchOptions, type ShardHit, type SearchTrace } from './shard-search.ts';
 import { checkNonZero, checkVectors, type IndexSpec, type VectorIndex } from './vector-index.ts';
 
 export type { ShardHit, SearchOptions } from './shard-search.ts';
@@ -90,8 +90,8 @@ export class Shard {
     return true;
   }
 
-  search(query: Float32Array, k: number, options: SearchOptions = {}): ShardHit[] {
-    return searchShard(this, query, k, options);
+  search(query: Float32Array, k: number, options: SearchOptions = {}, trace: SearchTrace | null = null): ShardHit[] {
+    return searchShard(this, query, k, options, trace);
   }
 
   get(id: string): StoredRow | null {

@@ -11,6 +11,7 @@ import { Catalog, type CollectionEntry, type CollectionSpec } from '../storage/c
 import { checkPolicy } from './policies.ts';
 import { mergeTopK, shardOf } from './router.ts';
 import { ShardHost } from './shard-host.ts';
+import type { ExplainedSearch } from './shard-replica.ts';
 import { checkBatchSize, checkCollectionName, checkCreateSpec, checkRows, checkSearch, toVector, type CreateSpec, type Row } from './validate.ts';
 import { checkId } from '../engine/shard.ts';
 
@@ -20,6 +21,16 @@ export interface CollectionInfo extends CollectionSpec { createdAt: string; poli
 export interface SearchRow { id: string; distance: number; payload: string | null }
 export interface WriteAck { rows: number; positions: Record<number, number> }
 export interface SearchParams { ef?: number; filter?: unknown }
+export interface SearchExplanation {
+  rows: SearchRow[];
+  ef: number;
+  efSource: string;
+  k: number;
+  metric: string;
+  shards: ExplainedSearch[];
+  fanOutMs: number;
+  mergeMs: number;
+}
 
 export class Collections {
   readonly config: Config;
@@ -112,6 +123,24 @@ export class Collections {
       return this.#host.call({ type: 'search', shard: shardKey(entry, i), query: copy, k, options: { ef, filter } }, [copy.buffer]);
     }));
     return mergeTopK(lists, k);
+  }
+
+  /** search(), and for each shard how it was answered and how long it took; plus the merge time. */
+  async explainSearch(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams = {}): Promise<SearchExplanation> {
+    const entry = this.#entry(name);
+    const q = toVector(query, entry);
+    const ef = params.ef ?? Number(entry.policies['ef_search'] ?? this.config.defaultEfSearch);
+    const efSource = params.ef !== undefined ? 'call or session' : entry.policies['ef_search'] !== undefined ? 'collection policy' : 'server default';
+    const filter = checkSearch(k, ef, params.filter, this.config);
+    const started = performance.now();
+    const shards = await Promise.all(range(entry.shards).map((i) => {
+      const copy = Float32Array.from(q);
+      return this.#host.call({ type: 'explain', shard: shardKey(entry, i), query: copy, k, options: { ef, filter } }, [copy.buffer]);
+    }));
+    const fanOutMs = performance.now() - started;
+    const mergeStarted = performance.now();
+    const rows = mergeTopK(shards.map((s) => s.hits), k);
+    return { rows, ef, efSource, k, shards, fanOutMs, mergeMs: performance.now() - mergeStarted, metric: entry.metric };
   }
 
   async setPolicy(name: string, key: string, value: unknown): Promise<void> {

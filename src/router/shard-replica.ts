@@ -6,12 +6,15 @@ import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import { Shard, type SearchOptions, type ShardHit, type StoredRow } from '../engine/shard.ts';
+import type { SearchTrace } from '../engine/shard-search.ts';
 import { captureShard, restoreShard } from '../engine/shard-snapshot.ts';
 import type { IndexSpec } from '../engine/vector-index.ts';
 import { decodeBody, encodeBody, HEADER_BYTES, type Op } from '../storage/record-codec.ts';
 import { listSnapshots, verifySnapshot, writeSnapshot } from '../storage/snapshot.ts';
 import { SnapshotPolicy } from '../storage/snapshot-policy.ts';
 import { Wal } from '../storage/wal.ts';
+
+export interface ExplainedSearch { hits: ShardHit[]; trace: SearchTrace; ms: number; lastApplied: number }
 
 export interface ReplicaStats { count: number; lastApplied: number; logBytes: number; snapshotSeq: number; memoryBytes: number }
 
@@ -73,6 +76,14 @@ export class ShardReplica {
 
   search(query: Float32Array, k: number, options: SearchOptions): ShardHit[] {
     return this.#shard.search(query, k, options);
+  }
+
+  /** The same search, with how it was answered and how long it took (EXPLAIN ANALYZE). */
+  explain(query: Float32Array, k: number, options: SearchOptions): ExplainedSearch {
+    const trace: SearchTrace = { strategy: 'hnsw', reason: '', rows: 0, ef: 0, candidates: [], rescored: 0 };
+    const started = performance.now();
+    const hits = this.#shard.search(query, k, options, trace);
+    return { hits, trace, ms: performance.now() - started, lastApplied: this.#shard.lastApplied };
   }
 
   get(id: string): StoredRow | null {

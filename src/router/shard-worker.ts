@@ -41,6 +41,7 @@ async function handle(req: Request): Promise<unknown> {
     }
     case 'write': return replica(req.shard).write(opsOf(req));
     case 'search': return replica(req.shard).search(req.query, req.k, req.options);
+    case 'explain': return replica(req.shard).explain(req.query, req.k, req.options);
     case 'get': return replica(req.shard).get(req.id);
     case 'stats': return replica(req.shard).stats();
     case 'snapshot': await replica(req.shard).snapshot(); return null;

@@ -4,7 +4,7 @@ import type { Config } from '../config.ts';
 import type { SearchOptions, ShardHit, StoredRow } from '../engine/shard.ts';
 import type { IndexSpec } from '../engine/vector-index.ts';
 import { SqlState, VectorgateError, type Severity, type SqlStateCode } from '../errors.ts';
-import type { ReplicaStats } from './shard-replica.ts';
+import type { ExplainedSearch, ReplicaStats } from './shard-replica.ts';
 
 export interface WorkerData { config: Config }
 
@@ -15,6 +15,7 @@ export type Request =
   | { type: 'close'; shard: string }
   | { type: 'write'; shard: string; upsert?: UpsertRows; delete?: string[] }
   | { type: 'search'; shard: string; query: Float32Array; k: number; options: SearchOptions }
+  | { type: 'explain'; shard: string; query: Float32Array; k: number; options: SearchOptions }
   | { type: 'get'; shard: string; id: string }
   | { type: 'stats'; shard: string }
   | { type: 'snapshot'; shard: string };
@@ -24,6 +25,7 @@ export interface Results {
   close: null;
   write: number;
   search: ShardHit[];
+  explain: ExplainedSearch;
   get: StoredRow | null;
   stats: ReplicaStats;
   snapshot: null;

@@ -10,6 +10,7 @@ import type { LocalFunction } from './functions/types.ts';
 import { planSelect } from './select-plan.ts';
 import { planCopy } from './copy-plan.ts';
 import { planComposed } from './composed-plan.ts';
+import { planExplain } from './explain-plan.ts';
 import { isOurSetting, planSet, planShow } from './settings.ts';
 
 type Node = Record<string, unknown>;
@@ -102,6 +103,13 @@ function planStatement(stmt: Node | undefined, env: PlanEnv): LocalPlan | null {
   if (show !== undefined && isOurSetting(show.name)) return planShow(show);
   const calls = findLocalCalls(stmt);
   if (calls.length === 0) return null;
+  const explain = stmt.ExplainStmt as Node | undefined;
+  if (explain !== undefined) {
+    const inner = (explain.query as Node).SelectStmt as Node | undefined;
+    const pure = inner !== undefined && calls.length === 1 && planSelect(structuredClone(inner), lookup) !== null;
+    const plan = planExplain(explain, lookup, calls.length, pure);
+    if (plan !== null) return plan;
+  }
   const select = stmt.SelectStmt as Node | undefined;
   const plan = select !== undefined && calls.length === 1 ? planSelect(select, lookup) : null;
   if (plan !== null) return plan;

@@ -2,7 +2,7 @@
 // Plans are made once per SQL text (cached) and executed per Bind/Query with that call's parameters.
 import type { PgType } from './pg-types.ts';
 import type { VectorgateError } from '../errors.ts';
-import type { Collections } from '../router/collections.ts';
+import type { Collections, SearchExplanation } from '../router/collections.ts';
 
 export interface ResultColumn {
   name: string;
@@ -29,6 +29,14 @@ export interface ExecContext {
   queryUpstream(sql: string): Promise<(string | null)[][]>;
   /** A vectorgate.* setting is being changed upstream: read them back before the next local statement. */
   touchSettings(): void;
+  /** Set while EXPLAIN runs: each vector search records how it was answered here. */
+  explain?: ExplainedCall[];
+}
+
+export interface ExplainedCall {
+  collection: string;
+  filter: string | null;
+  explanation: SearchExplanation;
 }
 
 /** Receives a COPY ... FROM STDIN's data for a collection; the wire feeds it CopyData bytes. */

@@ -22,10 +22,15 @@ export const search: LocalFunction = {
       const filter = a.optJson('filter');
       // query_text is accepted now so calls written for reranking keep working; it does not change results yet.
       a.optText('query_text');
-      const hits = await collectionsOf(ctx).search(a.text('collection'), a.vector('vector'), a.optInt('k') ?? DEFAULT_K, {
-        ef: a.optInt('ef') ?? efFromSession(ctx),
-        filter: filter === undefined ? undefined : JSON.parse(filter),
-      });
+      const collection = a.text('collection');
+      const k = a.optInt('k') ?? DEFAULT_K;
+      const params = { ef: a.optInt('ef') ?? efFromSession(ctx), filter: filter === undefined ? undefined : JSON.parse(filter) };
+      if (ctx.explain !== undefined) {
+        const explanation = await collectionsOf(ctx).explainSearch(collection, a.vector('vector'), k, params);
+        ctx.explain.push({ collection, filter: filter ?? null, explanation });
+        return explanation.rows.map((h) => [h.id, h.distance, h.payload]);
+      }
+      const hits = await collectionsOf(ctx).search(collection, a.vector('vector'), k, params);
       return hits.map((h) => [h.id, h.distance, h.payload]);
     },
   }],

@@ -1,0 +1,76 @@
+// EXPLAIN [ANALYZE] of a statement with vector searches: a plan-like text of the vector part (the
+// collection, shards asked, k and candidates per shard, ef and where it came from, the filter strategy
+// chosen and why, the read consistency), with ANALYZE the time per shard and of the merge; for a
+// composed statement, then PostgreSQL's own EXPLAIN of the rewritten statement.
+// https://www.postgresql.org/docs/current/sql-explain.html
+import { SqlState, VectorgateError } from '../errors.ts';
+import type { Node } from './args.ts';
+import { planComposed } from './composed-plan.ts';
+import type { ExecContext, ExplainedCall, LocalPlan } from './local-plan.ts';
+import { TEXT } from './pg-types.ts';
+import type { LocalFunction } from './functions/types.ts';
+import { deparse } from './compose.ts';
+
+type Lookup = (call: Node) => LocalFunction | null;
+
+function optionOn(options: Node[], name: string): boolean {
+  const option = options.map((o) => o.DefElem as Node).find((d) => d?.defname === name);
+  if (option === undefined) return false;
+  const arg = option.arg as Node | undefined;
+  if (arg === undefined) return true;
+  const text = String((arg.String as Node | undefined)?.sval ?? (arg.Boolean as Node | undefined)?.boolval ?? (arg.Integer as Node | undefined)?.ival ?? 'true');
+  return !['false', 'off', '0'].includes(text.toLowerCase());
+}
+
+/** A plan for EXPLAIN of a statement using our functions in FROM position; null when it uses none. */
+export function planExplain(explain: Node, lookup: Lookup, callCount: number, pureLocal: boolean): LocalPlan | null {
+  const inner = explain.query as Node;
+  const options = (explain.options as Node[] | undefined) ?? [];
+  const analyze = optionOn(options, 'analyze');
+  const composed = planComposed(structuredClone(inner), lookup, callCount);
+  if (composed === null) return null;
+  const upstreamOptions = deparse({ ExplainStmt: { query: { SelectStmt: { targetList: [], limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } }, options } }).replace(/\s*SELECT\s*$/i, '');
+  return {
+    columns: [{ name: 'QUERY PLAN', type: TEXT }],
+    paramTypes: composed.paramTypes,
+    async execute(ctx, params) {
+      const explained: ExplainedCall[] = [];
+      const rewritten = await composed.compose!.rewrite({ ...ctx, explain: explained }, params);
+      const lines = explained.flatMap((call) => describeCall(call, analyze, ctx));
+      if (!pureLocal) {
+        if (rewritten.upstreamParams.length > 0) {
+          throw new VectorgateError(SqlState.FeatureNotSupported, 'EXPLAIN of a composed statement with parameters is not supported', {
+            hint: 'EXPLAIN it with the values written as constants.',
+          });
+        }
+        lines.push('PostgreSQL plan of the rewritten statement:');
+        const rows = await ctx.queryUpstream(`${upstreamOptions} ${rewritten.sql}`);
+        for (const row of rows) lines.push(`  ${row[0] ?? ''}`);
+      }
+      return { rows: lines.map((line) => [line]), commandTag: 'EXPLAIN' };
+    },
+  };
+}
+
+function ms(value: number): string {
+  return value.toFixed(3);
+}
+
+function describeCall({ collection, filter, explanation: e }: ExplainedCall, analyze: boolean, ctx: ExecContext): string[] {
+  const consistency = ctx.settings.get('read_consistency') ?? 'eventual';
+  const lines = [
+    `Vector Search on ${collection} (vectorgate)  k=${e.k} ef=${e.ef} (from ${e.efSource}) metric=${e.metric}` +
+      (analyze ? `  (actual time=${ms(e.fanOutMs + e.mergeMs)} ms rows=${e.rows.length})` : ''),
+    `  Shards: ${e.shards.length} asked in parallel, top ${e.k} each; read consistency: ${consistency} (local log: every applied write is visible, no wait)`,
+  ];
+  if (filter !== null) lines.push(`  Filter: ${filter}`);
+  e.shards.forEach((shard, i) => {
+    const t = shard.trace;
+    const candidates = t.candidates.length > 0 ? `candidates ${t.candidates.join(' → ')}` : 'no graph search';
+    lines.push(`  -> Shard ${i}: ${t.strategy} (${t.rows} rows, ${candidates}, ${t.rescored} rescored, ${shard.hits.length} returned)` +
+      (analyze ? `  (actual time=${ms(shard.ms)} ms)` : ''));
+    lines.push(`       why: ${t.reason}${t.selectivity !== undefined ? `; estimated selectivity ${t.selectivity.toPrecision(2)}` : ''}`);
+  });
+  lines.push(`  -> Merge: top ${e.k} of ${e.shards.reduce((n, s) => n + s.hits.length, 0)} rows` + (analyze ? `  (actual time=${ms(e.mergeMs)} ms)` : ''));
+  return lines;
+}

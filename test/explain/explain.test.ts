@@ -1,0 +1,61 @@
+// EXPLAIN [ANALYZE] of vector searches: the vector part (shards, k, candidates, ef and its source,
+// filter strategy and why), times with ANALYZE, and for a composed statement PostgreSQL's own plan.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { startStack, type Stack } from '../helpers/stack.ts';
+import { ROLES, DATABASE } from '../helpers/cluster.ts';
+import { seeded } from '../helpers/random.ts';
+
+let stack: Stack;
+let client: pg.Client;
+const ROWS = 3000;
+
+before(async () => {
+  stack = await startStack();
+  const random = seeded(4);
+  await stack.collections.createCollection({ name: 'docs', dims: 8, metric: 'l2', shards: 2 });
+  await stack.collections.upsert('docs', Array.from({ length: ROWS }, (_, i) => ({
+    id: `d${i}`, vector: Array.from({ length: 8 }, () => random()), payload: { lang: i % 100 === 0 ? 'fr' : 'en', n: i },
+  })));
+  client = new pg.Client({ host: '127.0.0.1', port: stack.proxyPort, user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE });
+  await client.connect();
+  await client.query('CREATE TABLE documents (id text PRIMARY KEY, title text)');
+  await client.query(`INSERT INTO documents SELECT 'd' || g, 'title ' || g FROM generate_series(0, ${ROWS - 1}) g`);
+});
+after(async () => {
+  await client?.end();
+  await stack?.stop();
+});
+
+const VECTOR = `'[0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5]'`;
+async function plan(sql: string): Promise<string> {
+  return (await client.query(sql)).rows.map((r) => r['QUERY PLAN'] as string).join('\n');
+}
+
+test('EXPLAIN of an unfiltered search: every shard, HNSW, ef from the server default; no times', async () => {
+  const text = await plan(`EXPLAIN SELECT * FROM vector_search('docs', ${VECTOR}, 5)`);
+  assert.match(text, /Vector Search on docs \(vectorgate\)\s+k=5 ef=\d+ \(from server default\) metric=l2/);
+  assert.equal(text.match(/-> Shard \d: hnsw/g)?.length, 2);
+  assert.doesNotMatch(text, /actual time/);
+  assert.doesNotMatch(text, /PostgreSQL plan/, 'nothing of it runs upstream');
+});
+
+test('EXPLAIN ANALYZE of a selective filter: exact search over payload-index matches, with times', async () => {
+  await client.query('SET vectorgate.ef_search = 48');
+  const text = await plan(`EXPLAIN ANALYZE SELECT * FROM vector_search('docs', ${VECTOR}, 5, filter => '{"lang":"fr"}')`);
+  await client.query('RESET vectorgate.ef_search');
+  assert.match(text, /ef=48 \(from call or session\)/);
+  assert.match(text, /Filter: \{"lang":"fr"\}/);
+  assert.equal(text.match(/exact over payload-index matches/g)?.length, 2);
+  assert.match(text, /why: the payload index narrows the filter to \d+ rows/);
+  assert.match(text, /Merge: top 5 of 10 rows\s+\(actual time=[\d.]+ ms\)/);
+});
+
+test('EXPLAIN ANALYZE of a composed statement adds PostgreSQL\'s plan of the rewritten statement', async () => {
+  const text = await plan(`EXPLAIN (ANALYZE, COSTS OFF) SELECT d.title, s.distance FROM vector_search('docs', ${VECTOR}, 5, filter => '{"n":{"$gte":100}}') s JOIN documents d ON d.id = s.id ORDER BY s.distance`);
+  assert.match(text, /-> Shard \d: (hnsw, widened|exact over a scan)/);
+  assert.match(text, /PostgreSQL plan of the rewritten statement:\n\s+Sort/);
+  assert.match(text, /Values Scan on "\*VALUES\*"/);
+  assert.match(text, /Execution Time/);
+});
