@@ -41,6 +41,18 @@ async function ensureRole(port: number, credentials: Credentials): Promise<void>
   } finally {
     await admin.end();
   }
+  await installSurface(port, credentials);
+}
+
+/** sql/vectorgate.sql in the database, so `\df vector_*` and ORM introspection see the surface. */
+async function installSurface(port: number, credentials: Credentials): Promise<void> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: credentials.superuserPassword, database: credentials.database });
+  await client.connect();
+  try {
+    await client.query(readFileSync(new URL('../../sql/vectorgate.sql', import.meta.url), 'utf8'));
+  } finally {
+    await client.end();
+  }
 }
 
 export async function runStart(config: Config): Promise<void> {

@@ -55,6 +55,8 @@ test('start, connect with psql, SIGKILL, start again, SIGTERM', async () => {
   assert.equal(await psql(first.url, 'SELECT 1'), '1');
   assert.equal(await psql(first.url, 'SELECT vectorgate_version()'), '0.1.0');
   await psql(first.url, 'CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)');
+  const described = await psql(first.url, `SELECT count(*) FROM pg_proc WHERE proname IN ('vector_search', 'vector_upsert', 'vector_create_collection')`);
+  assert.ok(Number(described) >= 3, 'sql/vectorgate.sql is installed, so \\df vector_* sees the surface');
   first.child.kill('SIGKILL');
   await new Promise((r) => first.child.once('exit', r));
 
