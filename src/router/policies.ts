@@ -18,6 +18,16 @@ const POLICIES: Record<string, Check> = {
     return String(n);
   },
   read_consistency: oneOf('eventual', 'session', 'bounded', 'linearizable'),
+  max_k: (value, config) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > config.maxK) throw new Error(`must be an integer from 1 to ${config.maxK}`);
+    return String(n);
+  },
+  statement_timeout: (value) => {
+    const ms = Number(value);
+    if (!Number.isInteger(ms) || ms < 0) throw new Error('must be a whole number of milliseconds (0 = none)');
+    return String(ms);
+  },
   rerank: (value) => (['on', 'true', '1', 'yes'].includes(value.trim().toLowerCase()) ? 'on'
     : ['off', 'false', '0', 'no'].includes(value.trim().toLowerCase()) ? 'off'
       : (() => { throw new Error('must be on or off'); })()),

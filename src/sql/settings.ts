@@ -27,14 +27,8 @@ const SETTINGS: ReadonlyMap<string, SettingDef> = new Map([
   policy('ef_search', (config) => String(config.defaultEfSearch)),
   policy('read_consistency', () => 'eventual'),
   policy('rerank', () => 'off'),
-  ['statement_timeout', {
-    check: (value: string) => {
-      const ms = Number(value);
-      if (!Number.isInteger(ms) || ms < 0) throw new VectorgateError(SqlState.InvalidParameterValue, 'must be a whole number of milliseconds (0 = none)');
-      return String(ms);
-    },
-    fallback: () => '0',
-  }],
+  policy('max_k', (config) => String(config.maxK)),
+  policy('statement_timeout', () => '0'),
 ]);
 
 /** Every setting's name without the prefix, in a stable order. */

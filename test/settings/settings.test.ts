@@ -115,3 +115,26 @@ test('vectorgate.statement_timeout and a CancelRequest end a running search with
   }
   assert.deepEqual((await client.query(`SELECT id FROM vector_search('docs', '[1,0]', 1)`)).rows, [{ id: 'a' }]);
 });
+
+test('every policy resolves the same way: max_k and statement_timeout from the collection, overridden per session', async () => {
+  await client.query(`SELECT vector_set_policy('docs', 'max_k', '3')`);
+  await assert.rejects(client.query(`SELECT * FROM vector_search('docs', '[1,0]', 5)`), (err: { code?: string }) => err.code === '54000');
+  await client.query('BEGIN');
+  await client.query('SET LOCAL vectorgate.max_k = 10');
+  assert.equal((await client.query(`SELECT * FROM vector_search('docs', '[1,0]', 5)`)).rowCount, 2, 'SET LOCAL beats the collection policy');
+  await client.query('COMMIT');
+  await assert.rejects(client.query(`SELECT * FROM vector_search('docs', '[1,0]', 5)`), (err: { code?: string }) => err.code === '54000', 'and ends with the transaction');
+  const sources = (await client.query(`SELECT name, value, source FROM vector_policies('docs') WHERE name IN ('max_k', 'statement_timeout') ORDER BY name`)).rows;
+  assert.deepEqual(sources, [{ name: 'max_k', value: '3', source: 'collection' }, { name: 'statement_timeout', value: '0', source: 'default' }]);
+  await client.query(`SELECT vector_set_policy('docs', 'max_k', '100')`);
+
+  searchDelayMs = 3_000;
+  try {
+    await client.query(`SELECT vector_set_policy('docs', 'statement_timeout', '50')`);
+    await assert.rejects(client.query(`SELECT * FROM vector_search('docs', '[1,0]', 1)`), (err: { code?: string; message: string }) =>
+      err.code === '57014' && /statement timeout/.test(err.message));
+  } finally {
+    searchDelayMs = 0;
+    await client.query(`SELECT vector_set_policy('docs', 'statement_timeout', '0')`);
+  }
+});

@@ -2,7 +2,7 @@
 // value a search in this session would use and where that value comes from.
 import { POLICY_NAMES } from '../../router/policies.ts';
 import { TEXT } from '../pg-types.ts';
-import { sessionSetting } from '../settings.ts';
+import { sessionSetting, settingDefault } from '../settings.ts';
 import { collectionsOf, type LocalFunction } from './types.ts';
 
 /** Returns the stored (canonical) value, as set_config() returns the new value. */
@@ -36,13 +36,8 @@ export const listPolicies: LocalFunction = {
         const session = sessionSetting(ctx.settings, name);
         if (session !== undefined) return [name, session, 'session'];
         if (stored[name] !== undefined) return [name, stored[name], 'collection'];
-        return [name, serverDefault(name, collections.config.defaultEfSearch), 'default'];
+        return [name, settingDefault(name, collections.config), 'default'];
       });
     },
   }],
 };
-
-/** Only ef_search has a server-wide default so far (src/config.ts); the others are null until set. */
-function serverDefault(name: string, defaultEfSearch: number): string | null {
-  return name === 'ef_search' ? String(defaultEfSearch) : null;
-}

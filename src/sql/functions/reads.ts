@@ -2,7 +2,9 @@
 // as `SELECT * FROM vector_search(...)`; vectors come back as real[] and payloads as jsonb.
 import { FLOAT4, FLOAT4_ARRAY, JSONB_TEXT, TEXT } from '../pg-types.ts';
 import type { ExecContext } from '../local-plan.ts';
-import { sessionEfSearch } from '../settings.ts';
+import { sessionEfSearch, settingDefault } from '../settings.ts';
+import { SqlState, VectorgateError } from '../../errors.ts';
+import type { Args } from '../args.ts';
 import { collectionsOf, type LocalFunction } from './types.ts';
 
 /** k when the call names none. */
@@ -24,17 +26,39 @@ export const search: LocalFunction = {
       a.optText('query_text');
       const collection = a.text('collection');
       const k = a.optInt('k') ?? DEFAULT_K;
-      const params = { ef: a.optInt('ef') ?? efFromSession(ctx), filter: filter === undefined ? undefined : JSON.parse(filter) };
-      if (ctx.explain !== undefined) {
-        const explanation = await collectionsOf(ctx).explainSearch(collection, a.vector('vector'), k, params);
-        ctx.explain.push({ collection, filter: filter ?? null, explanation });
-        return explanation.rows.map((h) => [h.id, h.distance, h.payload]);
-      }
-      const hits = await collectionsOf(ctx).search(collection, a.vector('vector'), k, params);
-      return hits.map((h) => [h.id, h.distance, h.payload]);
+      const maxK = Number(effectivePolicy(ctx, collection, 'max_k'));
+      if (k > maxK) throw new VectorgateError(SqlState.ProgramLimitExceeded, `k ${k} exceeds max_k ${maxK} of collection "${collection}"`);
+      const timeoutMs = Number(effectivePolicy(ctx, collection, 'statement_timeout'));
+      if (timeoutMs > 0) return withTimeout(timeoutMs, () => runSearch(ctx, a, collection, k, filter));
+      return runSearch(ctx, a, collection, k, filter);
     },
   }],
 };
+
+async function runSearch(ctx: ExecContext, a: Args, collection: string, k: number, filter: string | undefined): Promise<unknown[][]> {
+  const params = { ef: a.optInt('ef') ?? efFromSession(ctx), filter: filter === undefined ? undefined : JSON.parse(filter) };
+  if (ctx.explain !== undefined) {
+    const explanation = await collectionsOf(ctx).explainSearch(collection, a.vector('vector'), k, params);
+    ctx.explain.push({ collection, filter: filter ?? null, explanation });
+    return explanation.rows.map((h) => [h.id, h.distance, h.payload]);
+  }
+  const hits = await collectionsOf(ctx).search(collection, a.vector('vector'), k, params);
+  return hits.map((h) => [h.id, h.distance, h.payload]);
+}
+
+/** Session (SET / SET LOCAL) > collection policy > server default. */
+function effectivePolicy(ctx: ExecContext, collection: string, name: string): string {
+  const collections = collectionsOf(ctx);
+  return ctx.settings.get(name) ?? collections.policies(collection)[name] ?? settingDefault(name, collections.config);
+}
+
+/** 57014 as PostgreSQL's statement_timeout words it, when the search outlives the policy. */
+function withTimeout<T>(timeoutMs: number, work: () => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to statement timeout')), timeoutMs);
+    work().then(resolve, reject).finally(() => clearTimeout(timer));
+  });
+}
 
 /** The session's SET vectorgate.ef_search, which comes before the collection's policy. */
 function efFromSession(ctx: ExecContext): number | undefined {

@@ -10,6 +10,7 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   read_consistency: 'eventual | session | bounded | linearizable',
   rerank: 'rerank search results by query_text (on | off)',
   statement_timeout: 'milliseconds a vector statement may run before 57014; 0 = no limit',
+  max_k: 'largest k a search may ask for (54000 above it)',
 };
 
 export const listSettings: LocalFunction = {
