@@ -54,8 +54,8 @@ test('psql: the whole surface in one script', async () => {
     'SET',
     '20',
     'ef_search|20|session',
-    'read_consistency||default',
-    'rerank||default',
+    'read_consistency|eventual|default', 'max_k|10000|default', 'statement_timeout|0|default',
+    'rerank|off|default',
     'RESET',
     't',
   ]);
