@@ -35,17 +35,8 @@ export function row(set: VectorSet, i: number): Float32Array {
   return set.data.subarray(i * set.dims, (i + 1) * set.dims);
 }
 
-/** mulberry32: small, fast, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The tests' one seeded generator (mulberry32), under the name the engine tests use. */
+export { seeded as rng } from '../../helpers/random.ts';
 
 export function randomVectors(random: () => number, count: number, dims: number): Float32Array {
   const out = new Float32Array(count * dims);
