@@ -44,6 +44,42 @@ export function findVectorCalls(stmt: Node, isOurs: (name: string) => boolean): 
   return found;
 }
 
+/** Statements whose query PostgreSQL keeps and runs again later, without the proxy. */
+const STORED_QUERIES: Record<string, string> = {
+  ViewStmt: 'a view',
+  RuleStmt: 'a rule',
+  CreateFunctionStmt: 'a function body',
+  CreateTrigStmt: 'a trigger',
+  CreatePolicyStmt: 'a policy',
+  PrepareStmt: 'a prepared statement',
+};
+
+/**
+ * Refuses our functions inside a query PostgreSQL would store: substituting this execution's rows
+ * there would freeze one search's answer into the view (or rule, function, PREPARE) and serve it later
+ * as if it had searched again.
+ */
+export function refuseStoredQueries(stmt: Node, isOurs: (name: string) => boolean): void {
+  walk(stmt, (node) => {
+    const ctas = node.CreateTableAsStmt as Node | undefined;
+    const kind = ctas?.objtype === 'OBJECT_MATVIEW' ? 'a materialized view' : STORED_QUERIES[Object.keys(node)[0] ?? ''];
+    if (kind === undefined) return true;
+    let name: string | null = null;
+    walk(node, (inner) => {
+      const call = inner.FuncCall as Node | undefined;
+      const called = call ? funcName(call) : null;
+      if (called !== null && isOurs(called)) name = called;
+      return name === null;
+    });
+    if (name !== null) {
+      throw new VectorgateError(SqlState.FeatureNotSupported, `${name}() cannot be stored in ${kind}: PostgreSQL would replay one search's rows instead of searching again`, {
+        hint: `Send the vector call through vectorgate with each query, e.g. SELECT … FROM ${name}(...) AS s JOIN a view of the table USING (id).`,
+      });
+    }
+    return false;
+  });
+}
+
 function onlyFunction(range: Node): Node | null {
   const functions = range.functions as Node[] | undefined;
   if (!functions || functions.length !== 1) return null;

@@ -3,7 +3,7 @@
 // execution's parameters, substitutes their rows on a fresh copy of the parse tree, and deparses it.
 import { Args, paramTypesOf, type Node } from './args.ts';
 import { bindCall } from './select-plan.ts';
-import { deparse, findVectorCalls, renumberParams, substitute, walk, type CallResult, type VectorCall } from './compose.ts';
+import { deparse, findVectorCalls, refuseStoredQueries, renumberParams, substitute, walk, type CallResult, type VectorCall } from './compose.ts';
 import type { LocalFunction } from './functions/types.ts';
 import type { ComposedPlan, ExecContext, LocalPlan, ParamValue, RewrittenStatement } from './local-plan.ts';
 import type { PgType } from './pg-types.ts';
@@ -17,7 +17,9 @@ function sqlTypeOf(type: PgType): string {
 
 /** A plan when every use of our functions in `stmt` is a FROM item we can evaluate; else null. */
 export function planComposed(stmt: Node, lookup: Lookup, callCount: number): LocalPlan | null {
-  const calls = findVectorCalls(stmt, (name) => lookup({ funcname: [{ String: { sval: name } }] }) !== null);
+  const isOurs = (name: string) => lookup({ funcname: [{ String: { sval: name } }] }) !== null;
+  refuseStoredQueries(stmt, isOurs);
+  const calls = findVectorCalls(stmt, isOurs);
   if (calls.length === 0 || calls.length !== callCount) return null;
   const bound = calls.map((c) => ({ fn: lookup(c.call)!, ...bindCall(lookup(c.call)!, c.call) }));
   const template = JSON.stringify(stmt);

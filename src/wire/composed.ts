@@ -64,7 +64,13 @@ export async function bindComposed(session: Session, plan: LocalPlan, bind: Bind
   const w = new MessageWriter(rewritten.sql.length + 128);
   // Closing the statement also closes a portal of the same name from an earlier Bind, as PostgreSQL does.
   w.begin(FrontendCode.Close).byte(0x53).cstring(statement).end();
-  w.begin(FrontendCode.Parse).cstring(statement).cstring(rewritten.sql).int16(0).end();
+  // The client's declared types go up with the parameters that go up: a value sent in binary must be
+  // read as the type it was encoded as (pgjdbc's setInt is a binary int4, even where PostgreSQL alone
+  // would infer int8, e.g. for LIMIT $n).
+  const declared = declaredTypes(session, bind.statement);
+  w.begin(FrontendCode.Parse).cstring(statement).cstring(rewritten.sql).int16(rewritten.upstreamParams.length);
+  for (const original of rewritten.upstreamParams) w.uint32(declared[original] ?? 0);
+  w.end();
   w.begin(FrontendCode.Bind).cstring(bind.portal).cstring(statement);
   w.int16(rewritten.upstreamParams.length);
   for (const original of rewritten.upstreamParams) w.int16(formatOf(bind.paramFormats, original));
@@ -93,6 +99,11 @@ export async function queryComposed(session: Session, plan: LocalPlan, ctx: Exec
   session.upstream!.expect(entry);
   session.upstream!.uncork();
   return (await done).sawError;
+}
+
+function declaredTypes(session: Session, name: string): number[] {
+  const statement = session.dispatcherTable().statements.get(name);
+  return statement === undefined || statement === 'upstream' ? [] : statement.paramTypes;
 }
 
 function formatOf(formats: number[], index: number): number {
