@@ -12,7 +12,7 @@ CREATE OR REPLACE FUNCTION vectorgate_not_proxied(fn text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION '%() must be called through vectorgate', fn
-    USING ERRCODE = '0A000', HINT = 'Connect to the vectorgate proxy instead of PostgreSQL directly.';
+    USING ERRCODE = '0A000', HINT = 'Write the vector function in the statement sent through the vectorgate proxy; views and functions stored in PostgreSQL cannot call it, and neither can a connection that bypasses the proxy.';
 END $$;
 
 CREATE OR REPLACE FUNCTION vectorgate_version() RETURNS text
