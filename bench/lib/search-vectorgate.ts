@@ -1,0 +1,79 @@
+// The vectorgate side of the search benchmark: create + COPY through the proxy child (every write
+// acknowledged only once fsync'd), a snapshot taken in-process on the stopped proxy's data directory
+// (the SQL surface has no snapshot call, and 100k rows stay below snapshotMinLogBytes), and queries.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { makeConfig } from '../../src/config.ts';
+import { Collections } from '../../src/router/collections.ts';
+import { row, type Dataset } from './search-data.ts';
+import { rssBytes, type Credentials, type ProxyChild } from './search-proxy.ts';
+import { connectAll, copyBase, endAll, runQueries, vectorText } from './search-sql.ts';
+import type { Measurement } from './search-report.ts';
+import { binaryRow } from '../../src/cli/load-encode.ts';
+import { cpuMicros } from './processes.ts';
+
+export const COLLECTION = 'bench';
+
+export interface CollectionOptions { shards: number; quantization: 'none' | 'f16'; m: number; efConstruction: number }
+
+export interface LoadResult { seconds: number; rssBytesPerVector: number }
+
+export async function loadThroughProxy(proxy: ProxyChild, credentials: Credentials, data: Dataset, options: CollectionOptions): Promise<LoadResult> {
+  const [client] = await connectAll(proxy.port, credentials, 1);
+  try {
+    await client!.query(`SELECT vector_create_collection($1, $2, metric => $3, shards => $4, quantization => $5, m => $6, ef_construction => $7)`,
+      [COLLECTION, data.dims, data.metric, options.shards, options.quantization, options.m, options.efConstruction]);
+    const before = rssBytes(proxy.pid);
+    const seconds = await copyBase(client!, `COPY ${COLLECTION} (id, vector) FROM STDIN (FORMAT binary)`, data);
+    const count = await client!.query<{ vectors: string }>(`SELECT vectors FROM vector_collections() WHERE name = $1`, [COLLECTION]);
+    if (Number(count.rows[0]?.vectors) !== data.baseRows) throw new Error(`loaded ${String(count.rows[0]?.vectors)} vectors, expected ${data.baseRows}`);
+    return { seconds, rssBytesPerVector: (rssBytes(proxy.pid) - before) / data.baseRows };
+  } finally {
+    await endAll([client!]);
+  }
+}
+
+export interface SnapshotResult { replayOpenSeconds: number; snapshotSeconds: number; diskBytesPerVector: number }
+
+/** On the stopped proxy's data: open (= replay of the whole log), snapshot, close. */
+export async function snapshotInProcess(dataDir: string, data: Dataset): Promise<SnapshotResult> {
+  const vectors = join(dataDir, 'vectors');
+  const t0 = performance.now();
+  const collections = await Collections.open(vectors, makeConfig({ dataDir }));
+  const t1 = performance.now();
+  try {
+    await collections.snapshot(COLLECTION);
+  } finally {
+    await collections.close();
+  }
+  const t2 = performance.now();
+  const du = spawnSync('du', ['-sb', vectors], { encoding: 'utf8' });
+  const bytes = Number(du.stdout.split('\t')[0]);
+  return { replayOpenSeconds: (t1 - t0) / 1000, snapshotSeconds: (t2 - t1) / 1000, diskBytesPerVector: bytes / data.baseRows };
+}
+
+export function probeStatement(data: Dataset): string {
+  return `SELECT id FROM vector_search('${COLLECTION}', '${vectorText(row(data.queries, data.dims, 0))}', 10)`;
+}
+
+/** The vector of each query as a parameter: pgvector text, or binary (vector_send). */
+export function queryParams(data: Dataset, form: 'text' | 'binary'): (string | Buffer)[] {
+  return Array.from({ length: data.queryRows }, (_, q) => {
+    const v = row(data.queries, data.dims, q);
+    // The binary form is the vector field of a binary COPY row: skip its field count, id and length.
+    return form === 'text' ? vectorText(v) : binaryRow('', v).subarray(2 + 4 + 4);
+  });
+}
+
+/** All queries at one ef over the given connections, with a prepared vector_search. */
+export async function queryProxy(proxy: ProxyChild, clients: pg.Client[], params: (string | Buffer)[], data: Dataset, ef: number, warmup: number): Promise<Measurement> {
+  let cpu0 = 0;
+  const m = await runQueries({
+    target: 'vectorgate', clients, ef, k: 10, warmup,
+    statement: 'SELECT id FROM vector_search($1, $2, 10, ef => $3)',
+    params: (q) => [COLLECTION, params[q], ef],
+    onStart: () => { cpu0 = cpuMicros(proxy.pid); },
+  }, data);
+  return { ...m, proxyCpuUs: (cpuMicros(proxy.pid) - cpu0) / data.queryRows };
+}
