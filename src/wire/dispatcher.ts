@@ -6,7 +6,7 @@ import {
   BodyReader, checkEmptyBody, decodeBind, decodeBindNames, decodeClose, decodeDescribe, decodeExecute, decodeParse, decodeQuery,
   type FrontendMessage,
 } from './frontend-codec.ts';
-import { MessageWriter, writeCommandComplete, writeEmpty, writeError } from './backend-writer.ts';
+import { MessageWriter, writeCommandComplete, writeEmpty, writeError, writeReadyForQuery } from './backend-writer.ts';
 import { Expect, expectationFor, newExpectation } from './response-queue.ts';
 import { StatementTable, bindLocal, type LocalPortal, type LocalStatement, describeRows, describeStatement, executePortal } from './local-statements.ts';
 import { runSimpleQuery } from './simple-query.ts';
@@ -87,6 +87,9 @@ export class Dispatcher {
         checkEmptyBody(message.raw, FrontendCode.Sync);
         session.ignoreTillSync = false;
         if (session.txStatus === 'I') this.table.dropLocalPortals();
+        // Nothing went upstream since the last Sync: PostgreSQL's state cannot have changed, so the
+        // proxy answers ReadyForQuery itself and a local-only pipeline costs no upstream round trip.
+        if (!session.midPipeline) return this.whenIdle(async () => this.readyLocally());
         return this.forward(message, Expect.UntilReady, true);
       case FrontendCode.Flush:
         checkEmptyBody(message.raw, FrontendCode.Flush);
@@ -229,6 +232,12 @@ export class Dispatcher {
     return this.local((w) => writeEmpty(w, BackendCode.CloseComplete));
   }
 
+  private readyLocally(): void {
+    const w = new MessageWriter(8);
+    writeReadyForQuery(w, this.session.txStatus);
+    this.session.writeClient(w.finish());
+  }
+
   private attempt(fn: () => void): VectorgateError | null {
     try {
       fn();
@@ -292,4 +301,5 @@ export function poisonUpstream(session: Session, extended: boolean): void {
   entry.swallow = 'all';
   upstream.write(w.finish());
   upstream.expect(entry);
+  if (extended) session.midPipeline = true;
 }
