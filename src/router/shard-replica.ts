@@ -118,9 +118,8 @@ export class ShardReplica {
     await this.#wal.truncateBefore(oldestKept.seq + 1);
   }
 
-  /** A clean shutdown leaves a snapshot of everything applied, so the next start replays nothing. */
   async close(): Promise<void> {
-    await this.snapshot();
+    while (this.#snapshotting !== null) await this.#snapshotting;
     await this.#wal.close();
   }
 }
