@@ -10,6 +10,7 @@ import type { LocalFunction } from './functions/types.ts';
 import { planSelect } from './select-plan.ts';
 import { planCopy } from './copy-plan.ts';
 import { planComposed } from './composed-plan.ts';
+import { funcName as calledName } from './compose.ts';
 import { planExplain } from './explain-plan.ts';
 import { isOurSetting, planSet, planShow } from './settings.ts';
 
@@ -129,13 +130,10 @@ function lookup(call: Node): LocalFunction | null {
   return name === null ? null : LOCAL_FUNCTIONS.get(name)!;
 }
 
+/** The name of a call of one of our functions (optionally public. or vectorgate. qualified), else null. */
 function funcName(call: Node): string | null {
-  const parts = call.funcname as Node[] | undefined;
-  if (!parts || parts.length === 0 || parts.length > 2) return null;
-  const names = parts.map((p) => (p.String as Node | undefined)?.sval as string | undefined);
-  if (names.length === 2 && names[0] !== 'public' && names[0] !== 'vectorgate') return null;
-  const name = names[names.length - 1];
-  return name !== undefined && LOCAL_FUNCTIONS.has(name) ? name : null;
+  const name = calledName(call);
+  return name !== null && LOCAL_FUNCTIONS.has(name) ? name : null;
 }
 
 /** Every FuncCall node naming a local function, anywhere in the tree. */
