@@ -8,6 +8,7 @@ import { Classifier, loadParser } from '../../src/sql/classify.ts';
 import { makeConfig } from '../../src/config.ts';
 import type { ParamValue } from '../../src/sql/local-plan.ts';
 import { arraySend, copyBinary } from './sql-helpers.ts';
+import { seeded, randomInt } from '../helpers/random.ts';
 
 function code(fn: () => unknown): string {
   try {
@@ -28,6 +29,35 @@ test('vector text: pgvector form, array form, quoted elements, exponents', () =>
 test('vector text: malformed is 22P02, NaN/Inf/empty are 22000', () => {
   for (const bad of ['1,2', '[1,2', '[1,,2]', '[1,a]', '{1,NULL}', '[[1,2]]', '']) assert.equal(code(() => parseVectorText(bad)), '22P02', bad);
   for (const bad of ['[NaN,1]', '[1,Infinity]', '[-inf]', '[]', '{}', '[1e39]']) assert.equal(code(() => parseVectorText(bad)), '22000', bad);
+});
+
+test('vector text: every spelling of a number gives what Number() gives, rounded to real (seeded)', () => {
+  const random = seeded(20261129);
+  const spell = (v: number): string => {
+    switch (randomInt(random, 6)) {
+      case 0: return String(v);
+      case 1: return v.toExponential(randomInt(random, 9));
+      case 2: return v.toFixed(randomInt(random, 12));
+      case 3: return (v >= 0 ? '+' : '') + v.toPrecision(1 + randomInt(random, 16));
+      case 4: return ` ${String(v).replace(/^0\./, '.').replace(/^-0\./, '-.')} `;
+      default: return v.toExponential().toUpperCase();
+    }
+  };
+  for (let trial = 0; trial < 2000; trial++) {
+    const dims = 1 + randomInt(random, 40);
+    const values = Array.from({ length: dims }, () => (random() - 0.5) * 10 ** (randomInt(random, 20) - 10));
+    const spelled = values.map(spell);
+    const text = `[${spelled.join(',')}]`;
+    assert.deepEqual([...parseVectorText(text)], [...Float32Array.from(spelled, Number)], text);
+  }
+});
+
+test('vector text: near misses of a number are 22P02, whichever path reads them', () => {
+  for (const bad of ['[1e]', '[1e+]', '[--1]', '[1.2.3]', '[.]', '[+]', '[1 2]', '[0x10]', '[1_000]', '[1,]', '[,1]', '[1e5e5]']) {
+    assert.equal(code(() => parseVectorText(bad)), '22P02', bad);
+  }
+  assert.equal(code(() => parseVectorText('[1e39,1]')), '22000', 'out of range for real');
+  assert.deepEqual([...parseVectorText('[\t1,2\n]')], [1, 2], 'other whitespace takes the slow path');
 });
 
 test('vector binary: real[] and float8[] array_send, pgvector vector_send; bad headers 22P03', () => {
