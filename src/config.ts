@@ -44,6 +44,11 @@ export interface Config {
   upstreamConnectTimeoutMs: number;
   /** Client messages held behind a running local statement, before reading from the client pauses. */
   maxHeldClientBytes: number;
+  /**
+   * Local responses held until Sync or Flush, as PostgreSQL holds its output: one write (and one wake-up
+   * of the client) per pipeline instead of one per message. Past this size they go out at once.
+   */
+  maxHeldResponseBytes: number;
   /** Statements whose classification (local or pass-through) is cached per process. */
   classifyCacheEntries: number;
   /** Longest SQL text whose classification is cached (longer ones are classified every time). */
@@ -136,6 +141,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   idleSessionTimeoutMs: 0,
   upstreamConnectTimeoutMs: 10_000,
   maxHeldClientBytes: 8 * 1024 * 1024,
+  maxHeldResponseBytes: 64 * 1024,
   classifyCacheEntries: 10_000,
   classifyCacheMaxSqlBytes: 16 * 1024,
   maxClassifiedSqlBytes: 1024 * 1024,
@@ -181,7 +187,7 @@ export function makeConfig(overrides: Partial<Config> = {}): Config {
 function assertConfig(config: Config): void {
   const positive: (keyof Config)[] = [
     'maxMessageBytes', 'maxStartupPacketBytes', 'maxConnections', 'startupTimeoutMs',
-    'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
+    'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'logSampleEvery',
     'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',

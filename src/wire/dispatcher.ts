@@ -93,6 +93,7 @@ export class Dispatcher {
         return this.forward(message, Expect.UntilReady, true);
       case FrontendCode.Flush:
         checkEmptyBody(message.raw, FrontendCode.Flush);
+        session.flushClient();
         session.upstream!.write(message.raw);
         return undefined;
       default:
@@ -263,13 +264,13 @@ export class Dispatcher {
       const w = new MessageWriter();
       try {
         await work(w);
-        this.session.writeClient(w.finish());
+        this.session.holdClient(w.finish());
       } catch (err) {
         const error = toVectorgateError(err);
         if (error.severity === 'FATAL') throw error;
         const ew = new MessageWriter();
         writeError(ew, error);
-        this.session.writeClient(ew.finish());
+        this.session.holdClient(ew.finish());
         this.session.ignoreTillSync = true;
         poisonUpstream(this.session, true);
       }

@@ -42,6 +42,9 @@ export class Session {
   private readonly dispatcher: Dispatcher;
   private inbox: FrontendMessage[] = [];
   private inboxBytes = 0;
+  /** Local responses not yet written (holdClient). */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
   private busy = false;
   private startupTimer: NodeJS.Timeout | null;
   private readyWaiters: (() => void)[] = [];
@@ -253,9 +256,39 @@ export class Session {
     for (const resolve of this.readyWaiters.splice(0)) resolve();
   }
 
+  /** Writes to the client now, after any held responses (see holdClient). */
   writeClient(data: Buffer): void {
+    if (this.held.length > 0) {
+      this.held.push(data);
+      this.flushClient();
+      return;
+    }
     if (this.phase === 'closed') return;
     if (!this.client.write(data)) this.upstream?.pause();
+  }
+
+  /**
+   * Holds a local response until the next write, Sync or Flush, as PostgreSQL holds its output until
+   * then: a pipeline answered locally reaches the client in one write, not one per message.
+   * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
+   */
+  holdClient(data: Buffer): void {
+    this.held.push(data);
+    this.heldBytes += data.length;
+    if (this.heldBytes >= this.deps.config.maxHeldResponseBytes) this.flushClient();
+  }
+
+  flushClient(): void {
+    const held = this.held;
+    if (held.length === 0) return;
+    this.held = [];
+    this.heldBytes = 0;
+    if (this.phase === 'closed') return;
+    if (held.length > 1) this.client.cork();
+    let full = false;
+    for (const data of held) full = !this.client.write(data) || full;
+    if (held.length > 1) this.client.uncork();
+    if (full) this.upstream?.pause();
   }
 
   dispatcherTable(): Dispatcher['table'] {

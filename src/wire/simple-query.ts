@@ -81,7 +81,7 @@ async function localPart(session: Session, part: StatementPart, run: LocalRunner
       writeRows(w, plan.columns, result.rows, []);
       writeCommandComplete(w, result.commandTag);
     }
-    session.writeClient(w.finish());
+    session.holdClient(w.finish());
     session.deps.metrics.statementsLocal.inc();
     session.deps.metrics.statementLocal.observe((performance.now() - started) / 1000);
     return false;
@@ -94,7 +94,7 @@ async function localPart(session: Session, part: StatementPart, run: LocalRunner
 /** ErrorResponse for a local statement; inside a transaction block the upstream's fails too. */
 async function failLocal(session: Session, error: VectorgateError, finish = true): Promise<void> {
   if (error.severity === 'FATAL') throw error;
-  session.writeClient(done((w) => writeError(w, error), null));
+  session.holdClient(done((w) => writeError(w, error), null));
   if (session.txStatus === 'T') poisonUpstream(session, false);
   if (!finish) return;
   await session.upstream!.whenIdle();

@@ -14,10 +14,13 @@ export class WireClient {
   private readonly received: Message[] = [];
   private waiter: (() => void) | null = null;
   closed = false;
+  /** TCP reads so far: how many writes the server's responses came in (on loopback, one per write). */
+  chunks = 0;
 
   private constructor(readonly socket: Socket) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
+      this.chunks++;
       this.parser.parse(chunk, (msg) => this.received.push(msg as Message));
       this.waiter?.();
     });
@@ -58,6 +61,11 @@ export class WireClient {
         this.waiter = () => { clearTimeout(timer); this.waiter = null; resolve(); };
       });
     }
+  }
+
+  /** Messages received and not yet read. */
+  get unread(): number {
+    return this.received.length;
   }
 
   async close(): Promise<void> {

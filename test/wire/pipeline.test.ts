@@ -39,6 +39,21 @@ test('local statement between upstream ones answers in order', async () => {
   ]);
 });
 
+test('local responses are held until Flush or Sync, as PostgreSQL holds its output, and go out in one write', async () => {
+  client.send(...version('held'));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(client.unread, 0, 'nothing before Flush or Sync');
+  client.send(s.flush());
+  assert.deepEqual(summary(await client.readUntil((m) => m.name === 'commandComplete')),
+    ['parseComplete', 'bindComplete', 'T:vectorgate_version/25', 'D:0.1.0', 'C:SELECT 1']);
+  client.send(s.sync());
+  assert.deepEqual(summary(await client.readUntilReady()), ['Z:I']);
+  const before = client.chunks;
+  client.send(s.bind({ statement: 'held' }), s.execute({}), s.bind({ statement: 'held' }), s.execute({}), s.sync());
+  assert.deepEqual(summary(await client.readUntilReady()), ['bindComplete', 'D:0.1.0', 'C:SELECT 1', 'bindComplete', 'D:0.1.0', 'C:SELECT 1', 'Z:I']);
+  assert.equal(client.chunks - before, 1, 'a pipeline answered locally is one write');
+});
+
 test('an upstream error skips local messages until Sync', async () => {
   client.send(...upstream('SELECT 1/0'), ...version('v2'), s.sync());
   assert.deepEqual(summary(await client.readUntilReady()), ['parseComplete', 'E:22012', 'Z:I']);
