@@ -142,9 +142,14 @@ function rescore(shard: Shard, q: Float32Array, k: number, slots: Iterable<numbe
   return top;
 }
 
+/** Nearest first, equal distances by id: the order every shard answers in and the router merges by. */
+export function compareHits(a: ShardHit, b: ShardHit): number {
+  return a.distance - b.distance || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
 function finish(shard: Shard, top: TopK<number>): ShardHit[] {
   return top.sorted().map(({ distance, item: slot }) => {
     const payload = shard.rows.payloadAt(slot);
     return { id: shard.rows.idAt(slot)!, distance, payload: payload === null ? null : JSON.stringify(payload) };
-  });
+  }).sort(compareHits);
 }

@@ -118,10 +118,9 @@ export class Collections {
     const q = toVector(query, entry);
     const ef = params.ef ?? Number(entry.policies['ef_search'] ?? this.config.defaultEfSearch);
     const filter = checkSearch(k, ef, params.filter, this.config);
-    const lists = await Promise.all(range(entry.shards).map((i) => {
-      const copy = Float32Array.from(q);
-      return this.#host.call({ type: 'search', shard: shardKey(entry, i), query: copy, k, options: { ef, filter } }, [copy.buffer]);
-    }));
+    const vector = ownBuffer(q);
+    const lists = await Promise.all(range(entry.shards).map((i) =>
+      this.#host.call({ type: 'search', shard: shardKey(entry, i), query: vector, k, options: { ef, filter } })));
     return mergeTopK(lists, k);
   }
 
@@ -133,10 +132,9 @@ export class Collections {
     const efSource = params.ef !== undefined ? 'call or session' : entry.policies['ef_search'] !== undefined ? 'collection policy' : 'server default';
     const filter = checkSearch(k, ef, params.filter, this.config);
     const started = performance.now();
-    const shards = await Promise.all(range(entry.shards).map((i) => {
-      const copy = Float32Array.from(q);
-      return this.#host.call({ type: 'explain', shard: shardKey(entry, i), query: copy, k, options: { ef, filter } }, [copy.buffer]);
-    }));
+    const vector = ownBuffer(q);
+    const shards = await Promise.all(range(entry.shards).map((i) =>
+      this.#host.call({ type: 'explain', shard: shardKey(entry, i), query: vector, k, options: { ef, filter } })));
     const fanOutMs = performance.now() - started;
     const mergeStarted = performance.now();
     const rows = mergeTopK(shards.map((s) => s.hits), k);
@@ -193,6 +191,14 @@ function shardKey(entry: CollectionEntry, shard: number): string {
 function publicSpec(entry: CollectionEntry): CollectionSpec {
   const { name, dims, metric, shards, quantization, m, efConstruction, engine } = entry;
   return { name, dims, metric, shards, quantization, m, efConstruction, engine };
+}
+
+/**
+ * The query as an array that owns its whole buffer: postMessage copies a typed array's entire buffer,
+ * and copying a small query beats transferring it (a transfer cost ~10 µs more per message, measured).
+ */
+function ownBuffer(q: Float32Array): Float32Array {
+  return q.byteOffset === 0 && q.byteLength === q.buffer.byteLength ? q : q.slice();
 }
 
 function range(n: number): number[] {
