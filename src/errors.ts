@@ -48,6 +48,8 @@ export type Severity = 'ERROR' | 'FATAL' | 'PANIC';
 export interface ErrorFields {
   detail?: string;
   hint?: string;
+  /** Where it happened, as PostgreSQL's CONTEXT line (e.g. "COPY docs, line 3, column vector"). */
+  where?: string;
   severity?: Severity;
   cause?: unknown;
 }
@@ -57,6 +59,7 @@ export class VectorgateError extends Error {
   readonly severity: Severity;
   readonly detail: string | undefined;
   readonly hint: string | undefined;
+  readonly where: string | undefined;
 
   constructor(code: SqlStateCode, message: string, fields: ErrorFields = {}) {
     super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
@@ -65,6 +68,7 @@ export class VectorgateError extends Error {
     this.severity = fields.severity ?? 'ERROR';
     this.detail = fields.detail;
     this.hint = fields.hint;
+    this.where = fields.where;
   }
 }
 

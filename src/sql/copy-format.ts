@@ -15,12 +15,15 @@ export interface CopyOptions {
   header: boolean;
 }
 
+/** One row of COPY data and its 1-based line (binary: tuple) number, for error context. */
+export interface CopyRow { line: number; fields: ParamValue[] }
+
 export interface CopyParser {
   /** Complete rows in this chunk (with what was left over from earlier chunks). */
-  push(chunk: Buffer): ParamValue[][];
+  push(chunk: Buffer): CopyRow[];
   /** The last row, if the data did not end with a newline; throws if the data ends mid-row. */
-  end(): ParamValue[][];
-  /** 1-based number of the row being parsed, for error context. */
+  end(): CopyRow[];
+  /** 1-based number of the line being parsed: where a format error in the data itself was found. */
   readonly line: number;
 }
 
@@ -54,8 +57,8 @@ class LineParser implements CopyParser {
     this.delimiter = options.delimiter.charCodeAt(0);
   }
 
-  push(chunk: Buffer): ParamValue[][] {
-    const rows: ParamValue[][] = [];
+  push(chunk: Buffer): CopyRow[] {
+    const rows: CopyRow[] = [];
     let start = 0;
     const csv = this.options.format === 'csv';
     for (let i = 0; i < chunk.length && !this.ended; i++) {
@@ -70,9 +73,12 @@ class LineParser implements CopyParser {
     return rows;
   }
 
-  end(): ParamValue[][] {
-    if (this.inQuotes && !this.ended) throw badData('unterminated CSV quoted field');
-    const rows: ParamValue[][] = [];
+  end(): CopyRow[] {
+    if (this.inQuotes && !this.ended) {
+      this.line++; // the unfinished row's line is the one being read
+      throw badData('unterminated CSV quoted field');
+    }
+    const rows: CopyRow[] = [];
     if (!this.ended && this.partBytes > 0) this.take(Buffer.alloc(0), rows);
     return rows;
   }
@@ -83,7 +89,7 @@ class LineParser implements CopyParser {
     this.parts.push(Buffer.from(part));
   }
 
-  private take(last: Buffer, rows: ParamValue[][]): void {
+  private take(last: Buffer, rows: CopyRow[]): void {
     let record = this.parts.length === 0 ? last : Buffer.concat([...this.parts, last]);
     this.parts = [];
     this.partBytes = 0;
@@ -95,7 +101,7 @@ class LineParser implements CopyParser {
       return;
     }
     if (this.line === 1 && this.options.header) return;
-    rows.push(this.options.format === 'csv' ? this.csvFields(record) : this.textFields(record));
+    rows.push({ line: this.line, fields: this.options.format === 'csv' ? this.csvFields(record) : this.textFields(record) });
   }
 
   /** Text format: delimiter-separated, backslash escapes, `\N` for NULL. */
@@ -188,10 +194,10 @@ class BinaryParser implements CopyParser {
 
   constructor(private readonly maxRowBytes: number) {}
 
-  push(chunk: Buffer): ParamValue[][] {
+  push(chunk: Buffer): CopyRow[] {
     if (this.ended) return [];
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    const rows: ParamValue[][] = [];
+    const rows: CopyRow[] = [];
     let offset = this.headerDone ? 0 : this.header();
     if (offset < 0) {
       this.pending = Buffer.from(this.pending);
@@ -202,7 +208,7 @@ class BinaryParser implements CopyParser {
       if (row === null) break;
       offset = row.next;
       if (row.fields === null) { this.ended = true; break; }
-      rows.push(row.fields);
+      rows.push({ line: this.line, fields: row.fields });
     }
     // Keep a copy of the unfinished tail: the caller may reuse the chunk's memory.
     this.pending = Buffer.from(this.pending.subarray(offset));
@@ -210,7 +216,7 @@ class BinaryParser implements CopyParser {
     return rows;
   }
 
-  end(): ParamValue[][] {
+  end(): CopyRow[] {
     if (!this.ended && (this.pending.length > 0 || !this.headerDone)) throw badData('unexpected EOF in COPY data');
     return [];
   }

@@ -7,7 +7,8 @@ import type { Config } from '../config.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
 import type { Collections, Row } from '../router/collections.ts';
 import type { Node } from './args.ts';
-import { copyParser, type CopyOptions } from './copy-format.ts';
+import { copyParser, type CopyOptions, type CopyRow } from './copy-format.ts';
+import { checkId } from '../engine/shard.ts';
 import type { CopySink, ExecContext, LocalPlan, ParamValue } from './local-plan.ts';
 import { decodeJsonText, decodeText, decodeVector } from './param-decode.ts';
 
@@ -111,40 +112,63 @@ class CollectionCopySink implements CopySink {
     return `COPY ${this.written}`;
   }
 
-  /** Parses rows, adding context (the line) to any error, and writes each full batch. */
-  private async take(parse: () => ParamValue[][]): Promise<void> {
+  /**
+   * Parses rows and writes each full batch. An error gets PostgreSQL's CONTEXT: the line of the row
+   * (and the column) it is about, or, for a format error in the data, the line being read.
+   */
+  private async take(parse: () => CopyRow[]): Promise<void> {
+    let rows: CopyRow[];
     try {
-      for (const fields of parse()) {
-        this.batch.push(this.row(fields));
-        if (this.batch.length >= this.config.copyBatchRows) await this.flush();
-      }
+      rows = parse();
     } catch (err) {
-      const e = toVectorgateError(err);
-      const where = `COPY ${this.name}, line ${this.parser.line}`;
-      throw new VectorgateError(e.code, e.message, { detail: e.detail ? `${e.detail}\n${where}` : where, hint: e.hint, cause: err });
+      throw this.withContext(err, this.parser.line, null);
+    }
+    for (const { line, fields } of rows) {
+      this.batch.push(this.row(line, fields));
+      if (this.batch.length >= this.config.copyBatchRows) await this.flush();
     }
   }
 
-  private row(fields: ParamValue[]): Row {
+  private withContext(err: unknown, line: number, column: Column | null): VectorgateError {
+    const e = toVectorgateError(err);
+    const where = `COPY ${this.name}, line ${line}${column === null ? '' : `, column ${column}`}`;
+    return new VectorgateError(e.code, e.message, { detail: e.detail, hint: e.hint, where, cause: err });
+  }
+
+  /** One row, checked here (the batch checks again) so that an error names its line and column. */
+  private row(line: number, fields: ParamValue[]): Row {
     if (fields.length < this.columns.length) {
-      throw new VectorgateError(SqlState.BadCopyFileFormat, `missing data for column "${this.columns[fields.length]}"`);
+      throw this.withContext(new VectorgateError(SqlState.BadCopyFileFormat, `missing data for column "${this.columns[fields.length]}"`), line, null);
     }
-    if (fields.length > this.columns.length) throw new VectorgateError(SqlState.BadCopyFileFormat, 'extra data after last expected column');
+    if (fields.length > this.columns.length) {
+      throw this.withContext(new VectorgateError(SqlState.BadCopyFileFormat, 'extra data after last expected column'), line, null);
+    }
     const row: Row = { id: '', vector: [] };
     this.columns.forEach((column, i) => {
-      const field = fields[i]!;
-      if (field.value === null) {
-        if (column !== 'payload') throw new VectorgateError(SqlState.NotNullViolation, `null value in column "${column}" of relation "${this.name}" violates not-null constraint`);
-        return;
+      try {
+        this.field(row, column, fields[i]!);
+      } catch (err) {
+        throw this.withContext(err, line, column);
       }
-      if (column === 'id') row.id = decodeText(field);
-      else if (column === 'vector') row.vector = this.checkDims(decodeVector(field));
-      else row.payload = decodeJsonText(field);
     });
     return row;
   }
 
-  /** Checked per row (the batch checks again) so that the error names the line of the bad row. */
+  private field(row: Row, column: Column, field: ParamValue): void {
+    if (field.value === null) {
+      if (column !== 'payload') throw new VectorgateError(SqlState.NotNullViolation, `null value in column "${column}" of relation "${this.name}" violates not-null constraint`);
+      return;
+    }
+    if (column === 'id') {
+      row.id = decodeText(field);
+      checkId(row.id, this.config.maxIdBytes);
+    } else if (column === 'vector') {
+      row.vector = this.checkDims(decodeVector(field));
+    } else {
+      row.payload = decodeJsonText(field);
+    }
+  }
+
   private checkDims(vector: Float32Array): Float32Array {
     if (vector.length !== this.dims) throw new VectorgateError(SqlState.DataException, `expected ${this.dims} dimensions, not ${vector.length}`);
     return vector;

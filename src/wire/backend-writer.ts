@@ -137,6 +137,7 @@ export function writeError(w: MessageWriter, err: VectorgateError): void {
   w.byte(0x4d).cstring(err.message); // M
   if (err.detail !== undefined) w.byte(0x44).cstring(err.detail); // D
   if (err.hint !== undefined) w.byte(0x48).cstring(err.hint); // H
+  if (err.where !== undefined) w.byte(0x57).cstring(err.where); // W
   w.byte(0).end();
 }
 
