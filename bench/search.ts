@@ -35,6 +35,8 @@ const { values: args } = parseArgs({
     'ef-construction': { type: 'string', default: '200' },
     'vector-param': { type: 'string', default: 'text' },
     warmup: { type: 'string', default: '100' },
+    rounds: { type: 'string', default: '3' },
+    tag: { type: 'string' },
     pgvector: { type: 'string', default: 'auto' },
     profile: { type: 'boolean', default: false },
     'results-dir': { type: 'string', default: join(ROOT, 'bench', 'results') },
@@ -57,6 +59,9 @@ if (args.help) {
   --m N --ef-construction N   HNSW build parameters (default 16, 200) for all targets
   --vector-param FORM    text ('[1,2,…]', default) or binary (vector_send) query parameters
   --warmup N             queries before each measurement (default 100)
+  --rounds N             measure every ef N times, alternating the targets, and keep each one's
+                         median (default 3): the machine's speed drifts, a single pass misleads
+  --tag NAME             add -NAME to the result files' names (a re-run beside an earlier one)
   --pgvector WHEN        auto (when the upstream has the extension) or never
   --profile              run the queried proxy under --cpu-prof (restart time then includes the
                          profiler) and print each busy thread's top functions
@@ -85,6 +90,7 @@ const collection: CollectionOptions = {
   m: int('m', args.m), efConstruction: int('ef-construction', args['ef-construction']),
 };
 const warmup = Number(args.warmup);
+const rounds = int('rounds', args.rounds);
 const credentials: Credentials = { user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE };
 const log = (s: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -113,7 +119,20 @@ async function vectorgatePhase(upstreamPort: number, data: Dataset, nodeFlags: s
   };
 }
 
-/** For each ef: the raw engine (f32, f16), then vectorgate at each connection count. */
+/** Every single run, for the JSON. */
+const allRuns: Measurement[] = [];
+
+/** Per target and connection count, the run with the median QPS. */
+function medians(runs: Measurement[]): Measurement[] {
+  const series = new Map<string, Measurement[]>();
+  for (const m of runs) {
+    const key = `${m.target}/${m.connections}`;
+    series.set(key, [...(series.get(key) ?? []), m]);
+  }
+  return [...series.values()].map((list) => list.sort((a, b) => a.qps - b.qps)[Math.floor((list.length - 1) / 2)]!);
+}
+
+/** For each ef, `rounds` times: the raw engine (f32, f16), then vectorgate at each connection count. */
 async function queryPhase(proxy: ProxyChild, data: Dataset, raws: RawIndex[]): Promise<Measurement[]> {
   const params = queryParams(data, args['vector-param'] as 'text' | 'binary');
   const pools = await Promise.all(connectionCounts.map((n) => connectAll(proxy.port, credentials, n)));
@@ -123,9 +142,17 @@ async function queryPhase(proxy: ProxyChild, data: Dataset, raws: RawIndex[]): P
     // graph in, so the first ef measured does not pay for it.
     await queryProxy(proxy, pools[0]!, params, data, Math.max(...efs), 0);
     for (const ef of efs) {
-      for (const raw of raws) rows.push(searchRaw(raw, data, 10, ef, warmup));
-      for (const clients of pools) rows.push(await queryProxy(proxy, clients, params, data, ef, warmup));
-      for (const r of rows.filter((m) => m.ef === ef)) log(`ef ${String(ef).padStart(4)}  ${r.target.padEnd(16)} ${r.connections} conn  ${fmt(r.qps).padStart(7)} QPS  recall@10 ${r.recall.toFixed(4)}`);
+      const runs: Measurement[] = [];
+      for (let round = 0; round < rounds; round++) {
+        for (const raw of raws) runs.push(searchRaw(raw, data, 10, ef, warmup));
+        for (const clients of pools) runs.push(await queryProxy(proxy, clients, params, data, ef, warmup));
+      }
+      allRuns.push(...runs);
+      for (const r of medians(runs)) {
+        rows.push(r);
+        const each = runs.filter((m) => m.target === r.target && m.connections === r.connections).map((m) => fmt(m.qps)).join(' / ');
+        log(`ef ${String(ef).padStart(4)}  ${r.target.padEnd(16)} ${r.connections} conn  ${fmt(r.qps).padStart(7)} QPS (median of ${each})  recall@10 ${r.recall.toFixed(4)}`);
+      }
     }
   } finally {
     await Promise.all(pools.map(endAll));
@@ -200,9 +227,9 @@ function report(started: Date, data: Dataset, summary: Summary[], rows: Measurem
   if (args['no-write']) return;
   mkdirSync(args['results-dir'], { recursive: true });
   // Runs with other settings than the defaults get their own files instead of replacing the default's.
-  const variant = [args.limit ? `-${data.baseRows}` : '', collection.shards !== 2 ? `-s${collection.shards}` : '', args.quantization === 'f16' ? '-f16' : ''].join('');
+  const variant = [args.limit ? `-${data.baseRows}` : '', collection.shards !== 2 ? `-s${collection.shards}` : '', args.quantization === 'f16' ? '-f16' : '', args.tag ? `-${args.tag}` : ''].join('');
   const base = join(args['results-dir'], `search-${data.name}${variant}-${started.toISOString().slice(0, 10)}`);
-  writeFileSync(`${base}.json`, JSON.stringify({ environment, summary, rows }, null, 2) + '\n');
+  writeFileSync(`${base}.json`, JSON.stringify({ environment, summary, rows, runs: allRuns }, null, 2) + '\n');
   writeFileSync(`${base}.md`, `# Search benchmark, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC\n\n${summaryMarkdown(summary)}\n\n${markdownTable(rows)}\n`);
   const svg = join(args['results-dir'], `search${variant}.svg`);
   writeFileSync(svg, svgPlot(rows, `${data.name} (${fmt(data.baseRows)} × ${data.dims}, ${data.metric}): recall–QPS`));
