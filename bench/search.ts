@@ -59,8 +59,8 @@ if (args.help) {
   --m N --ef-construction N   HNSW build parameters (default 16, 200) for all targets
   --vector-param FORM    text ('[1,2,…]', default) or binary (vector_send) query parameters
   --warmup N             queries before each measurement (default 100)
-  --rounds N             measure every ef N times, alternating the targets, and keep each one's
-                         median (default 3): the machine's speed drifts, a single pass misleads
+  --rounds N             pass over all ef values N times, alternating the targets, and keep each
+                         one's median per ef (default 3): the machine's speed drifts, one pass misleads
   --tag NAME             add -NAME to the result files' names (a re-run beside an earlier one)
   --pgvector WHEN        auto (when the upstream has the extension) or never
   --profile              run the queried proxy under --cpu-prof (restart time then includes the
@@ -132,7 +132,7 @@ function medians(runs: Measurement[]): Measurement[] {
   return [...series.values()].map((list) => list.sort((a, b) => a.qps - b.qps)[Math.floor((list.length - 1) / 2)]!);
 }
 
-/** For each ef, `rounds` times: the raw engine (f32, f16), then vectorgate at each connection count. */
+/** `rounds` times, for each ef: the raw engine (f32, f16), then vectorgate at each connection count. */
 async function queryPhase(proxy: ProxyChild, data: Dataset, raws: RawIndex[]): Promise<Measurement[]> {
   const params = queryParams(data, args['vector-param'] as 'text' | 'binary');
   const pools = await Promise.all(connectionCounts.map((n) => connectAll(proxy.port, credentials, n)));
@@ -141,19 +141,18 @@ async function queryPhase(proxy: ProxyChild, data: Dataset, raws: RawIndex[]): P
     // The restarted proxy serves an mmap view of the snapshot: one pass at the largest ef pages the
     // graph in, so the first ef measured does not pay for it.
     await queryProxy(proxy, pools[0]!, params, data, Math.max(...efs), 0);
-    for (const ef of efs) {
-      const runs: Measurement[] = [];
-      for (let round = 0; round < rounds; round++) {
+    // Rounds outermost: every ef's runs are spread over the whole phase, so a slow minute on a shared
+    // host weighs on every ef alike instead of on whichever ef was measured then.
+    for (let round = 1; round <= rounds; round++) {
+      for (const ef of efs) {
+        const runs: Measurement[] = [];
         for (const raw of raws) runs.push(searchRaw(raw, data, 10, ef, warmup));
         for (const clients of pools) runs.push(await queryProxy(proxy, clients, params, data, ef, warmup));
-      }
-      allRuns.push(...runs);
-      for (const r of medians(runs)) {
-        rows.push(r);
-        const each = runs.filter((m) => m.target === r.target && m.connections === r.connections).map((m) => fmt(m.qps)).join(' / ');
-        log(`ef ${String(ef).padStart(4)}  ${r.target.padEnd(16)} ${r.connections} conn  ${fmt(r.qps).padStart(7)} QPS (median of ${each})  recall@10 ${r.recall.toFixed(4)}`);
+        allRuns.push(...runs);
+        log(`round ${round}/${rounds}  ef ${String(ef).padStart(4)}  ${runs.map((r) => `${r.target} ${r.connections} conn ${fmt(r.qps)} QPS`).join(', ')}  recall@10 ${runs.map((r) => r.recall.toFixed(4)).join(' / ')}`);
       }
     }
+    for (const ef of efs) rows.push(...medians(allRuns.filter((m) => m.ef === ef)));
   } finally {
     await Promise.all(pools.map(endAll));
   }
