@@ -89,10 +89,10 @@ async function* statementData(queue: RowQueue, format: Source['format'], batchSi
   report();
 }
 
-/** The server's message, with the row it names counted from the start of the file. */
+/** The server's message, with the row its CONTEXT names ("COPY c, line N") counted from the start of the file. */
 function describe(err: unknown, loaded: number): string {
-  const e = err as { message?: string; detail?: string; code?: string };
-  const line = /line (\d+)/.exec(e.detail ?? '')?.[1];
+  const e = err as { message?: string; detail?: string; code?: string; where?: string };
+  const line = /line (\d+)/.exec(e.where ?? '')?.[1];
   const where = line === undefined ? '' : ` (row ${loaded + Number(line)} of the file's data rows)`;
   const detail = e.detail ? `\n${e.detail}` : '';
   return `${e.message ?? String(err)}${e.code ? ` [${e.code}]` : ''}${where}${detail}\nthe first ${loaded} rows are loaded (durably); the rest are not`;

@@ -111,8 +111,9 @@ test('a missing collection, and a bad row: the error says which rows are loaded'
   await stack.collections.createCollection({ name: 'bad', dims: 3, metric: 'l2' });
   const out = await load(file, '--collection', 'bad', '--batch-size', '5');
   assert.equal(out.code, 1, out.stderr);
-  // The row number comes from the proxy's `line N` (counted within the failing statement).
-  assert.match(out.stderr, /expected 3 dimensions, not 2 \[22000\] \(row \d+ of the file's data rows\)/);
+  // The row number comes from the proxy's CONTEXT `line N` (counted within the failing statement):
+  // the 8th row is line 3 of the second batch of 5.
+  assert.match(out.stderr, /expected 3 dimensions, not 2 \[22000\] \(row 8 of the file's data rows\)/);
   assert.match(out.stderr, /the first 5 rows are loaded/);
   assert.equal(await count('bad'), 5);
 });
