@@ -86,7 +86,9 @@ export async function runProxy(config: Config): Promise<void> {
 async function serve(config: Config, log: Logger): Promise<() => Promise<void>> {
   const metrics = createMetrics();
   const collections = await Collections.open(join(resolve(config.dataDir), 'vectors'), config);
-  log.info({ collections: (await collections.listCollections()).length }, 'vector collections opened');
+  // Which code runs: the compiled dist/ or the TypeScript sources through tsx (bin/vectorgate.js decides).
+  const code = import.meta.url.endsWith('.js') ? 'dist' : 'src';
+  log.info({ collections: (await collections.listCollections()).length, code }, 'vector collections opened');
   try {
     const proxy = await startProxy(config, metrics, log, collections);
     const metricsServer = await startMetricsServer(metrics, config.metricsHost, config.metricsPort);

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { DEFAULTS, envName, type Config } from '../config.ts';
 
 function fieldComments(): Map<string, string> {
-  const source = readFileSync(new URL('../config.ts', import.meta.url), 'utf8');
+  // From src/cli or dist/cli alike: the documentation comes from the TypeScript source's comments.
+  const source = readFileSync(new URL('../../src/config.ts', import.meta.url), 'utf8');
   const body = source.slice(source.indexOf('export interface Config'), source.indexOf('export const DEFAULTS'));
   const comments = new Map<string, string>();
   const pattern = /\/\*\*([\s\S]*?)\*\/\s*(\w+):/g;

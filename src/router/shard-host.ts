@@ -69,12 +69,13 @@ export class ShardHost {
   }
 
   #spawn(): WorkerSlot {
-    // tsx may be registered through the API (bin/vectorgate.js) rather than --import, which workers
-    // would inherit: register it inside the worker before loading the TypeScript entry.
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const entry = new URL('./shard-worker.ts', import.meta.url).href;
-    const source = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-    const worker = new Worker(source, { eval: true, workerData: { config: this.#config } satisfies WorkerData });
+    const workerData = { config: this.#config } satisfies WorkerData;
+    const worker = import.meta.url.endsWith('.js')
+      // Compiled (dist/): the worker's module sits beside this one.
+      ? new Worker(new URL('./shard-worker.js', import.meta.url), { workerData })
+      // Sources: tsx may be registered through the API (bin/vectorgate.js) rather than --import, which
+      // workers would inherit: register it inside the worker before loading the TypeScript entry.
+      : new Worker(tsxEntry(new URL('./shard-worker.ts', import.meta.url).href), { eval: true, workerData });
     const slot = new WorkerSlot(worker);
     worker.on('message', (res: Response) => this.#settle(slot, res));
     worker.on('error', (err) => this.#fail(slot, err));
@@ -115,4 +116,9 @@ export class ShardHost {
     for (const call of [...slot.calls.values(), ...slot.queue.splice(0)]) call.reject(slot.failure);
     slot.calls.clear();
   }
+}
+
+function tsxEntry(entry: string): string {
+  const tsx = import.meta.resolve('tsx/esm/api');
+  return `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
 }

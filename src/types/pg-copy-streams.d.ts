@@ -1,4 +1,4 @@
-// pg-copy-streams ships no types; this is the part the client tests use.
+// pg-copy-streams ships no types; this is the part `vectorgate load` and the tests use.
 declare module 'pg-copy-streams' {
   import type { Readable, Writable } from 'node:stream';
   import type { Submittable } from 'pg';
