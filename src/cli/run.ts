@@ -63,8 +63,9 @@ export async function runStart(config: Config): Promise<void> {
   log.info({ port: postgres.port, dataDir: postgres.dataDir, osUser: postgres.osUser }, 'PostgreSQL started');
   try {
     await ensureRole(postgres.port, credentials);
-    const stopProxy = await serve({ ...config, upstreamHost: '127.0.0.1', upstreamPort: postgres.port }, log);
-    const url = `postgresql://${credentials.user}:${credentials.password}@${config.listenHost}:${config.listenPort}/${credentials.database}`;
+    const { stop: stopProxy, port } = await serve({ ...config, upstreamHost: '127.0.0.1', upstreamPort: postgres.port }, log);
+    // The bound port, not the configured one: --listen host:0 picks a free port.
+    const url = `postgresql://${credentials.user}:${credentials.password}@${config.listenHost}:${port}/${credentials.database}`;
     console.log(`vectorgate is ready. Connect with:\n  psql '${url}'`);
     onShutdown(log, async () => {
       await stopProxy();
@@ -78,12 +79,12 @@ export async function runStart(config: Config): Promise<void> {
 
 export async function runProxy(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
-  const stop = await serve(config, log);
+  const { stop } = await serve(config, log);
   onShutdown(log, stop);
 }
 
 /** Collections (data in <dataDir>/vectors: catalog, per-shard logs, snapshots), proxy, metrics. */
-async function serve(config: Config, log: Logger): Promise<() => Promise<void>> {
+async function serve(config: Config, log: Logger): Promise<{ stop: () => Promise<void>; port: number }> {
   const metrics = createMetrics();
   const collections = await Collections.open(join(resolve(config.dataDir), 'vectors'), config);
   // Which code runs: the compiled dist/ or the TypeScript sources through tsx (bin/vectorgate.js decides).
@@ -92,11 +93,12 @@ async function serve(config: Config, log: Logger): Promise<() => Promise<void>> 
   try {
     const proxy = await startProxy(config, metrics, log, collections);
     const metricsServer = await startMetricsServer(metrics, config.metricsHost, config.metricsPort);
-    return async () => {
+    const stop = async () => {
       metricsServer?.close();
       await proxy.close();
       await collections.close();
     };
+    return { stop, port: proxy.port };
   } catch (err) {
     await collections.close();
     throw err;

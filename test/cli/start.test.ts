@@ -67,4 +67,11 @@ test('start, connect with psql, SIGKILL, start again, SIGTERM', async () => {
   second.child.kill('SIGTERM');
   assert.equal(await exited, 0);
   assert.equal(existsSync(join(dataDir, 'pg', 'postmaster.pid')), false, 'PostgreSQL was stopped cleanly');
+
+  const third = await start(0);
+  assert.doesNotMatch(third.url, /:0\//, '--listen host:0 prints the port it bound');
+  assert.equal(await psql(third.url, 'SELECT n FROM kept'), '42');
+  const stopped = new Promise<number | null>((r) => third.child.once('exit', (code) => r(code)));
+  third.child.kill('SIGTERM');
+  assert.equal(await stopped, 0);
 });
