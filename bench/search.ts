@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { startCluster, ROLES, DATABASE } from '../test/helpers/cluster.ts';
 import { installSignalHandlers, onCleanup, stopAll } from './lib/cleanup.ts';
 import { ROOT } from './lib/processes.ts';
+import { compiledIsFresh } from '../bin/compiled.js';
 import { loadDataset, type Dataset } from './lib/search-data.ts';
 import { buildRaw, searchRaw, type RawIndex } from './lib/search-raw.ts';
 import { processStartMs, rssBytes, startProxy, type Credentials, type ProxyChild } from './lib/search-proxy.ts';
@@ -92,6 +93,8 @@ const collection: CollectionOptions = {
 const warmup = Number(args.warmup);
 const rounds = int('rounds', args.rounds);
 const credentials: Credentials = { user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE };
+/** What bin/vectorgate.js runs: the compiled dist/ (npm install builds it) or the sources via tsx. */
+const code: string = compiledIsFresh() ? 'the compiled dist/' : 'the TypeScript sources (dist/ missing or older; npm run build)';
 const log = (s: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
@@ -102,7 +105,7 @@ async function vectorgatePhase(upstreamPort: number, data: Dataset, nodeFlags: s
   const dataDir = mkdtempSync(join(tmpdir(), 'vectorgate-bench-search-'));
   onCleanup('vectorgate data dir', () => rmSync(dataDir, { recursive: true, force: true }));
   const first = await startProxy({ upstreamPort, dataDir, credentials, probe: 'SELECT 1' });
-  log(`vectorgate pid ${first.pid} on port ${first.port}; COPY ${fmt(data.baseRows)} vectors into ${collection.shards} shards`);
+  log(`vectorgate pid ${first.pid} on port ${first.port} running ${code}; COPY ${fmt(data.baseRows)} vectors into ${collection.shards} shards`);
   const load = await loadThroughProxy(first, credentials, data, collection);
   log(`loaded and indexed in ${load.seconds.toFixed(1)} s (${fmt(data.baseRows / load.seconds)} vectors/s), every write durable`);
   await first.stop();
@@ -165,6 +168,7 @@ function summarize(data: Dataset, raws: RawIndex[], vg: VectorgateFigures, rows:
   const raw = bestOf('raw usearch, 1 conn');
   const s: Summary[] = [
     { label: 'data', value: `${data.name}: ${fmt(data.baseRows)} × ${data.dims}, ${data.metric}, ${fmt(data.queryRows)} queries; truth: ${data.truthSource}` },
+    { label: 'vectorgate code', value: code },
     { label: 'vectorgate collection', value: `${collection.shards} shards, ${args.quantization}, m ${collection.m}, ef_construction ${collection.efConstruction}; query vectors as ${args['vector-param']}` },
     { label: 'load + index through vectorgate (COPY binary, every write durable)', value: `${vg.loadSeconds.toFixed(1)} s (${fmt(data.baseRows / vg.loadSeconds)} vectors/s)` },
     { label: 'raw usearch build in-process (one batch, all cores)', value: raws.map((r) => `${r.quantization === 'f16' ? 'f16' : 'f32'} ${r.buildSeconds.toFixed(1)} s`).join(', ') },

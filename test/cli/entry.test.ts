@@ -14,7 +14,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 function tree(): string {
   const dir = mkdtempSync(join(tmpdir(), 'vectorgate-entry-'));
   for (const sub of ['bin', 'src/cli', 'dist/cli']) mkdirSync(join(dir, sub), { recursive: true });
-  copyFileSync(join(root, 'bin/vectorgate.js'), join(dir, 'bin/vectorgate.js'));
+  for (const file of ['vectorgate.js', 'compiled.js']) copyFileSync(join(root, 'bin', file), join(dir, 'bin', file));
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
   writeFileSync(join(dir, 'src/cli/main.ts'), "const from: string = 'src';\nconsole.log(from);\n");

@@ -1,0 +1,2 @@
+export declare const compiledEntry: URL;
+export declare function compiledIsFresh(): boolean;
