@@ -172,7 +172,7 @@ function summarize(data: Dataset, raws: RawIndex[], vg: VectorgateFigures, rows:
     { label: 'vectorgate collection', value: `${collection.shards} shards, ${args.quantization}, m ${collection.m}, ef_construction ${collection.efConstruction}; query vectors as ${args['vector-param']}` },
     { label: 'load + index through vectorgate (COPY binary, every write durable)', value: `${vg.loadSeconds.toFixed(1)} s (${fmt(data.baseRows / vg.loadSeconds)} vectors/s)` },
     { label: 'raw usearch build in-process (one batch, all cores)', value: raws.map((r) => `${r.quantization === 'f16' ? 'f16' : 'f32'} ${r.buildSeconds.toFixed(1)} s`).join(', ') },
-    { label: 'restart from a snapshot, until the first query answers', value: `${fmt(vg.restartMs)} ms (of which starting node + tsx, timed as \`vectorgate settings\`: ${fmt(vg.processStartMs)} ms)` },
+    { label: 'restart from a snapshot, until the first query answers', value: `${fmt(vg.restartMs)} ms (of which starting the process, timed as \`vectorgate settings\`: ${fmt(vg.processStartMs)} ms)` },
     { label: 'open without a snapshot (replay of the whole log), in-process', value: `${vg.replayOpenSeconds.toFixed(1)} s; taking the snapshot ${vg.snapshotSeconds.toFixed(1)} s` },
     ...raws.map((r) => ({ label: `bytes/vector, raw usearch ${r.quantization === 'f16' ? 'f16' : 'f32'}`, value: `${fmt(r.memoryBytesPerVector)} (memoryBytes), ${fmt(r.fileBytesPerVector)} (index file)` })),
     { label: 'bytes/vector, vectorgate', value: `${fmt(vg.diskBytesPerVector)} on disk after the snapshot (index + payload store + catalog); proxy RSS growth during load ${fmt(vg.rssBytesPerVector)}; proxy RSS after restart ${fmt(vg.rssAfterRestartPerVector)} (whole process ÷ vectors)` },
