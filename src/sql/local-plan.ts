@@ -29,6 +29,11 @@ export interface ExecContext {
   queryUpstream(sql: string): Promise<(string | null)[][]>;
   /** A vectorgate.* setting is being changed upstream: read them back before the next local statement. */
   touchSettings(): void;
+  /**
+   * Sets the statement's time limit (ms from its start; 0 = none), replacing the one armed from the
+   * session's vectorgate.statement_timeout; past it the signal aborts with 57014.
+   */
+  limitTime(timeoutMs: number): void;
   /** Set while EXPLAIN runs: each vector search records how it was answered here. */
   explain?: ExplainedCall[];
 }

@@ -33,31 +33,37 @@ export class Dispatcher {
     this.abort = new AbortController();
   }
 
-  context(): ExecContext {
-    return {
-      signal: this.abort.signal,
-      collections: this.session.deps.collections,
-      settings: this.session.settings,
-      queryUpstream: (sql) => internalQuery(this.session, sql),
-      touchSettings: () => {
-        this.session.settingsStale = true;
-        this.session.settingsInUse = true;
-      },
-    };
-  }
-
   /**
    * Runs one local statement: settings read back first, then `vectorgate.statement_timeout` armed
-   * (57014 when it fires, like PostgreSQL's statement_timeout).
+   * (57014 when it fires, like PostgreSQL's statement_timeout). A statement may tighten or set the
+   * limit once it knows more (a search, from its collection's policy): ctx.limitTime, measured from
+   * the statement's start.
    */
   async run<T>(work: (ctx: ExecContext) => Promise<T>): Promise<T> {
     await refreshSettings(this.session);
-    const ctx = this.context();
-    const timeoutMs = Number(this.session.settings.get('statement_timeout') ?? 0);
     const controller = this.abort;
-    const timer = timeoutMs > 0
-      ? setTimeout(() => controller.abort(new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to statement timeout')), timeoutMs)
-      : null;
+    const startedMs = performance.now();
+    let timer: NodeJS.Timeout | null = null;
+    const limitTime = (timeoutMs: number) => {
+      if (timer !== null) clearTimeout(timer);
+      timer = timeoutMs > 0
+        ? setTimeout(() => controller.abort(new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to statement timeout')),
+          Math.max(0, startedMs + timeoutMs - performance.now()))
+        : null;
+    };
+    limitTime(Number(this.session.settings.get('statement_timeout') ?? 0));
+    const session = this.session;
+    const ctx: ExecContext = {
+      signal: controller.signal,
+      collections: session.deps.collections,
+      settings: session.settings,
+      queryUpstream: (sql) => internalQuery(session, sql),
+      touchSettings: () => {
+        session.settingsStale = true;
+        session.settingsInUse = true;
+      },
+      limitTime,
+    };
     try {
       return await work(ctx);
     } finally {

@@ -28,8 +28,7 @@ export const search: LocalFunction = {
       const k = a.optInt('k') ?? DEFAULT_K;
       const maxK = Number(effectivePolicy(ctx, collection, 'max_k'));
       if (k > maxK) throw new VectorgateError(SqlState.ProgramLimitExceeded, `k ${k} exceeds max_k ${maxK} of collection "${collection}"`);
-      const timeoutMs = Number(effectivePolicy(ctx, collection, 'statement_timeout'));
-      if (timeoutMs > 0) return withTimeout(timeoutMs, () => runSearch(ctx, a, collection, k, filter));
+      ctx.limitTime(Number(effectivePolicy(ctx, collection, 'statement_timeout')));
       return runSearch(ctx, a, collection, k, filter);
     },
   }],
@@ -46,23 +45,15 @@ async function runSearch(ctx: ExecContext, a: Args, collection: string, k: numbe
   return hits.map((h) => [h.id, h.distance, h.payload]);
 }
 
+/** The session's SET vectorgate.ef_search, which comes before the collection's policy. */
+function efFromSession(ctx: ExecContext): number | undefined {
+  return sessionEfSearch(ctx.settings);
+}
+
 /** Session (SET / SET LOCAL) > collection policy > server default. */
 function effectivePolicy(ctx: ExecContext, collection: string, name: string): string {
   const collections = collectionsOf(ctx);
   return ctx.settings.get(name) ?? collections.policies(collection)[name] ?? settingDefault(name, collections.config);
-}
-
-/** 57014 as PostgreSQL's statement_timeout words it, when the search outlives the policy. */
-function withTimeout<T>(timeoutMs: number, work: () => Promise<T>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to statement timeout')), timeoutMs);
-    work().then(resolve, reject).finally(() => clearTimeout(timer));
-  });
-}
-
-/** The session's SET vectorgate.ef_search, which comes before the collection's policy. */
-function efFromSession(ctx: ExecContext): number | undefined {
-  return sessionEfSearch(ctx.settings);
 }
 
 export const get: LocalFunction = {
