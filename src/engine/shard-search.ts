@@ -148,7 +148,7 @@ export function compareHits(a: ShardHit, b: ShardHit): number {
 }
 
 function finish(shard: Shard, top: TopK<number>): ShardHit[] {
-  return top.sorted().map(({ distance, item: slot }) => {
+  return top.entries().map(({ distance, item: slot }) => {
     const payload = shard.rows.payloadAt(slot);
     return { id: shard.rows.idAt(slot)!, distance, payload: payload === null ? null : JSON.stringify(payload) };
   }).sort(compareHits);

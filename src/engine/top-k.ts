@@ -27,9 +27,9 @@ export class TopK<T> {
     }
   }
 
-  /** Kept entries, nearest first. */
-  sorted(): { distance: number; item: T }[] {
-    return this.#items.map((item, i) => ({ distance: this.#distances[i]!, item })).sort((a, b) => a.distance - b.distance);
+  /** Kept entries in heap order (the caller sorts them by what it needs, e.g. distance then id). */
+  entries(): { distance: number; item: T }[] {
+    return this.#items.map((item, i) => ({ distance: this.#distances[i]!, item }));
   }
 
   #swap(a: number, b: number): void {
