@@ -114,31 +114,31 @@ export class Collections {
 
   /** The k nearest rows over all shards, nearest first (ef: call > collection policy > server default). */
   async search(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams = {}): Promise<SearchRow[]> {
-    const entry = this.#entry(name);
-    const q = toVector(query, entry);
-    const ef = params.ef ?? Number(entry.policies['ef_search'] ?? this.config.defaultEfSearch);
-    const filter = checkSearch(k, ef, params.filter, this.config);
-    const vector = ownBuffer(q);
-    const lists = await Promise.all(range(entry.shards).map((i) =>
-      this.#host.call({ type: 'search', shard: shardKey(entry, i), query: vector, k, options: { ef, filter } })));
-    return mergeTopK(lists, k);
+    const { entry, options, vector } = this.#searchPlan(name, query, k, params);
+    return mergeTopK(await Promise.all(range(entry.shards).map((i) =>
+      this.#host.call({ type: 'search', shard: shardKey(entry, i), query: vector, k, options }))), k);
   }
 
   /** search(), and for each shard how it was answered and how long it took; plus the merge time. */
   async explainSearch(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams = {}): Promise<SearchExplanation> {
-    const entry = this.#entry(name);
-    const q = toVector(query, entry);
-    const ef = params.ef ?? Number(entry.policies['ef_search'] ?? this.config.defaultEfSearch);
+    const { entry, options, vector } = this.#searchPlan(name, query, k, params);
     const efSource = params.ef !== undefined ? 'call or session' : entry.policies['ef_search'] !== undefined ? 'collection policy' : 'server default';
-    const filter = checkSearch(k, ef, params.filter, this.config);
     const started = performance.now();
-    const vector = ownBuffer(q);
     const shards = await Promise.all(range(entry.shards).map((i) =>
-      this.#host.call({ type: 'explain', shard: shardKey(entry, i), query: vector, k, options: { ef, filter } })));
+      this.#host.call({ type: 'explain', shard: shardKey(entry, i), query: vector, k, options })));
     const fanOutMs = performance.now() - started;
     const mergeStarted = performance.now();
     const rows = mergeTopK(shards.map((s) => s.hits), k);
-    return { rows, ef, efSource, k, shards, fanOutMs, mergeMs: performance.now() - mergeStarted, metric: entry.metric };
+    return { rows, ef: options.ef, efSource, k, shards, fanOutMs, mergeMs: performance.now() - mergeStarted, metric: entry.metric };
+  }
+
+  /** What every shard of a search gets, checked once here. */
+  #searchPlan(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams) {
+    const entry = this.#entry(name);
+    const vector = ownBuffer(toVector(query, entry));
+    const ef = params.ef ?? Number(entry.policies['ef_search'] ?? this.config.defaultEfSearch);
+    const filter = checkSearch(k, ef, params.filter, this.config);
+    return { entry, options: { ef, filter }, vector };
   }
 
   async setPolicy(name: string, key: string, value: unknown): Promise<void> {
