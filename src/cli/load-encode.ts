@@ -2,11 +2,11 @@
 // The vector travels as pgvector's vector_send (int16 dims, int16 0, float4 × dims, big-endian): half
 // the bytes of a real[] array_send, and the same bytes pgvector's own COPY takes.
 // https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4
-const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+import { COPY_BINARY_SIGNATURE } from '../sql/copy-format.ts';
 
 /** Signature, flags (0) and header extension length (0). */
 export function binaryHeader(): Buffer {
-  return Buffer.concat([SIGNATURE, Buffer.alloc(8)]);
+  return Buffer.concat([COPY_BINARY_SIGNATURE, Buffer.alloc(8)]);
 }
 
 /** The int16 -1 that ends binary COPY data. */

@@ -16,13 +16,13 @@ export interface CopyOptions {
 }
 
 /** One row of COPY data and its 1-based line (binary: tuple) number, for error context. */
-export interface CopyRow { line: number; fields: ParamValue[] }
+export interface ParsedRow { line: number; fields: ParamValue[] }
 
 export interface CopyParser {
   /** Complete rows in this chunk (with what was left over from earlier chunks). */
-  push(chunk: Buffer): CopyRow[];
+  push(chunk: Buffer): ParsedRow[];
   /** The last row, if the data did not end with a newline; throws if the data ends mid-row. */
-  end(): CopyRow[];
+  end(): ParsedRow[];
   /** 1-based number of the line being parsed: where a format error in the data itself was found. */
   readonly line: number;
 }
@@ -57,8 +57,8 @@ class LineParser implements CopyParser {
     this.delimiter = options.delimiter.charCodeAt(0);
   }
 
-  push(chunk: Buffer): CopyRow[] {
-    const rows: CopyRow[] = [];
+  push(chunk: Buffer): ParsedRow[] {
+    const rows: ParsedRow[] = [];
     let start = 0;
     const csv = this.options.format === 'csv';
     for (let i = 0; i < chunk.length && !this.ended; i++) {
@@ -73,12 +73,12 @@ class LineParser implements CopyParser {
     return rows;
   }
 
-  end(): CopyRow[] {
+  end(): ParsedRow[] {
     if (this.inQuotes && !this.ended) {
       this.line++; // the unfinished row's line is the one being read
       throw badData('unterminated CSV quoted field');
     }
-    const rows: CopyRow[] = [];
+    const rows: ParsedRow[] = [];
     if (!this.ended && this.partBytes > 0) this.take(Buffer.alloc(0), rows);
     return rows;
   }
@@ -89,7 +89,7 @@ class LineParser implements CopyParser {
     this.parts.push(Buffer.from(part));
   }
 
-  private take(last: Buffer, rows: CopyRow[]): void {
+  private take(last: Buffer, rows: ParsedRow[]): void {
     let record = this.parts.length === 0 ? last : Buffer.concat([...this.parts, last]);
     this.parts = [];
     this.partBytes = 0;
@@ -183,7 +183,8 @@ function unescapeText(raw: Buffer): Buffer {
   return out.subarray(0, n);
 }
 
-const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+/** The 11 bytes binary COPY data starts with. */
+export const COPY_BINARY_SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
 /** Binary: a header, then per row an int16 field count and per field an int32 length (-1: NULL) and bytes. */
 class BinaryParser implements CopyParser {
@@ -194,10 +195,10 @@ class BinaryParser implements CopyParser {
 
   constructor(private readonly maxRowBytes: number) {}
 
-  push(chunk: Buffer): CopyRow[] {
+  push(chunk: Buffer): ParsedRow[] {
     if (this.ended) return [];
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    const rows: CopyRow[] = [];
+    const rows: ParsedRow[] = [];
     let offset = this.headerDone ? 0 : this.header();
     if (offset < 0) {
       this.pending = Buffer.from(this.pending);
@@ -216,7 +217,7 @@ class BinaryParser implements CopyParser {
     return rows;
   }
 
-  end(): CopyRow[] {
+  end(): ParsedRow[] {
     if (!this.ended && (this.pending.length > 0 || !this.headerDone)) throw badData('unexpected EOF in COPY data');
     return [];
   }
@@ -225,7 +226,7 @@ class BinaryParser implements CopyParser {
   private header(): number {
     const p = this.pending;
     if (p.length < 19) return -1;
-    if (!p.subarray(0, 11).equals(SIGNATURE)) throw badData('COPY file signature not recognized');
+    if (!p.subarray(0, 11).equals(COPY_BINARY_SIGNATURE)) throw badData('COPY file signature not recognized');
     if ((p.readUInt32BE(11) & 0x10000) !== 0) throw badData('invalid COPY file header (WITH OIDS)');
     const extension = p.readUInt32BE(15);
     if (p.length < 19 + extension) return -1;

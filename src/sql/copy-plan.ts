@@ -7,7 +7,7 @@ import type { Config } from '../config.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
 import type { Collections, Row } from '../router/collections.ts';
 import type { Node } from './args.ts';
-import { copyParser, type CopyOptions, type CopyRow } from './copy-format.ts';
+import { copyParser, type CopyOptions, type ParsedRow } from './copy-format.ts';
 import { checkId } from '../engine/shard.ts';
 import type { CopySink, ExecContext, LocalPlan, ParamValue } from './local-plan.ts';
 import { decodeJsonText, decodeText, decodeVector } from './param-decode.ts';
@@ -116,8 +116,8 @@ class CollectionCopySink implements CopySink {
    * Parses rows and writes each full batch. An error gets PostgreSQL's CONTEXT: the line of the row
    * (and the column) it is about, or, for a format error in the data, the line being read.
    */
-  private async take(parse: () => CopyRow[]): Promise<void> {
-    let rows: CopyRow[];
+  private async take(parse: () => ParsedRow[]): Promise<void> {
+    let rows: ParsedRow[];
     try {
       rows = parse();
     } catch (err) {
