@@ -22,20 +22,45 @@ function batch(random: () => number, from: number, count: number): Op[] {
   return Array.from({ length: count }, (_, i) => ({ op: 'upsert', id: `id-${from + i}`, vector: randomVectors(random, 1, 16), payload: JSON.stringify({ i: from + i }) }));
 }
 
+/** Recall@10 of each query's found ids against the exact nearest by cosine over `stored`. */
+function recallAt10(found: string[][], queries: Float32Array[], stored: Map<string, Float32Array>): number {
+  const cosine = (a: Float32Array, b: Float32Array) => {
+    let dot = 0, na = 0, nb = 0;
+    for (let i = 0; i < a.length; i++) { dot += a[i]! * b[i]!; na += a[i]! ** 2; nb += b[i]! ** 2; }
+    return 1 - dot / Math.sqrt(na * nb);
+  };
+  let hits = 0;
+  queries.forEach((q, i) => {
+    const exact = new Set([...stored].map(([id, v]) => [id, cosine(q, v)] as const).sort((a, b) => a[1] - b[1]).slice(0, 10).map(([id]) => id));
+    hits += found[i]!.filter((id) => exact.has(id)).length;
+  });
+  return hits / (queries.length * 10);
+}
+
 for (const engine of ['usearch', 'hnswlib'] as const) {
   describe(`shard replica recovery (${engine})`, () => {
     const spec: IndexSpec = { engine: engine as EngineKind, dims: 16, metric: 'cosine', quantization: 'none', m: 16, efConstruction: 64 };
 
-    test('restart = newest snapshot + log replay; search answers are unchanged', async () => {
+    test('restart = newest snapshot + log replay; search answers and recall are unchanged', async () => {
       const dir = join(root, `r${n++}`);
       const random = rng(21);
       const replica = await ShardReplica.open(dir, spec, config);
-      for (let b = 0; b < 5; b++) await replica.write(batch(random, b * 100, 100));
+      const stored = new Map<string, Float32Array>();
+      const write = async (ops: Op[]) => {
+        for (const op of ops) if (op.op === 'upsert') stored.set(op.id, op.vector); else stored.delete(op.id);
+        return replica.write(ops);
+      };
+      for (let b = 0; b < 5; b++) await write(batch(random, b * 100, 100));
       await replica.snapshot();
-      for (let b = 5; b < 8; b++) await replica.write(batch(random, b * 100, 100));
-      await replica.write([{ op: 'delete', id: 'id-3' }, { op: 'upsert', id: 'id-4', vector: Float32Array.from({ length: 16 }, (_, i) => i + 1), payload: '{"new":true}' }]);
+      for (let b = 5; b < 8; b++) await write(batch(random, b * 100, 100));
+      await write([{ op: 'delete', id: 'id-3' }, { op: 'upsert', id: 'id-4', vector: Float32Array.from({ length: 16 }, (_, i) => i + 1), payload: '{"new":true}' }]);
       const query = randomVectors(random, 1, 16);
       const before = replica.search(query, 10, {});
+      const queries = Array.from({ length: 50 }, () => randomVectors(random, 1, 16));
+      // At the default ef. The graph itself is rebuilt by replay (rows added after the snapshot go in
+      // again, batches with several threads), so at a small ef single answers may differ; recall may not.
+      const recallOf = (r: ShardReplica) => recallAt10(queries.map((q) => r.search(q, 10, {}).map((h) => h.id)), queries, stored);
+      const recallBefore = recallOf(replica);
       const stats = replica.stats();
       await replica.close();
 
@@ -44,6 +69,8 @@ for (const engine of ['usearch', 'hnswlib'] as const) {
       assert.equal(reopened.stats().count, 799);
       assert.equal(reopened.stats().snapshotSeq, 5);
       assert.deepEqual(reopened.search(query, 10, {}), before);
+      assert.equal(recallOf(reopened), recallBefore, 'recall after recovery equals recall before');
+      assert.ok(recallBefore >= 0.9, `recall@10 ${recallBefore}`);
       assert.equal(reopened.get('id-3'), null);
       assert.deepEqual(reopened.get('id-4'), { id: 'id-4', vector: Float32Array.from({ length: 16 }, (_, i) => i + 1), payload: '{"new":true}' });
       assert.equal(await reopened.write(batch(random, 5000, 1)), stats.lastApplied + 1);
