@@ -41,25 +41,29 @@ for (const engine of ['usearch', 'hnswlib'] as const) {
   describe(`shard replica recovery (${engine})`, () => {
     const spec: IndexSpec = { engine: engine as EngineKind, dims: 16, metric: 'cosine', quantization: 'none', m: 16, efConstruction: 64 };
 
-    test('restart = newest snapshot + log replay; search answers and recall are unchanged', async () => {
+    test('restart = newest snapshot + log replay; answers are unchanged from a snapshot, recall after replay', async () => {
       const dir = join(root, `r${n++}`);
       const random = rng(21);
-      const replica = await ShardReplica.open(dir, spec, config);
+      let replica = await ShardReplica.open(dir, spec, config);
       const stored = new Map<string, Float32Array>();
       const write = async (ops: Op[]) => {
         for (const op of ops) if (op.op === 'upsert') stored.set(op.id, op.vector); else stored.delete(op.id);
         return replica.write(ops);
       };
+      const queries = Array.from({ length: 50 }, () => randomVectors(random, 1, 16));
+      const answersOf = (r: ShardReplica) => queries.map((q) => r.search(q, 10, {}));
+      const recallOf = (r: ShardReplica) => recallAt10(answersOf(r).map((hits) => hits.map((h) => h.id)), queries, stored);
+
       for (let b = 0; b < 5; b++) await write(batch(random, b * 100, 100));
       await replica.snapshot();
+      const atSnapshot = answersOf(replica);
+      await replica.close();
+      // The graph comes back from the snapshot's index file as it was saved: the very same answers.
+      replica = await ShardReplica.open(dir, spec, config);
+      assert.deepEqual(answersOf(replica), atSnapshot, 'answers after a restart from a snapshot');
+
       for (let b = 5; b < 8; b++) await write(batch(random, b * 100, 100));
       await write([{ op: 'delete', id: 'id-3' }, { op: 'upsert', id: 'id-4', vector: Float32Array.from({ length: 16 }, (_, i) => i + 1), payload: '{"new":true}' }]);
-      const query = randomVectors(random, 1, 16);
-      const before = replica.search(query, 10, {});
-      const queries = Array.from({ length: 50 }, () => randomVectors(random, 1, 16));
-      // At the default ef. The graph itself is rebuilt by replay (rows added after the snapshot go in
-      // again, batches with several threads), so at a small ef single answers may differ; recall may not.
-      const recallOf = (r: ShardReplica) => recallAt10(queries.map((q) => r.search(q, 10, {}).map((h) => h.id)), queries, stored);
       const recallBefore = recallOf(replica);
       const stats = replica.stats();
       await replica.close();
@@ -68,9 +72,12 @@ for (const engine of ['usearch', 'hnswlib'] as const) {
       assert.deepEqual(reopened.stats().lastApplied, stats.lastApplied);
       assert.equal(reopened.stats().count, 799);
       assert.equal(reopened.stats().snapshotSeq, 5);
-      assert.deepEqual(reopened.search(query, 10, {}), before);
-      assert.equal(recallOf(reopened), recallBefore, 'recall after recovery equals recall before');
-      assert.ok(recallBefore >= 0.9, `recall@10 ${recallBefore}`);
+      // Rows written after the snapshot go into the graph again on replay. usearch adds a batch on
+      // several threads and draws node levels from a generator that restarts with the process, so the
+      // rebuilt graph is an equally good one, not the same one: recall holds (seen: 0.998 → 1.000).
+      const recallAfter = recallOf(reopened);
+      assert.ok(recallBefore >= 0.95, `recall@10 before ${recallBefore}`);
+      assert.ok(recallAfter >= recallBefore - 0.01, `recall@10 after recovery ${recallAfter}, before ${recallBefore}`);
       assert.equal(reopened.get('id-3'), null);
       assert.deepEqual(reopened.get('id-4'), { id: 'id-4', vector: Float32Array.from({ length: 16 }, (_, i) => i + 1), payload: '{"new":true}' });
       assert.equal(await reopened.write(batch(random, 5000, 1)), stats.lastApplied + 1);
