@@ -129,19 +129,23 @@ class CollectionCopySink implements CopySink {
     }
   }
 
+  /** PostgreSQL's CONTEXT line for COPY: "COPY name, line N[, column C]". */
+  private where(line: number, column: Column | null): string {
+    return `COPY ${this.name}, line ${line}${column === null ? '' : `, column ${column}`}`;
+  }
+
   private withContext(err: unknown, line: number, column: Column | null): VectorgateError {
     const e = toVectorgateError(err);
-    const where = `COPY ${this.name}, line ${line}${column === null ? '' : `, column ${column}`}`;
-    return new VectorgateError(e.code, e.message, { detail: e.detail, hint: e.hint, where, cause: err });
+    return new VectorgateError(e.code, e.message, { detail: e.detail, hint: e.hint, where: this.where(line, column), cause: err });
   }
 
   /** One row, checked here (the batch checks again) so that an error names its line and column. */
   private row(line: number, fields: ParamValue[]): Row {
     if (fields.length < this.columns.length) {
-      throw this.withContext(new VectorgateError(SqlState.BadCopyFileFormat, `missing data for column "${this.columns[fields.length]}"`), line, null);
+      throw new VectorgateError(SqlState.BadCopyFileFormat, `missing data for column "${this.columns[fields.length]}"`, { where: this.where(line, null) });
     }
     if (fields.length > this.columns.length) {
-      throw this.withContext(new VectorgateError(SqlState.BadCopyFileFormat, 'extra data after last expected column'), line, null);
+      throw new VectorgateError(SqlState.BadCopyFileFormat, 'extra data after last expected column', { where: this.where(line, null) });
     }
     const row: Row = { id: '', vector: [] };
     this.columns.forEach((column, i) => {
