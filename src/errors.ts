@@ -32,12 +32,14 @@ export const SqlState = {
   InvalidCursorName: '34000',
   InsufficientPrivilege: '42501',
   ProgramLimitExceeded: '54000',
+  DiskFull: '53100',
   TooManyConnections: '53300',
   ConfigurationLimitExceeded: '53400',
   QueryCanceled: '57014',
   IdleSessionTimeout: '57P05',
   AdminShutdown: '57P01',
   CannotConnectNow: '57P03',
+  IoError: '58030',
   InternalError: 'XX000',
   DataCorrupted: 'XX001',
 } as const;
@@ -75,8 +77,36 @@ export class VectorgateError extends Error {
 /** Anything thrown below the wire becomes a VectorgateError; unknown failures are internal errors. */
 export function toVectorgateError(err: unknown): VectorgateError {
   if (err instanceof VectorgateError) return err;
+  if (isNoSpace(err)) return fileSystemError(err, 'write to file', (err as NodeJS.ErrnoException).path ?? 'unknown');
   const message = err instanceof Error ? err.message : String(err);
   return new VectorgateError(SqlState.InternalError, `internal error: ${message}`, { cause: err });
+}
+
+/** strerror(3)'s words, as PostgreSQL prints them after "%m"; the codes a file system reports for no space. */
+const NO_SPACE: Record<string, string> = { ENOSPC: 'No space left on device', EDQUOT: 'Disk quota exceeded' };
+
+/**
+ * The one mapping of a failed file operation to a SQLSTATE: no space or quota is 53100 disk_full, any
+ * other failure 58030 io_error; the message follows PostgreSQL's `could not <action> "<path>": %m`
+ * (e.g. src/backend/storage/smgr/md.c's `could not extend file`). `action` is a phrase such as
+ * "extend file", "fsync directory" or "create file"; a VectorgateError is returned as is.
+ */
+export function fileSystemError(err: unknown, action: string, path: string): VectorgateError {
+  if (err instanceof VectorgateError) return err;
+  const code = (err as NodeJS.ErrnoException | null)?.code ?? '';
+  const noSpace = NO_SPACE[code];
+  if (noSpace !== undefined) {
+    return new VectorgateError(SqlState.DiskFull, `could not ${action} "${path}": ${noSpace}`,
+      { hint: 'Check free disk space.', cause: err });
+  }
+  const reason = err instanceof Error ? err.message : String(err);
+  return new VectorgateError(SqlState.IoError, `could not ${action} "${path}": ${reason}`, { cause: err });
+}
+
+/** True for the errno codes that mean the file system is full for this writer. */
+export function isNoSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code ?? '';
+  return NO_SPACE[code] !== undefined;
 }
 
 export function protocolViolation(message: string): VectorgateError {

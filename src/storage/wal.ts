@@ -2,19 +2,42 @@
 // progress (or in the same tick) share the next single write + fdatasync; each append's promise
 // resolves only after that fdatasync, with its sequence number. `onDurable` sees every record in
 // sequence order before any of those promises resolve: the shard applies there, so its state never
-// runs ahead of the log and never skips a record. After a failed write or fsync the log refuses all
-// further appends: the page cache state is unknown, and retrying an fsync can report success falsely.
-import { open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
+// runs ahead of the log and never skips a record.
+//
+// Failures. Every failed file operation rejects the appends it was writing and every append queued
+// behind them, with 53100 disk_full for ENOSPC/EDQUOT and 58030 io_error otherwise (errors.ts maps
+// them); no promise is left pending. What happens on disk:
+// - write (possibly torn after some bytes) or fdatasync of a group: the group is not acknowledged.
+//   After a failed fsync the page cache's state is unknown — Linux may have marked the dirty pages
+//   clean and will not report the error again, so retrying the fsync can succeed falsely
+//   (https://wiki.postgresql.org/wiki/Fsync_Errors). So the log never retries it: it closes the
+//   segment, truncates it back to the length its last successful fdatasync made durable (the
+//   rejected records leave the file, so they cannot reappear after a restart), fsyncs the file and
+//   the directory, and reopens it for appending. Rolling to a new segment instead would keep the
+//   unacknowledged bytes in the old one, and only the last segment may end in a torn tail.
+// - rollover (creating the next segment, or fsyncing the directory after it): the group before it
+//   was durable and is acknowledged; the log stays in the old segment, removes the half-made new
+//   file, and retries the rollover after the next group.
+// - the repair itself (truncate, fsync, reopen) can fail too, e.g. while the disk is still full: the
+//   log then stays broken and repeats the repair before the next group, rejecting that group with
+//   the repair's error if it fails again. So once space is free, appends succeed without a restart.
+// - `onDurable` throwing (the shard cannot apply a durable record) is not repairable: the record is
+//   in the log, the shard is behind it, so the log refuses all further appends until a restart
+//   replays it.
 import { join } from 'node:path';
-import { SqlState, VectorgateError } from '../errors.ts';
-import { fsyncDir, fsyncPath } from './fsync.ts';
+import { fileSystemError, SqlState, toVectorgateError, VectorgateError } from '../errors.ts';
 import { encodeHeader, HEADER_BYTES } from './record-codec.ts';
+import { nodeWalFileSystem, type WalFile, type WalFileSystem } from './wal-fs.ts';
 import { corrupted, scanSegment, type RawRecord } from './wal-scan.ts';
+
+export type { WalFile, WalFileSystem } from './wal-fs.ts';
 
 export interface WalOptions {
   walSegmentBytes: number;
   walGroupCommitMaxBytes: number;
   walMaxPendingAppends: number;
+  /** The file operations the log performs (tests inject failures here); node:fs when absent. */
+  walFileSystem?: WalFileSystem;
 }
 
 interface Segment { firstSeq: number; name: string; bytes: number }
@@ -26,12 +49,16 @@ const segmentName = (firstSeq: number) => `${String(firstSeq).padStart(20, '0')}
 export class Wal {
   readonly dir: string;
   readonly #options: WalOptions;
+  readonly #fs: WalFileSystem;
   readonly #segments: Segment[];
-  #handle: FileHandle | null = null;
+  #handle: WalFile | null = null;
   #lastSeq: number;
   #pending: Pending[] = [];
   #flushing = false;
-  #failure: unknown = null;
+  /** An I/O failure the files have not been repaired from yet (see the header). */
+  #broken: VectorgateError | null = null;
+  /** A failure no repair can undo: onDurable threw. */
+  #fatal: VectorgateError | null = null;
   #closed = false;
   #groups = 0;
   onDurable: (seq: number, body: Buffer) => void = () => {};
@@ -39,13 +66,15 @@ export class Wal {
   private constructor(dir: string, options: WalOptions, segments: Segment[], lastSeq: number) {
     this.dir = dir;
     this.#options = options;
+    this.#fs = options.walFileSystem ?? nodeWalFileSystem;
     this.#segments = segments;
     this.#lastSeq = lastSeq;
   }
 
   /** Opens (or creates) the log in `dir`, cutting off a torn tail; throws XX001 on corruption. */
   static async open(dir: string, options: WalOptions): Promise<Wal> {
-    const names = (await readdir(dir)).filter((n) => n.endsWith(SUFFIX)).sort();
+    const fs = options.walFileSystem ?? nodeWalFileSystem;
+    const names = (await io('open directory', dir, () => fs.readdir(dir))).filter((n) => n.endsWith(SUFFIX)).sort();
     const segments: Segment[] = [];
     let lastSeq = 0;
     for (let i = 0; i < names.length; i++) {
@@ -54,11 +83,11 @@ export class Wal {
       if (!Number.isSafeInteger(firstSeq) || firstSeq < 1) throw corrupted(name, 0, 'bad segment name');
       if (i > 0 && firstSeq !== lastSeq + 1) throw corrupted(name, 0, `segment starts at ${firstSeq}, expected ${lastSeq + 1}`);
       const path = join(dir, name);
-      const buf = await readFile(path);
+      const buf = await io('read file', path, () => fs.readFile(path));
       const scan = scanSegment(path, buf, firstSeq, i === names.length - 1);
       if (scan.validBytes < buf.length) {
-        await truncate(path, scan.validBytes);
-        await fsyncPath(path);
+        await io('truncate file', path, () => fs.truncate(path, scan.validBytes));
+        await io('fsync file', path, () => fs.fsyncFile(path));
       }
       segments.push({ firstSeq, name, bytes: scan.validBytes });
       lastSeq = scan.records.length > 0 ? scan.records.at(-1)!.seq : firstSeq - 1;
@@ -79,6 +108,9 @@ export class Wal {
 
   get bytes(): number { return this.#segments.reduce((n, s) => n + s.bytes, 0); }
 
+  /** The failure the log is still repairing from, or null when it is healthy. */
+  get failure(): VectorgateError | null { return this.#fatal ?? this.#broken; }
+
   /**
    * Continues the numbering after `seq` when the log holds nothing newer (after a snapshot covered
    * everything and the log was truncated, or a snapshot from elsewhere was installed).
@@ -88,14 +120,14 @@ export class Wal {
     if (this.#pending.length > 0 || this.#flushing) throw new Error('startAfter while appends are in flight');
     await this.#handle?.close();
     this.#handle = null;
-    for (const s of this.#segments.splice(0)) await rm(join(this.dir, s.name), { force: true });
+    for (const s of this.#segments.splice(0)) await this.#io('remove file', s.name, (path) => this.#fs.remove(path));
     this.#lastSeq = seq;
     await this.#openActive();
   }
 
   append(body: Buffer): Promise<number> {
     if (this.#closed) return Promise.reject(new VectorgateError(SqlState.AdminShutdown, 'the log is closed'));
-    if (this.#failure !== null) return Promise.reject(this.#failed());
+    if (this.#fatal !== null) return Promise.reject(this.#fatal);
     if (this.#pending.length >= this.#options.walMaxPendingAppends) {
       return Promise.reject(new VectorgateError(SqlState.ConfigurationLimitExceeded,
         `more than ${this.#options.walMaxPendingAppends} log appends are waiting`));
@@ -116,7 +148,7 @@ export class Wal {
       const next = this.#segments[i + 1];
       if (next !== undefined && next.firstSeq <= fromSeq) continue;
       const path = join(this.dir, segment.name);
-      const buf = (await readFile(path)).subarray(0, segment.bytes);
+      const buf = (await this.#io('read file', segment.name, (p) => this.#fs.readFile(p))).subarray(0, segment.bytes);
       for (const record of scanSegment(path, buf, segment.firstSeq, false).records) {
         if (record.seq >= fromSeq) yield record;
       }
@@ -127,17 +159,18 @@ export class Wal {
   async truncateBefore(seq: number): Promise<void> {
     while (this.#segments.length > 1 && this.#segments[1]!.firstSeq <= seq) {
       const [old] = this.#segments.splice(0, 1);
-      await rm(join(this.dir, old!.name), { force: true });
+      await this.#io('remove file', old!.name, (path) => this.#fs.remove(path));
     }
-    await fsyncDir(this.dir);
+    await io('fsync directory', this.dir, () => this.#fs.fsyncDir(this.dir));
   }
 
   /** Waits for appends in flight, then closes; later appends fail with 57P01. */
   async close(): Promise<void> {
     this.#closed = true;
     while (this.#flushing) await new Promise((r) => setImmediate(r));
-    await this.#handle?.close();
+    const handle = this.#handle;
     this.#handle = null;
+    await handle?.close();
   }
 
   async #openActive(): Promise<void> {
@@ -146,13 +179,19 @@ export class Wal {
       active = { firstSeq: this.#lastSeq + 1, name: segmentName(this.#lastSeq + 1), bytes: 0 };
       this.#segments.push(active);
     }
-    this.#handle = await open(join(this.dir, active.name), 'a');
-    await fsyncDir(this.dir);
+    this.#handle = await this.#io('open file', active.name, (path) => this.#fs.openAppend(path));
+    await io('fsync directory', this.dir, () => this.#fs.fsyncDir(this.dir));
   }
 
+  /** Writes groups until nothing is pending; never rejects, and settles every append it takes. */
   async #flushLoop(): Promise<void> {
     try {
-      while (this.#pending.length > 0 && this.#failure === null) await this.#flushGroup();
+      while (this.#pending.length > 0 && this.#fatal === null) {
+        if (this.#broken !== null && !(await this.#repair())) this.#rejectAll([], this.#broken!);
+        else await this.#flushGroup();
+      }
+    } catch (err) {
+      this.#rejectAll([], toVectorgateError(err));
     } finally {
       this.#flushing = false;
     }
@@ -163,15 +202,15 @@ export class Wal {
     const buffers: Buffer[] = [];
     group.forEach((p, i) => buffers.push(encodeHeader(this.#lastSeq + 1 + i, p.body), p.body));
     const data = Buffer.concat(buffers);
+    const active = this.#segments.at(-1)!;
     try {
-      await this.#writeAll(data);
-      await this.#handle!.datasync();
+      await this.#io('extend file', active.name, () => this.#writeAll(data));
+      await this.#io('fsync file', active.name, () => this.#handle!.datasync());
     } catch (err) {
-      this.#failure = err;
-      for (const p of [...group, ...this.#pending.splice(0)]) p.reject(this.#failed());
+      await this.#fail(group, toVectorgateError(err));
       return;
     }
-    this.#segments.at(-1)!.bytes += data.length;
+    active.bytes += data.length;
     this.#groups++;
     const firstSeq = this.#lastSeq + 1;
     this.#lastSeq += group.length;
@@ -179,14 +218,15 @@ export class Wal {
       try {
         this.onDurable(firstSeq + i, group[i]!.body);
       } catch (err) {
-        this.#failure = err;
-        for (const p of [...group.slice(i), ...this.#pending.splice(0)]) p.reject(this.#failed());
+        this.#fatal = new VectorgateError(SqlState.InternalError,
+          `record ${firstSeq + i} is in the log but could not be applied; the log accepts no writes until a restart`, { cause: err });
+        this.#rejectAll(group.slice(i), this.#fatal);
         return;
       }
       group[i]!.resolve(firstSeq + i);
     }
-    if (this.#segments.at(-1)!.bytes >= this.#options.walSegmentBytes) {
-      try { await this.#rollover(); } catch (err) { this.#failure = err; }
+    if (active.bytes >= this.#options.walSegmentBytes) {
+      try { await this.#rollover(); } catch (err) { await this.#fail([], toVectorgateError(err)); }
     }
   }
 
@@ -210,14 +250,77 @@ export class Wal {
     }
   }
 
+  /** Starts the next segment; the old one stays active unless the new one is durably created. */
   async #rollover(): Promise<void> {
-    await this.#handle!.close();
-    this.#segments.push({ firstSeq: this.#lastSeq + 1, name: segmentName(this.#lastSeq + 1), bytes: 0 });
-    this.#handle = await open(join(this.dir, this.#segments.at(-1)!.name), 'a');
-    await fsyncDir(this.dir);
+    const next: Segment = { firstSeq: this.#lastSeq + 1, name: segmentName(this.#lastSeq + 1), bytes: 0 };
+    const file = await this.#io('create file', next.name, (path) => this.#fs.openAppend(path));
+    try {
+      await io('fsync directory', this.dir, () => this.#fs.fsyncDir(this.dir));
+    } catch (err) {
+      await file.close().catch(() => undefined);
+      throw err;
+    }
+    const old = this.#handle;
+    this.#handle = file;
+    this.#segments.push(next);
+    // The old segment was fdatasync'd with its last group; a failure to close it loses nothing.
+    await old?.close().catch(() => undefined);
   }
 
-  #failed(): VectorgateError {
-    return new VectorgateError(SqlState.InternalError, 'the write-ahead log failed earlier and accepts no writes', { cause: this.#failure });
+  /** Rejects `group` and everything queued, marks the log broken and tries the repair at once. */
+  async #fail(group: Pending[], error: VectorgateError): Promise<void> {
+    this.#broken = error;
+    this.#rejectAll(group, error);
+    await this.#repair();
+  }
+
+  #rejectAll(group: Pending[], error: VectorgateError): void {
+    for (const p of [...group, ...this.#pending.splice(0)]) p.reject(error);
+  }
+
+  /**
+   * Makes the files match what was acknowledged: removes segment files newer than the active one (a
+   * half-made rollover), truncates the active segment to its durable length, fsyncs it and the
+   * directory, and reopens it. False (and #broken updated) when any step fails.
+   */
+  async #repair(): Promise<boolean> {
+    const active = this.#segments.at(-1)!;
+    const path = join(this.dir, active.name);
+    const old = this.#handle;
+    this.#handle = null;
+    await old?.close().catch(() => undefined);
+    let file: WalFile | null = null;
+    try {
+      const names = await io('open directory', this.dir, () => this.#fs.readdir(this.dir));
+      for (const name of names) {
+        if (name.endsWith(SUFFIX) && name > active.name) await this.#io('remove file', name, (p) => this.#fs.remove(p));
+      }
+      // Opened first, so that a missing active segment is created again (appends go to the end anyway).
+      file = await io('open file', path, () => this.#fs.openAppend(path));
+      await io('truncate file', path, () => this.#fs.truncate(path, active.bytes));
+      await io('fsync file', path, () => this.#fs.fsyncFile(path));
+      await io('fsync directory', this.dir, () => this.#fs.fsyncDir(this.dir));
+    } catch (err) {
+      await file?.close().catch(() => undefined);
+      this.#broken = toVectorgateError(err);
+      return false;
+    }
+    this.#handle = file;
+    this.#broken = null;
+    return true;
+  }
+
+  /** Runs a file operation on `name` in this log's directory, mapping its failure to a SQLSTATE. */
+  #io<T>(action: string, name: string, operation: (path: string) => Promise<T>): Promise<T> {
+    const path = join(this.dir, name);
+    return io(action, path, () => operation(path));
+  }
+}
+
+async function io<T>(action: string, path: string, operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (err) {
+    throw fileSystemError(err, action, path);
   }
 }
