@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { makeConfig, type Config } from '../config.ts';
 import type { StoredRow } from '../engine/shard.ts';
 import type { IndexSpec } from '../engine/vector-index.ts';
-import { SqlState, VectorgateError } from '../errors.ts';
+import { SqlState, toVectorgateError, VectorgateError } from '../errors.ts';
 import { removeIfExists } from '../storage/fsync.ts';
 import { Catalog, type CollectionEntry, type CollectionSpec } from '../storage/catalog.ts';
 import { checkPolicy } from './policies.ts';
@@ -62,8 +62,17 @@ export class Collections {
     if (this.#catalog.list().length >= this.config.maxCollections) {
       throw new VectorgateError(SqlState.ProgramLimitExceeded, `there are already ${this.config.maxCollections} collections`);
     }
-    const entry = await this.#catalog.add(checked);
-    await this.#openShards(entry);
+    // Files first, catalog entry last: a failure (53100 on a full disk) removes what was made, and a
+    // crash in between leaves only a directory that Catalog.open removes.
+    const entry = this.#catalog.prepare(checked);
+    try {
+      await this.#openShards(entry);
+      await this.#catalog.commit(entry);
+    } catch (err) {
+      await Promise.allSettled(range(entry.shards).map((i) => this.#host.closeShard(shardKey(entry, i))));
+      await removeIfExists(this.#catalog.collectionDir(entry));
+      throw toVectorgateError(err);
+    }
     return { ...entry, vectors: 0 };
   }
 
@@ -180,7 +189,10 @@ export class Collections {
   async #openShards(entry: CollectionEntry): Promise<void> {
     const spec: IndexSpec = { dims: entry.dims, metric: entry.metric, quantization: entry.quantization, m: entry.m, efConstruction: entry.efConstruction, engine: entry.engine };
     const dir = this.#catalog.collectionDir(entry);
-    await Promise.all(range(entry.shards).map((i) => this.#host.open(shardKey(entry, i), join(dir, `shard-${i}`), spec)));
+    // Every open settles before a failure is reported, so that the caller's cleanup closes them all.
+    const opened = await Promise.allSettled(range(entry.shards).map((i) => this.#host.open(shardKey(entry, i), join(dir, `shard-${i}`), spec)));
+    const failed = opened.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 }
 

@@ -3,7 +3,7 @@
 import type { Config } from '../config.ts';
 import type { SearchOptions, ShardHit, StoredRow } from '../engine/shard.ts';
 import type { IndexSpec } from '../engine/vector-index.ts';
-import { SqlState, VectorgateError, type Severity, type SqlStateCode } from '../errors.ts';
+import { isNoSpace, SqlState, toVectorgateError, VectorgateError, type Severity, type SqlStateCode } from '../errors.ts';
 import type { ExplainedSearch, ReplicaStats } from './shard-replica.ts';
 
 export interface WorkerData { config: Config }
@@ -39,6 +39,7 @@ export function toWire(err: unknown): WireError {
   if (err instanceof VectorgateError) {
     return { code: err.code, message: err.message, detail: err.detail, hint: err.hint, severity: err.severity };
   }
+  if (isNoSpace(err)) return toWire(toVectorgateError(err));
   const message = err instanceof Error ? err.message : String(err);
   return { code: SqlState.InternalError, message: `internal error in shard worker: ${message}`, severity: 'ERROR' };
 }

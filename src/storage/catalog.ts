@@ -64,11 +64,24 @@ export class Catalog {
   }
 
   /** Adds a collection; 42710 if the name is taken. Durable when the promise resolves. */
-  add(spec: CollectionSpec, now = new Date()): Promise<CollectionEntry> {
+  async add(spec: CollectionSpec, now = new Date()): Promise<CollectionEntry> {
+    return this.commit(this.prepare(spec, now));
+  }
+
+  /**
+   * A new entry with its own directory name, not yet in the catalog: the caller creates its files,
+   * then commits it, so that a failure in between (a full disk) leaves no entry without its files.
+   */
+  prepare(spec: CollectionSpec, now = new Date()): CollectionEntry {
+    this.#requireFree(spec.name);
+    return { ...spec, dir: `${spec.name}-${now.getTime().toString(36)}-${Math.random().toString(36).slice(2, 8)}`, createdAt: now.toISOString(), policies: {} };
+  }
+
+  /** Adds a prepared entry durably; 42710 if the name was taken meanwhile. */
+  commit(entry: CollectionEntry): Promise<CollectionEntry> {
     return this.#change(() => {
-      if (this.#entries.has(spec.name)) throw new VectorgateError(SqlState.DuplicateObject, `collection "${spec.name}" already exists`);
-      const entry: CollectionEntry = { ...spec, dir: `${spec.name}-${now.getTime().toString(36)}-${Math.random().toString(36).slice(2, 8)}`, createdAt: now.toISOString(), policies: {} };
-      this.#entries.set(spec.name, entry);
+      this.#requireFree(entry.name);
+      this.#entries.set(entry.name, entry);
       return entry;
     });
   }
@@ -91,6 +104,10 @@ export class Catalog {
       this.#entries.set(name, updated);
       return updated;
     });
+  }
+
+  #requireFree(name: string): void {
+    if (this.#entries.has(name)) throw new VectorgateError(SqlState.DuplicateObject, `collection "${name}" already exists`);
   }
 
   #require(name: string): CollectionEntry {

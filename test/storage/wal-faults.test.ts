@@ -10,8 +10,9 @@ import { after, describe, test } from 'node:test';
 import { DEFAULTS } from '../../src/config.ts';
 import { VectorgateError } from '../../src/errors.ts';
 import { decodeBody, encodeBody } from '../../src/storage/record-codec.ts';
-import { Wal, type WalFile, type WalFileSystem, type WalOptions } from '../../src/storage/wal.ts';
+import { Wal, type WalOptions } from '../../src/storage/wal.ts';
 import { nodeWalFileSystem } from '../../src/storage/wal-fs.ts';
+import { FaultyFileSystem } from '../helpers/faulty-wal-fs.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'vg-wal-faults-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -19,51 +20,6 @@ let dirs = 0;
 const freshDir = () => { const d = join(root, String(dirs++)); mkdirSync(d); return d; };
 const body = (i: number) => encodeBody(2, [{ op: 'upsert', id: `id-${i}`, vector: Float32Array.of(i, -i), payload: null }]);
 const segments = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.wal')).sort();
-
-type Operation = 'write' | 'datasync' | 'openAppend' | 'fsyncFile' | 'fsyncDir';
-
-/** The real file system, except that an armed operation fails its next `times` calls with `code`. */
-class FaultyFileSystem implements WalFileSystem {
-  readonly #armed = new Map<Operation, { code: string; times: number }>();
-
-  arm(operation: Operation, code: string, times = 1): void {
-    this.#armed.set(operation, { code, times });
-  }
-
-  /** Throws the armed error for `operation`, if any calls are left to fail. */
-  check(operation: Operation): void {
-    const fault = this.#armed.get(operation);
-    if (fault === undefined || fault.times === 0) return;
-    fault.times--;
-    throw Object.assign(new Error(`${fault.code}: injected failure, ${operation}`), { code: fault.code });
-  }
-
-  async openAppend(path: string): Promise<WalFile> {
-    this.check('openAppend');
-    const file = await nodeWalFileSystem.openAppend(path);
-    return {
-      write: async (data, offset, length) => {
-        try {
-          this.check('write');
-        } catch (err) {
-          // A torn write: part of the data reaches the file before the failure, as with ENOSPC.
-          await file.write(data, offset, Math.ceil(length / 2));
-          throw err;
-        }
-        return file.write(data, offset, length);
-      },
-      datasync: async () => { this.check('datasync'); await file.datasync(); },
-      close: () => file.close(),
-    };
-  }
-
-  readdir = nodeWalFileSystem.readdir;
-  readFile = nodeWalFileSystem.readFile;
-  truncate = nodeWalFileSystem.truncate;
-  remove = nodeWalFileSystem.remove;
-  async fsyncFile(path: string): Promise<void> { this.check('fsyncFile'); await nodeWalFileSystem.fsyncFile(path); }
-  async fsyncDir(dir: string): Promise<void> { this.check('fsyncDir'); await nodeWalFileSystem.fsyncDir(dir); }
-}
 
 /** A promise's outcome, recorded as soon as it settles (so a test can see which are still pending). */
 function track<T>(promise: Promise<T>) {
