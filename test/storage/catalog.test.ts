@@ -32,3 +32,19 @@ test('an unreadable catalog refuses to start', async () => {
   writeFileSync(join(dir, 'catalog.json'), '{"version":1,"collections":[');
   await assert.rejects(Catalog.open(dir), (e) => e instanceof VectorgateError && e.code === 'XX001');
 });
+
+test('a prepared entry is invisible until committed; its directory is removed on open if the commit never came', async () => {
+  const dir = join(root, 'c');
+  const catalog = await Catalog.open(dir);
+  const first = catalog.prepare(spec('x'));
+  const second = catalog.prepare(spec('x'));
+  assert.equal(catalog.get('x'), undefined);
+  mkdirSync(catalog.collectionDir(first), { recursive: true });
+  mkdirSync(catalog.collectionDir(second), { recursive: true });
+  await catalog.commit(first);
+  await assert.rejects(catalog.commit(second), (e) => e instanceof VectorgateError && e.code === '42710');
+  assert.equal(catalog.get('x')?.dir, first.dir);
+  const reopened = await Catalog.open(dir);
+  assert.ok(existsSync(reopened.collectionDir(first)));
+  assert.ok(!existsSync(reopened.collectionDir(second)), 'the files of a collection whose catalog write never happened are removed');
+});
