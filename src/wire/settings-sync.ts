@@ -10,7 +10,7 @@ const READ_SETTINGS = 'SELECT ' + SETTING_NAMES.map((name) => `current_setting('
 
 export async function refreshSettings(session: Session): Promise<void> {
   if (!session.settingsStale || session.txStatus === 'E' || session.upstream === null) return;
-  const [row] = await internalQuery(session, READ_SETTINGS);
+  const [row] = await internalQuery(session, READ_SETTINGS, { keep: true });
   session.settings.clear();
   SETTING_NAMES.forEach((name, i) => {
     const value = row?.[i];

@@ -59,3 +59,39 @@ test('EXPLAIN ANALYZE of a composed statement adds PostgreSQL\'s plan of the rew
   assert.match(text, /Values Scan on "\*VALUES\*"/);
   assert.match(text, /Execution Time/);
 });
+
+/** A client of its own, so that pg_prepared_statements shows only what this session's EXPLAINs left. */
+async function withClient(work: (c: pg.Client) => Promise<void>): Promise<void> {
+  const c = new pg.Client({ host: '127.0.0.1', port: stack.proxyPort, user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE });
+  await c.connect();
+  try {
+    await work(c);
+  } finally {
+    await c.end();
+  }
+}
+
+const composedExplain = (k: number) =>
+  `EXPLAIN (COSTS OFF) SELECT d.title FROM vector_search('docs', ${VECTOR}, ${k}) s JOIN documents d ON d.id = s.id`;
+const preparedUpstream = async (c: pg.Client) => Number((await c.query('SELECT count(*) AS n FROM pg_prepared_statements')).rows[0].n);
+
+test('EXPLAINs of composed statements leave no statement of the proxy prepared upstream', async () => {
+  await withClient(async (c) => {
+    for (let k = 1; k <= 30; k++) assert.match((await c.query(composedExplain(k))).rows.at(-1)['QUERY PLAN'], /\S/);
+    const limit = stack.collections.config.maxInternalStatementsPerSession;
+    const prepared = await preparedUpstream(c);
+    assert.ok(prepared <= 1, `${prepared} statements prepared upstream after 30 EXPLAINs (only the settings read-back may stay; limit ${limit})`);
+  });
+});
+
+test('an EXPLAIN ANALYZE that fails upstream mid-way does not make a later one collide (42P05)', async () => {
+  await withClient(async (c) => {
+    await c.query(composedExplain(2));
+    const failing = `EXPLAIN ANALYZE SELECT 1 / (s.distance * 0)::int FROM vector_search('docs', ${VECTOR}, 3) s`;
+    await assert.rejects(c.query(failing), (err: { code?: string }) => err.code !== undefined);
+    for (let k = 3; k <= 6; k++) {
+      assert.match((await c.query(composedExplain(k))).rows.at(-1)['QUERY PLAN'], /\S/, `EXPLAIN ${k} after the failure`);
+    }
+    assert.ok(await preparedUpstream(c) <= 1, 'the failed one was closed too');
+  });
+});
