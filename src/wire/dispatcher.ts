@@ -11,7 +11,8 @@ import { Expect, expectationFor, newExpectation } from './response-queue.ts';
 import { StatementTable, bindLocal, type LocalPortal, type LocalStatement, describeRows, describeStatement, executePortal } from './local-statements.ts';
 import { runSimpleQuery } from './simple-query.ts';
 import { internalQuery } from './internal-query.ts';
-import { refreshSettings } from './settings-sync.ts';
+import { localSettingsOf, noteSettingChange, refreshSettings } from './settings-sync.ts';
+import { noticeMessage } from './notice.ts';
 import { bindComposed, describeComposed } from './composed.ts';
 import { mayBeOurs } from '../sql/prefilter.ts';
 import { ROUND_TRIP_SAMPLE } from '../metrics.ts';
@@ -53,14 +54,18 @@ export class Dispatcher {
     };
     limitTime(Number(this.session.settings.get('statement_timeout') ?? 0));
     const session = this.session;
+    const notices = new Set<string>();
     const ctx: ExecContext = {
       signal: controller.signal,
       collections: session.deps.collections,
       settings: session.settings,
+      localSettings: localSettingsOf(session),
       queryUpstream: (sql) => internalQuery(session, sql),
-      touchSettings: () => {
-        session.settingsStale = true;
-        session.settingsInUse = true;
+      touchSettings: (change) => noteSettingChange(session, change),
+      notice: (message) => {
+        if (notices.has(message)) return;
+        notices.add(message);
+        session.holdClient(noticeMessage(message));
       },
       limitTime,
     };
