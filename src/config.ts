@@ -21,9 +21,9 @@ export interface Config {
   tlsKeyFile: string | null;
   /** Data directory of the embedded default (PostgreSQL in <dataDir>/pg). */
   dataDir: string;
-  /** pino log level; debug logs sampled per-statement lines. */
+  /** pino log level; debug adds sampled per-statement lines (see logSampleEvery). */
   logLevel: 'silent' | 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
-  /** One in N hot-path debug lines is written (per statement logs). */
+  /** At log level debug, one statement in N gets a line (route, kind, durationMs, rows); other levels time nothing. */
   logSampleEvery: number;
   /** Prometheus endpoint; port 0 disables it. */
   metricsHost: string;
