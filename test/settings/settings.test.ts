@@ -148,6 +148,10 @@ test('SET is checked against the running config: limits raised at start are allo
   assert.equal(await efOfNextSearch(), 25_000);
   await assert.rejects(client.query('SET vectorgate.max_k = 20001'), (err: { code?: string; detail?: string }) =>
     err.code === '22023' && /from 1 to 20000/.test(err.detail ?? ''));
+  // The same in the extended protocol (Parse/Bind/Execute): values [] makes node-pg prepare it.
+  await client.query({ text: 'SET vectorgate.max_k = 16000', values: [] });
+  assert.equal((await client.query('SHOW vectorgate.max_k')).rows[0]['vectorgate.max_k'], '16000');
+  await assert.rejects(client.query({ text: 'SET vectorgate.max_k = 20001', values: [] }), (err: { code?: string }) => err.code === '22023');
   await client.query('RESET vectorgate.max_k');
   await client.query('RESET vectorgate.ef_search');
 });
@@ -170,7 +174,7 @@ test('each value says where it comes from: SET LOCAL (transaction), SET (session
 });
 
 /** The NOTICEs the proxy sent while `sql` ran. */
-async function noticesOf(sql: string): Promise<string[]> {
+async function noticesOf(sql: string | pg.QueryConfig): Promise<string[]> {
   const seen: string[] = [];
   const onNotice = (notice: { message?: string }) => seen.push(notice.message ?? '');
   client.on('notice', onNotice);
@@ -188,6 +192,7 @@ test('what has no effect yet says so: a NOTICE for rerank and query_text, once p
   assert.deepEqual(await noticesOf('SET vectorgate.rerank = on'), [RERANK]);
   assert.deepEqual(await noticesOf(`SELECT a.id FROM vector_search('docs', '[1,0]', 1) a, vector_search('docs', '[0,1]', 1) b`), [RERANK],
     'two searches, one statement: one NOTICE');
+  assert.deepEqual(await noticesOf({ text: `SELECT * FROM vector_search($1, '[1,0]', 1)`, values: ['docs'] }), [RERANK], 'extended protocol too');
   await client.query('RESET vectorgate.rerank');
   assert.deepEqual(await noticesOf(`SELECT * FROM vector_search('docs', '[1,0]', 1, query_text => 'rust async')`),
     ['vector_search query_text has no effect yet: reranking is not implemented; results are in vector order']);
