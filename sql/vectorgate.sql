@@ -76,10 +76,14 @@ LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_search'); EN
 CREATE OR REPLACE FUNCTION vector_set_policy(collection text, name text, value text) RETURNS text
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_set_policy'); RETURN NULL; END $$;
 
--- Each known policy with the value a search in this session would use; source is session, collection or default.
-CREATE OR REPLACE FUNCTION vector_policies(collection text) RETURNS TABLE (name text, value text, source text)
+-- Each known policy with the value a search in this session would use; source is transaction (SET LOCAL),
+-- session (SET), collection or default; effective is 'yes' or 'not yet: why'. Dropped first: an older
+-- install returned fewer columns, and CREATE OR REPLACE cannot change a function's result type.
+DROP FUNCTION IF EXISTS vector_policies(text);
+CREATE OR REPLACE FUNCTION vector_policies(collection text) RETURNS TABLE (name text, value text, source text, effective text)
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_policies'); END $$;
 
 -- Every vectorgate.* setting with the value this session would use (SET / SET LOCAL, else the default).
-CREATE OR REPLACE FUNCTION vector_settings() RETURNS TABLE (name text, setting text, source text, description text)
+DROP FUNCTION IF EXISTS vector_settings();
+CREATE OR REPLACE FUNCTION vector_settings() RETURNS TABLE (name text, setting text, source text, description text, effective text)
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_settings'); END $$;

@@ -21,9 +21,9 @@ export interface Config {
   tlsKeyFile: string | null;
   /** Data directory of the embedded default (PostgreSQL in <dataDir>/pg). */
   dataDir: string;
-  /** pino log level; debug logs sampled per-statement lines. */
+  /** pino log level; debug adds sampled per-statement lines (see logSampleEvery). */
   logLevel: 'silent' | 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
-  /** One in N hot-path debug lines is written (per statement logs). */
+  /** At log level debug, one statement in N gets a line (route, kind, durationMs, rows); other levels time nothing. */
   logSampleEvery: number;
   /** Prometheus endpoint; port 0 disables it. */
   metricsHost: string;
@@ -57,6 +57,11 @@ export interface Config {
   maxClassifiedSqlBytes: number;
   /** Named prepared statements and portals tracked per session. */
   maxPreparedPerSession: number;
+  /**
+   * Statements the proxy keeps prepared upstream per session for its own repeated reads (the settings
+   * read-back); past it the oldest is closed. One-off reads (EXPLAIN) are closed right after use.
+   */
+  maxInternalStatementsPerSession: number;
 
   /** Collections that may exist at once. */
   maxCollections: number;
@@ -146,6 +151,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   classifyCacheMaxSqlBytes: 16 * 1024,
   maxClassifiedSqlBytes: 1024 * 1024,
   maxPreparedPerSession: 10_000,
+  maxInternalStatementsPerSession: 8,
   maxCollections: 1000,
   maxCollectionNameBytes: 63,
   maxDimensions: 16_000,
@@ -188,7 +194,7 @@ function assertConfig(config: Config): void {
   const positive: (keyof Config)[] = [
     'maxMessageBytes', 'maxStartupPacketBytes', 'maxConnections', 'startupTimeoutMs',
     'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
-    'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'logSampleEvery',
+    'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'maxInternalStatementsPerSession', 'logSampleEvery',
     'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',

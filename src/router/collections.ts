@@ -8,7 +8,7 @@ import type { IndexSpec } from '../engine/vector-index.ts';
 import { SqlState, toVectorgateError, VectorgateError } from '../errors.ts';
 import { removeIfExists } from '../storage/fsync.ts';
 import { Catalog, type CollectionEntry, type CollectionSpec } from '../storage/catalog.ts';
-import { checkPolicy } from './policies.ts';
+import { checkPolicy, resolvePolicy } from './policies.ts';
 import { mergeTopK, shardOf } from './router.ts';
 import { ShardHost } from './shard-host.ts';
 import type { ExplainedSearch } from './shard-replica.ts';
@@ -24,7 +24,6 @@ export interface SearchParams { ef?: number; filter?: unknown }
 export interface SearchExplanation {
   rows: SearchRow[];
   ef: number;
-  efSource: string;
   k: number;
   metric: string;
   shards: ExplainedSearch[];
@@ -121,7 +120,7 @@ export class Collections {
     return this.#host.call({ type: 'get', shard: shardKey(entry, shardOf(id, entry.shards)), id });
   }
 
-  /** The k nearest rows over all shards, nearest first (ef: call > collection policy > server default). */
+  /** The k nearest rows over all shards, nearest first (ef: params > collection policy > server default; SQL resolves the session's first). */
   async search(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams = {}): Promise<SearchRow[]> {
     const { entry, options, vector } = this.#searchPlan(name, query, k, params);
     return mergeTopK(await Promise.all(range(entry.shards).map((i) =>
@@ -131,21 +130,20 @@ export class Collections {
   /** search(), and for each shard how it was answered and how long it took; plus the merge time. */
   async explainSearch(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams = {}): Promise<SearchExplanation> {
     const { entry, options, vector } = this.#searchPlan(name, query, k, params);
-    const efSource = params.ef !== undefined ? 'call or session' : entry.policies['ef_search'] !== undefined ? 'collection policy' : 'server default';
     const started = performance.now();
     const shards = await Promise.all(range(entry.shards).map((i) =>
       this.#host.call({ type: 'explain', shard: shardKey(entry, i), query: vector, k, options })));
     const fanOutMs = performance.now() - started;
     const mergeStarted = performance.now();
     const rows = mergeTopK(shards.map((s) => s.hits), k);
-    return { rows, ef: options.ef, efSource, k, shards, fanOutMs, mergeMs: performance.now() - mergeStarted, metric: entry.metric };
+    return { rows, ef: options.ef, k, shards, fanOutMs, mergeMs: performance.now() - mergeStarted, metric: entry.metric };
   }
 
   /** What every shard of a search gets, checked once here. */
   #searchPlan(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams) {
     const entry = this.#entry(name);
     const vector = ownBuffer(toVector(query, entry));
-    const ef = params.ef ?? Number(entry.policies['ef_search'] ?? this.config.defaultEfSearch);
+    const ef = params.ef ?? Number(resolvePolicy('ef_search', { settings: NONE, localSettings: NONE_SET, collection: entry.policies, config: this.config }).value);
     const filter = checkSearch(k, ef, params.filter, this.config);
     return { entry, options: { ef, filter }, vector };
   }
@@ -195,6 +193,10 @@ export class Collections {
     if (failed !== undefined) throw failed.reason;
   }
 }
+
+/** A caller of this API without a SQL session: no SET values. */
+const NONE: ReadonlyMap<string, string> = new Map();
+const NONE_SET: ReadonlySet<string> = new Set();
 
 function shardKey(entry: CollectionEntry, shard: number): string {
   return `${entry.dir}/${shard}`;

@@ -1,52 +1,143 @@
-// Per-collection policies: the names vectorgate knows and the values each accepts. Stored as text in
-// the catalog; anything else is 22023.
+// The one table of vectorgate's policies (ef_search, read_consistency, rerank, max_k,
+// statement_timeout) and the one resolver. Each policy is a `vectorgate.*` setting (SET / SET LOCAL /
+// SHOW), a per-collection policy (vector_set_policy, stored as text in the catalog) and a call argument
+// where the function has one; its default comes from the running Config. Resolution order everywhere:
+// call argument > SET LOCAL > SET > collection policy > server default.
 import type { Config } from '../config.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 
-type Check = (value: string, config: Config) => string;
+/** Where a resolved value came from; 'transaction' is SET LOCAL, 'session' is SET (or ALTER ROLE/DATABASE … SET). */
+export type PolicySource = 'call' | 'transaction' | 'session' | 'collection' | 'default';
 
-const oneOf = (...allowed: string[]): Check => (value) => {
+export interface PolicyDef {
+  name: string;
+  type: 'integer' | 'enum' | 'boolean' | 'milliseconds';
+  description: string;
+  /** The server default, from the running config. */
+  fallback(config: Config): string;
+  /** The canonical text of a valid value; throws an Error saying what is allowed otherwise. */
+  check(value: string, config: Config): string;
+  /** null while the policy does what it says; else why it has no effect yet (vector_settings/vector_policies show it). */
+  notYetEffective: string | null;
+  /** For a value that asks for an effect it will not get: the NOTICE to send; null otherwise. */
+  noticeFor(value: string): string | null;
+}
+
+const integerUpTo = (max: (config: Config) => number) => (value: string, config: Config): string => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max(config)) throw new Error(`must be an integer from 1 to ${max(config)}`);
+  return String(n);
+};
+
+const oneOf = (...allowed: string[]) => (value: string): string => {
   const v = value.trim().toLowerCase();
   if (!allowed.includes(v)) throw new Error(`must be one of ${allowed.join(', ')}`);
   return v;
 };
 
-const POLICIES: Record<string, Check> = {
-  ef_search: (value, config) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > config.maxEf) throw new Error(`must be an integer from 1 to ${config.maxEf}`);
-    return String(n);
-  },
-  read_consistency: oneOf('eventual', 'session', 'bounded', 'linearizable'),
-  max_k: (value, config) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > config.maxK) throw new Error(`must be an integer from 1 to ${config.maxK}`);
-    return String(n);
-  },
-  statement_timeout: (value) => {
-    const ms = Number(value);
-    if (!Number.isInteger(ms) || ms < 0) throw new Error('must be a whole number of milliseconds (0 = none)');
-    return String(ms);
-  },
-  rerank: (value) => (['on', 'true', '1', 'yes'].includes(value.trim().toLowerCase()) ? 'on'
-    : ['off', 'false', '0', 'no'].includes(value.trim().toLowerCase()) ? 'off'
-      : (() => { throw new Error('must be on or off'); })()),
+// PostgreSQL's spellings of a boolean: https://www.postgresql.org/docs/current/config-setting.html
+const onOff = (value: string): string => {
+  const v = value.trim().toLowerCase();
+  if (['on', 'true', '1', 'yes'].includes(v)) return 'on';
+  if (['off', 'false', '0', 'no'].includes(v)) return 'off';
+  throw new Error('must be on or off');
 };
 
-export const POLICY_NAMES = Object.keys(POLICIES);
+const RERANK_NOT_IMPLEMENTED = 'reranking is not implemented; results are in vector order';
 
-/** The canonical text of a valid policy value. */
+/** What query_text of a search gets until reranking lands. */
+export const QUERY_TEXT_NOTICE = `vector_search query_text has no effect yet: ${RERANK_NOT_IMPLEMENTED}`;
+
+const always = (): null => null;
+
+export const POLICIES: readonly PolicyDef[] = [
+  {
+    name: 'ef_search', type: 'integer', description: 'HNSW candidate list size of a search (recall against speed)',
+    fallback: (config) => String(config.defaultEfSearch), check: integerUpTo((config) => config.maxEf),
+    notYetEffective: null, noticeFor: always,
+  },
+  {
+    name: 'read_consistency', type: 'enum', description: 'eventual | session | bounded | linearizable',
+    fallback: () => 'eventual', check: oneOf('eventual', 'session', 'bounded', 'linearizable'),
+    // Not a NOTICE: whatever level a search asks for, it gets it (and EXPLAIN says why).
+    notYetEffective: 'embedded: one replica applies every acknowledged write before the ack, so every level is met without waiting; levels differ only with replicas',
+    noticeFor: always,
+  },
+  {
+    name: 'rerank', type: 'boolean', description: 'rerank search results by query_text (on | off)',
+    fallback: () => 'off', check: onOff, notYetEffective: RERANK_NOT_IMPLEMENTED,
+    noticeFor: (value) => (value === 'on' ? `vectorgate.rerank has no effect yet: ${RERANK_NOT_IMPLEMENTED}` : null),
+  },
+  {
+    name: 'max_k', type: 'integer', description: 'largest k a search may ask for (54000 above it)',
+    fallback: (config) => String(config.maxK), check: integerUpTo((config) => config.maxK),
+    notYetEffective: null, noticeFor: always,
+  },
+  {
+    name: 'statement_timeout', type: 'milliseconds', description: 'milliseconds a vector statement may run before 57014; 0 = no limit',
+    fallback: () => '0',
+    check: (value) => {
+      const ms = Number(value);
+      if (!Number.isInteger(ms) || ms < 0) throw new Error('must be a whole number of milliseconds (0 = none)');
+      return String(ms);
+    },
+    notYetEffective: null, noticeFor: always,
+  },
+];
+
+const BY_NAME: ReadonlyMap<string, PolicyDef> = new Map(POLICIES.map((p) => [p.name, p]));
+
+export const POLICY_NAMES: readonly string[] = POLICIES.map((p) => p.name);
+
+export function policyDef(name: string): PolicyDef | undefined {
+  return BY_NAME.get(name);
+}
+
+/** The canonical text of a valid policy value (22023 otherwise), checked against the running config. */
 export function checkPolicy(name: string, value: unknown, config: Config): string {
-  const check = POLICIES[name];
-  if (check === undefined) {
+  const def = BY_NAME.get(name);
+  if (def === undefined) {
     throw new VectorgateError(SqlState.InvalidParameterValue, `unknown policy "${name}"`, { hint: `known policies: ${POLICY_NAMES.join(', ')}` });
   }
   if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
     throw new VectorgateError(SqlState.InvalidParameterValue, `policy ${name}: value must be text`);
   }
   try {
-    return check(String(value), config);
+    return def.check(String(value), config);
   } catch (err) {
-    throw new VectorgateError(SqlState.InvalidParameterValue, `invalid value for policy ${name}: "${String(value)}" ${(err as Error).message}`);
+    throw new VectorgateError(SqlState.InvalidParameterValue, `invalid value for policy ${name}: "${String(value)}"`, { detail: (err as Error).message, cause: err });
   }
+}
+
+/** Everything a value may come from, highest first except the call argument, which the caller passes. */
+export interface PolicyLayers {
+  /** The session's effective `vectorgate.*` values, as PostgreSQL reports them (SET and SET LOCAL). */
+  settings: ReadonlyMap<string, string>;
+  /** Which of those came from SET LOCAL in the open transaction block. */
+  localSettings: ReadonlySet<string>;
+  /** The collection's stored policies, when the statement names a collection. */
+  collection?: Readonly<Record<string, string>>;
+  config: Config;
+}
+
+export interface ResolvedPolicy {
+  value: string;
+  source: PolicySource;
+}
+
+/** call argument > SET LOCAL > SET > collection policy > server default. */
+export function resolvePolicy(name: string, layers: PolicyLayers, call?: string | number): ResolvedPolicy {
+  const def = BY_NAME.get(name);
+  if (def === undefined) throw new Error(`no policy ${name}`);
+  if (call !== undefined) return { value: String(call), source: 'call' };
+  const set = layers.settings.get(name);
+  if (set !== undefined) return { value: set, source: layers.localSettings.has(name) ? 'transaction' : 'session' };
+  const stored = layers.collection?.[name];
+  if (stored !== undefined) return { value: stored, source: 'collection' };
+  return { value: def.fallback(layers.config), source: 'default' };
+}
+
+/** How vector_settings() and vector_policies() describe whether a policy does what it says yet. */
+export function effectOf(def: PolicyDef): string {
+  return def.notYetEffective === null ? 'yes' : `not yet: ${def.notYetEffective}`;
 }

@@ -1,12 +1,14 @@
 // EXPLAIN [ANALYZE] of a statement with vector searches: a plan-like text of the vector part (the
 // collection, shards asked, k and candidates per shard, ef and where it came from, the filter strategy
-// chosen and why, the read consistency), with ANALYZE the time per shard and of the merge; for a
-// composed statement, then PostgreSQL's own EXPLAIN of the rewritten statement.
+// chosen and why, the read consistency that applied with its source and cost), with ANALYZE the time
+// per shard and of the merge; for a composed statement, then PostgreSQL's own EXPLAIN of the
+// rewritten statement.
 // https://www.postgresql.org/docs/current/sql-explain.html
 import { SqlState, VectorgateError } from '../errors.ts';
 import type { Node } from './args.ts';
 import { planComposed } from './composed-plan.ts';
-import type { ExecContext, ExplainedCall, LocalPlan } from './local-plan.ts';
+import type { ExplainedCall, LocalPlan } from './local-plan.ts';
+import type { PolicySource } from '../router/policies.ts';
 import { TEXT } from './pg-types.ts';
 import type { LocalFunction } from './functions/types.ts';
 import { deparse } from './compose.ts';
@@ -36,7 +38,7 @@ export function planExplain(explain: Node, lookup: Lookup, callCount: number, pu
     async execute(ctx, params) {
       const explained: ExplainedCall[] = [];
       const rewritten = await composed.compose!.rewrite({ ...ctx, explain: explained }, params);
-      const lines = explained.flatMap((call) => describeCall(call, analyze, ctx));
+      const lines = explained.flatMap((call) => describeCall(call, analyze));
       if (!pureLocal) {
         if (rewritten.upstreamParams.length > 0) {
           throw new VectorgateError(SqlState.FeatureNotSupported, 'EXPLAIN of a composed statement with parameters is not supported', {
@@ -56,12 +58,24 @@ function ms(value: number): string {
   return value.toFixed(3);
 }
 
-function describeCall({ collection, filter, explanation: e }: ExplainedCall, analyze: boolean, ctx: ExecContext): string[] {
-  const consistency = ctx.settings.get('read_consistency') ?? 'eventual';
+const FROM: Readonly<Record<PolicySource, string>> = {
+  call: 'call argument', transaction: 'SET LOCAL', session: 'SET', collection: 'collection policy', default: 'server default',
+};
+
+/**
+ * What the read consistency cost here. Embedded, each shard has one replica, and a write is
+ * acknowledged only after that replica applied it, so any level is met by reading it at once.
+ */
+const CONSISTENCY_COST = 'met without waiting: each shard has one replica, which applied every acknowledged write before the ack';
+
+function describeCall({ collection, filter, explanation: e, policies }: ExplainedCall, analyze: boolean): string[] {
+  const ef = policies.ef_search;
+  const consistency = policies.read_consistency;
   const lines = [
-    `Vector Search on ${collection} (vectorgate)  k=${e.k} ef=${e.ef} (from ${e.efSource}) metric=${e.metric}` +
+    `Vector Search on ${collection} (vectorgate)  k=${e.k} ef=${e.ef} (from ${FROM[ef.source]}) metric=${e.metric}` +
       (analyze ? `  (actual time=${ms(e.fanOutMs + e.mergeMs)} ms rows=${e.rows.length})` : ''),
-    `  Shards: ${e.shards.length} asked in parallel, top ${e.k} each; read consistency: ${consistency} (local log: every applied write is visible, no wait)`,
+    `  Shards: ${e.shards.length} asked in parallel, top ${e.k} each`,
+    `  Read consistency: ${consistency.value} (from ${FROM[consistency.source]}); ${CONSISTENCY_COST}`,
   ];
   if (filter !== null) lines.push(`  Filter: ${filter}`);
   e.shards.forEach((shard, i) => {

@@ -3,6 +3,7 @@
 import type { PgType } from './pg-types.ts';
 import type { VectorgateError } from '../errors.ts';
 import type { Collections, SearchExplanation } from '../router/collections.ts';
+import type { ResolvedPolicy } from '../router/policies.ts';
 
 export interface ResultColumn {
   name: string;
@@ -22,13 +23,17 @@ export interface ExecContext {
   collections: Collections | null;
   /** This session's `vectorgate.*` settings (SET / RESET), by name without the prefix. */
   settings: Map<string, string>;
+  /** Which of `settings` came from SET LOCAL in the open transaction block (resolution order tells them apart). */
+  localSettings: ReadonlySet<string>;
   /**
    * Runs a read-only, parameterless query upstream inside the client's session and transaction
    * (e.g. `SELECT current_setting('vectorgate.ef_search', true)`); rows in text form.
    */
   queryUpstream(sql: string): Promise<(string | null)[][]>;
   /** A vectorgate.* setting is being changed upstream: read them back before the next local statement. */
-  touchSettings(): void;
+  touchSettings(change: { name: string; local: boolean }): void;
+  /** Sends a NOTICE before the statement's result; the same text only once per statement. */
+  notice(message: string): void;
   /**
    * Sets the statement's time limit (ms from its start; 0 = none), replacing the one armed from the
    * session's vectorgate.statement_timeout; past it the signal aborts with 57014.
@@ -42,6 +47,8 @@ export interface ExplainedCall {
   collection: string;
   filter: string | null;
   explanation: SearchExplanation;
+  /** The policies the search ran with, each with where its value came from. */
+  policies: Record<'ef_search' | 'read_consistency', ResolvedPolicy>;
 }
 
 /** Receives a COPY ... FROM STDIN's data for a collection; the wire feeds it CopyData bytes. */

@@ -11,7 +11,10 @@ import { Expect, expectationFor, newExpectation } from './response-queue.ts';
 import { StatementTable, bindLocal, type LocalPortal, type LocalStatement, describeRows, describeStatement, executePortal } from './local-statements.ts';
 import { runSimpleQuery } from './simple-query.ts';
 import { internalQuery } from './internal-query.ts';
-import { refreshSettings } from './settings-sync.ts';
+import { localSettingsOf, noteSettingChange, refreshSettings } from './settings-sync.ts';
+import { noticeMessage } from './notice.ts';
+import { logStatement, logWhenDone, queryKind } from './statement-log.ts';
+import { statementSampler } from '../log.ts';
 import { bindComposed, describeComposed } from './composed.ts';
 import { mayBeOurs } from '../sql/prefilter.ts';
 import { ROUND_TRIP_SAMPLE } from '../metrics.ts';
@@ -24,8 +27,12 @@ export class Dispatcher {
   private abort = new AbortController();
   private roundTrips = 0;
 
+  /** null unless --log-level is debug: then true for the one statement in logSampleEvery that is logged. */
+  private readonly sampleStatement: (() => boolean) | null;
+
   constructor(private readonly session: Session) {
     this.table = new StatementTable(session.deps.config.maxPreparedPerSession);
+    this.sampleStatement = statementSampler(session.deps.log, session.deps.config.logSampleEvery);
   }
 
   cancel(): void {
@@ -53,14 +60,18 @@ export class Dispatcher {
     };
     limitTime(Number(this.session.settings.get('statement_timeout') ?? 0));
     const session = this.session;
+    const notices = new Set<string>();
     const ctx: ExecContext = {
       signal: controller.signal,
       collections: session.deps.collections,
       settings: session.settings,
+      localSettings: localSettingsOf(session),
       queryUpstream: (sql) => internalQuery(session, sql),
-      touchSettings: () => {
-        session.settingsStale = true;
-        session.settingsInUse = true;
+      touchSettings: (change) => noteSettingChange(session, change),
+      notice: (message) => {
+        if (notices.has(message)) return;
+        notices.add(message);
+        session.holdClient(noticeMessage(message));
       },
       limitTime,
     };
@@ -115,6 +126,9 @@ export class Dispatcher {
     if (expect !== null) {
       const entry = newExpectation(expect, extended && message.code !== FrontendCode.Query && message.code !== FrontendCode.FunctionCall, sync);
       if (expect === Expect.UntilReady && ++this.roundTrips % ROUND_TRIP_SAMPLE === 0) this.timeRoundTrip(entry);
+      if (this.sampleStatement !== null && (message.code === FrontendCode.Query || message.code === FrontendCode.Execute) && this.sampleStatement()) {
+        logWhenDone(this.session.deps.log, entry, message.code === FrontendCode.Query ? queryKind(message.raw) : 'EXECUTE');
+      }
       upstream.expect(entry);
     }
     return undefined;
@@ -223,8 +237,19 @@ export class Dispatcher {
     return this.local(async (w) => {
       if (this.session.txStatus === 'E') throw inFailedTransaction();
       const started = performance.now();
-      if (route.plan.copyIn) writeCommandComplete(w, await this.run((ctx) => this.session.copyIn(route.plan, ctx)));
-      else await this.run((ctx) => executePortal(w, route, maxRows, ctx));
+      const sampled = this.sampleStatement?.() ?? false;
+      const position = route.position;
+      let failed = true;
+      try {
+        if (route.plan.copyIn) writeCommandComplete(w, await this.run((ctx) => this.session.copyIn(route.plan, ctx)));
+        else await this.run((ctx) => executePortal(w, route, maxRows, ctx));
+        failed = false;
+      } finally {
+        if (sampled) {
+          const rows = route.plan.copyIn ? null : route.position - position;
+          logStatement(this.session.deps.log, { route: 'local', kind: route.plan.copyIn ? 'COPY' : 'EXECUTE', startedMs: started, rows, failed });
+        }
+      }
       this.session.deps.metrics.statementsLocal.inc();
       this.session.deps.metrics.statementLocal.observe((performance.now() - started) / 1000);
     });

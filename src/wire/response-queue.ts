@@ -31,6 +31,8 @@ export interface Expectation {
   onDone: ((entry: Expectation) => void) | null;
   /** The proxy's own queries read their rows: each DataRow (whole) goes here instead of the client. */
   capture: ((raw: Buffer) => void) | null;
+  /** DataRows seen, counted only for a statement the debug log samples (else null). */
+  rows: number | null;
 }
 
 export function expectationFor(code: number): Expect | null {
@@ -116,5 +118,5 @@ export class ResponseQueue {
 }
 
 export function newExpectation(expect: Expect, extended: boolean, sync = false): Expectation {
-  return { expect, extended, sync, swallow: 'none', sawError: false, onDone: null, capture: null };
+  return { expect, extended, sync, swallow: 'none', sawError: false, onDone: null, capture: null, rows: null };
 }

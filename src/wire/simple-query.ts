@@ -11,8 +11,9 @@ import { inFailedTransaction, poisonUpstream } from './dispatcher.ts';
 import { BackendCode } from './codes.ts';
 import { executeCancellable } from './cancellable.ts';
 import { queryComposed } from './composed.ts';
+import { isSampled, logStatement, sqlKind } from './statement-log.ts';
 import { VectorgateError, toVectorgateError } from '../errors.ts';
-import type { Classification, ExecContext, StatementPart } from '../sql/local-plan.ts';
+import type { Classification, ExecContext, LocalPlan, StatementPart } from '../sql/local-plan.ts';
 import type { Session } from './session.ts';
 
 const TRANSACTION_CONTROL = /^\s*(begin|start|commit|end|rollback|abort|savepoint|release|prepare\s+transaction)\b/i;
@@ -70,17 +71,15 @@ async function localPart(session: Session, part: StatementPart, run: LocalRunner
     if (part.error !== null) throw part.error;
     const plan = part.plan!;
     const started = performance.now();
+    const sampled = isSampled(session.deps.log, session.deps.config.logSampleEvery);
     const w = new MessageWriter();
-    if (plan.compose) {
-      return await run((ctx) => queryComposed(session, plan, ctx));
-    } else if (plan.copyIn) {
-      writeCommandComplete(w, await run((ctx) => session.copyIn(plan, ctx)));
-    } else {
-      const result = await run((ctx) => executeCancellable(plan, ctx, []));
-      describeRows(w, plan.columns, []);
-      writeRows(w, plan.columns, result.rows, []);
-      writeCommandComplete(w, result.commandTag);
+    let outcome: Outcome = { failed: true, rows: null };
+    try {
+      outcome = await answer(session, plan, run, w);
+    } finally {
+      if (sampled) logStatement(session.deps.log, { route: plan.compose ? 'composed' : 'local', kind: sqlKind(part.sql), startedMs: started, ...outcome });
     }
+    if (plan.compose) return outcome.failed;
     session.holdClient(w.finish());
     session.deps.metrics.statementsLocal.inc();
     session.deps.metrics.statementLocal.observe((performance.now() - started) / 1000);
@@ -89,6 +88,22 @@ async function localPart(session: Session, part: StatementPart, run: LocalRunner
     await failLocal(session, toVectorgateError(err), false);
     return true;
   }
+}
+
+interface Outcome { failed: boolean; rows: number | null }
+
+/** A composed statement goes upstream (its answer streams to the client); any other is written into w. */
+async function answer(session: Session, plan: LocalPlan, run: LocalRunner, w: MessageWriter): Promise<Outcome> {
+  if (plan.compose) return { failed: await run((ctx) => queryComposed(session, plan, ctx)), rows: null };
+  if (plan.copyIn) {
+    writeCommandComplete(w, await run((ctx) => session.copyIn(plan, ctx)));
+    return { failed: false, rows: null };
+  }
+  const result = await run((ctx) => executeCancellable(plan, ctx, []));
+  describeRows(w, plan.columns, []);
+  writeRows(w, plan.columns, result.rows, []);
+  writeCommandComplete(w, result.commandTag);
+  return { failed: false, rows: result.rows.length };
 }
 
 /** ErrorResponse for a local statement; inside a transaction block the upstream's fails too. */

@@ -117,6 +117,7 @@ export class UpstreamLink implements BackendSink {
     }
     if (isAsynchronous(code)) return Disposition.Stream;
     this.current = this.queue.peek();
+    if (code === BackendCode.DataRow && this.current !== undefined && this.current.rows !== null) this.current.rows++;
     if (code === BackendCode.ReadyForQuery) return Disposition.Hold;
     if (this.current?.capture && isCaptured(code)) return Disposition.Hold;
     const swallow = this.current?.swallow ?? 'none';

@@ -1,6 +1,7 @@
 // vectorgate.* settings with PostgreSQL's semantics: SET undone by ROLLBACK, SET LOCAL ending with its
 // transaction, RESET, SHOW, current_setting() agreeing upstream; the resolution order call argument >
-// SET LOCAL > SET > collection policy > server default; statement timeout and cancel give 57014.
+// SET LOCAL > SET > collection policy > server default, with the source of each value; SET checked against
+// the running config; a NOTICE for what has no effect yet; statement timeout and cancel give 57014.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -16,7 +17,8 @@ const efSeen: (number | undefined)[] = [];
 let searchDelayMs = 0;
 
 before(async () => {
-  stack = await startStack();
+  // Limits above the built-in ones: SET must be checked against the running config, not DEFAULTS.
+  stack = await startStack({ config: { maxK: 20_000, maxEf: 30_000 } });
   await stack.collections.createCollection({ name: 'docs', dims: 2, metric: 'l2' });
   await stack.collections.upsert('docs', [{ id: 'a', vector: [1, 0] }, { id: 'b', vector: [0, 1] }]);
   // Seen from the engine: the ef each search ran with, and a delay standing in for a long search.
@@ -51,7 +53,7 @@ test('SET, SHOW, RESET; the upstream agrees through current_setting', async () =
   assert.equal(await efOfNextSearch(), 40);
   await client.query('RESET vectorgate.ef_search');
   assert.equal(await show(), fallback);
-  assert.equal(await efOfNextSearch(), undefined, 'no session value: the collection policy or default decides');
+  assert.equal(await efOfNextSearch(), Number(fallback), 'no session value: the server default decides');
 });
 
 test('SET inside a rolled-back transaction is undone; SET LOCAL ends with its transaction', async () => {
@@ -136,5 +138,79 @@ test('every policy resolves the same way: max_k and statement_timeout from the c
   } finally {
     searchDelayMs = 0;
     await client.query(`SELECT vector_set_policy('docs', 'statement_timeout', '0')`);
+  }
+});
+
+test('SET is checked against the running config: limits raised at start are allowed, values past them are 22023', async () => {
+  await client.query('SET vectorgate.max_k = 15000');
+  await client.query('SET vectorgate.ef_search = 25000');
+  assert.equal((await client.query('SHOW vectorgate.max_k')).rows[0]['vectorgate.max_k'], '15000');
+  assert.equal(await efOfNextSearch(), 25_000);
+  await assert.rejects(client.query('SET vectorgate.max_k = 20001'), (err: { code?: string; detail?: string }) =>
+    err.code === '22023' && /from 1 to 20000/.test(err.detail ?? ''));
+  // The same in the extended protocol (Parse/Bind/Execute): values [] makes node-pg prepare it.
+  await client.query({ text: 'SET vectorgate.max_k = 16000', values: [] });
+  assert.equal((await client.query('SHOW vectorgate.max_k')).rows[0]['vectorgate.max_k'], '16000');
+  await assert.rejects(client.query({ text: 'SET vectorgate.max_k = 20001', values: [] }), (err: { code?: string }) => err.code === '22023');
+  await client.query('RESET vectorgate.max_k');
+  await client.query('RESET vectorgate.ef_search');
+});
+
+test('each value says where it comes from: SET LOCAL (transaction), SET (session), default', async () => {
+  const source = async (name: string) => (await client.query(`SELECT value, source FROM vector_policies('docs') WHERE name = $1`, [name])).rows[0];
+  const setting = async (name: string) => (await client.query(`SELECT setting, source FROM vector_settings() WHERE name = $1`, [`vectorgate.${name}`])).rows[0];
+  await client.query('SET vectorgate.ef_search = 31');
+  await client.query('BEGIN');
+  await client.query('SET LOCAL vectorgate.ef_search = 32');
+  assert.deepEqual(await source('ef_search'), { value: '32', source: 'transaction' });
+  assert.deepEqual(await setting('ef_search'), { setting: '32', source: 'transaction' });
+  await client.query('SET vectorgate.ef_search = 33');
+  assert.deepEqual(await source('ef_search'), { value: '33', source: 'session' }, 'a SET after SET LOCAL outlives the transaction');
+  await client.query('SET LOCAL vectorgate.ef_search = 34');
+  await client.query('COMMIT');
+  assert.deepEqual(await source('ef_search'), { value: '33', source: 'session' });
+  await client.query('RESET vectorgate.ef_search');
+  assert.deepEqual(await source('read_consistency'), { value: 'eventual', source: 'default' });
+});
+
+/** The NOTICEs the proxy sent while `sql` ran. */
+async function noticesOf(sql: string | pg.QueryConfig): Promise<string[]> {
+  const seen: string[] = [];
+  const onNotice = (notice: { message?: string }) => seen.push(notice.message ?? '');
+  client.on('notice', onNotice);
+  try {
+    await client.query(sql);
+  } finally {
+    client.off('notice', onNotice);
+  }
+  return seen;
+}
+
+test('what has no effect yet says so: a NOTICE for rerank and query_text, once per statement', async () => {
+  const RERANK = 'vectorgate.rerank has no effect yet: reranking is not implemented; results are in vector order';
+  assert.deepEqual(await noticesOf(`SELECT * FROM vector_search('docs', '[1,0]', 1)`), [], 'nothing asked for, nothing said');
+  assert.deepEqual(await noticesOf('SET vectorgate.rerank = on'), [RERANK]);
+  assert.deepEqual(await noticesOf(`SELECT a.id FROM vector_search('docs', '[1,0]', 1) a, vector_search('docs', '[0,1]', 1) b`), [RERANK],
+    'two searches, one statement: one NOTICE');
+  assert.deepEqual(await noticesOf({ text: `SELECT * FROM vector_search($1, '[1,0]', 1)`, values: ['docs'] }), [RERANK], 'extended protocol too');
+  await client.query('RESET vectorgate.rerank');
+  assert.deepEqual(await noticesOf(`SELECT * FROM vector_search('docs', '[1,0]', 1, query_text => 'rust async')`),
+    ['vector_search query_text has no effect yet: reranking is not implemented; results are in vector order']);
+  assert.deepEqual(await noticesOf(`SELECT vector_set_policy('docs', 'rerank', 'on')`), [RERANK]);
+  assert.deepEqual(await noticesOf(`SELECT * FROM vector_search('docs', '[1,0]', 1)`), [RERANK], 'the collection policy asks for it too');
+  await client.query(`SELECT vector_set_policy('docs', 'rerank', 'off')`);
+  assert.deepEqual(await noticesOf(`SELECT * FROM vector_search('docs', '[1,0]', 1)`), []);
+});
+
+test('vector_settings() and vector_policies() say which policies have no effect yet', async () => {
+  const settings = (await client.query('SELECT name, effective FROM vector_settings() ORDER BY name')).rows;
+  const policies = (await client.query(`SELECT name, effective FROM vector_policies('docs') ORDER BY name`)).rows;
+  for (const rows of [settings.map((r) => ({ ...r, name: String(r.name).replace('vectorgate.', '') })), policies]) {
+    const effect = Object.fromEntries(rows.map((r) => [r.name, r.effective as string]));
+    assert.equal(effect.ef_search, 'yes');
+    assert.equal(effect.max_k, 'yes');
+    assert.equal(effect.statement_timeout, 'yes');
+    assert.match(effect.rerank!, /^not yet: reranking is not implemented/);
+    assert.match(effect.read_consistency!, /^not yet: embedded: one replica applies every acknowledged write before the ack, so every level is met without waiting/);
   }
 });

@@ -88,7 +88,7 @@ test('node-pg: delete returns the rows deleted; a prepared statement re-executes
 test('node-pg: policies — set returns the stored value; vector_policies says where each value comes from', async () => {
   assert.deepEqual((await client.query(`SELECT vector_set_policy('items', 'ef_search', '80')`)).rows, [{ vector_set_policy: '80' }]);
   const rows = (await client.query(`SELECT * FROM vector_policies('items')`)).rows;
-  assert.deepEqual(rows.find((r) => r.name === 'ef_search'), { name: 'ef_search', value: '80', source: 'collection' });
+  assert.deepEqual(rows.find((r) => r.name === 'ef_search'), { name: 'ef_search', value: '80', source: 'collection', effective: 'yes' });
   await client.query(`SELECT vector_set_policy('items', 'ef_search', '64')`);
 });
 
@@ -102,13 +102,13 @@ test('node-pg: SET/SHOW/RESET vectorgate.ef_search, used by searches without ef 
   await client.query(`SELECT * FROM vector_search('items', '[1,1,1]', 2, ef => 12)`);
   assert.deepEqual(efSeen, [33, 12]);
   const policies = (await client.query(`SELECT * FROM vector_policies('items')`)).rows;
-  assert.deepEqual(policies.find((r) => r.name === 'ef_search'), { name: 'ef_search', value: '33', source: 'session' });
+  assert.deepEqual(policies.find((r) => r.name === 'ef_search'), { name: 'ef_search', value: '33', source: 'session', effective: 'yes' });
   assert.equal((await client.query('RESET vectorgate.ef_search')).command, 'RESET');
   await client.query(`SET vectorgate.ef_search TO '40'`);
   await client.query('SET vectorgate.ef_search TO DEFAULT');
   efSeen.length = 0;
   await client.query(`SELECT * FROM vector_search('items', '[1,1,1]', 2)`);
-  assert.deepEqual(efSeen, [undefined]);
+  assert.deepEqual(efSeen, [64], 'no session value: the collection policy of 64 decides');
 });
 
 const BAD: [string, string, unknown[]?][] = [

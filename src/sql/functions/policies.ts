@@ -1,8 +1,7 @@
 // Per-collection policies: set one (persisted in the catalog), or list each known policy with the
-// value a search in this session would use and where that value comes from.
-import { POLICY_NAMES } from '../../router/policies.ts';
+// value a search in this session would use, where that value comes from and whether it has its effect yet.
+import { POLICIES, effectOf, policyDef, resolvePolicy } from '../../router/policies.ts';
 import { TEXT } from '../pg-types.ts';
-import { sessionSetting, settingDefault } from '../settings.ts';
 import { collectionsOf, type LocalFunction } from './types.ts';
 
 /** Returns the stored (canonical) value, as set_config() returns the new value. */
@@ -17,26 +16,27 @@ export const setPolicy: LocalFunction = {
       const collection = a.text('collection');
       const name = a.text('name');
       await collections.setPolicy(collection, name, a.text('value'));
-      return [[collections.policies(collection)[name] ?? null]];
+      const stored = collections.policies(collection)[name] ?? null;
+      const notice = stored === null ? null : policyDef(name)?.noticeFor(stored) ?? null;
+      if (notice !== null) ctx.notice(notice);
+      return [[stored]];
     },
   }],
 };
 
-/** Source is `session` (SET vectorgate.x), `collection` (vector_set_policy) or `default`. */
+/** Source is `transaction` (SET LOCAL), `session` (SET), `collection` (vector_set_policy) or `default`. */
 export const listPolicies: LocalFunction = {
   name: 'vector_policies',
   set: true,
-  columns: [{ name: 'name', type: TEXT }, { name: 'value', type: TEXT }, { name: 'source', type: TEXT }],
+  columns: [{ name: 'name', type: TEXT }, { name: 'value', type: TEXT }, { name: 'source', type: TEXT }, { name: 'effective', type: TEXT }],
   overloads: [{
     params: [{ name: 'collection', kind: 'text' }],
     async run(ctx, a) {
       const collections = collectionsOf(ctx);
-      const stored = collections.policies(a.text('collection'));
-      return POLICY_NAMES.map((name) => {
-        const session = sessionSetting(ctx.settings, name);
-        if (session !== undefined) return [name, session, 'session'];
-        if (stored[name] !== undefined) return [name, stored[name], 'collection'];
-        return [name, settingDefault(name, collections.config), 'default'];
+      const layers = { ...ctx, collection: collections.policies(a.text('collection')), config: collections.config };
+      return POLICIES.map((def) => {
+        const { value, source } = resolvePolicy(def.name, layers);
+        return [def.name, value, source, effectOf(def)];
       });
     },
   }],

@@ -2,8 +2,8 @@
 // as `SELECT * FROM vector_search(...)`; vectors come back as real[] and payloads as jsonb.
 import { FLOAT4, FLOAT4_ARRAY, JSONB_TEXT, TEXT } from '../pg-types.ts';
 import type { ExecContext } from '../local-plan.ts';
-import { sessionEfSearch, settingDefault } from '../settings.ts';
 import { SqlState, VectorgateError } from '../../errors.ts';
+import { QUERY_TEXT_NOTICE, policyDef, resolvePolicy, type PolicyLayers, type ResolvedPolicy } from '../../router/policies.ts';
 import type { Args } from '../args.ts';
 import { collectionsOf, type LocalFunction } from './types.ts';
 
@@ -22,38 +22,36 @@ export const search: LocalFunction = {
     ],
     async run(ctx, a) {
       const filter = a.optJson('filter');
-      // query_text is accepted now so calls written for reranking keep working; it does not change results yet.
-      a.optText('query_text');
       const collection = a.text('collection');
       const k = a.optInt('k') ?? DEFAULT_K;
-      const maxK = Number(effectivePolicy(ctx, collection, 'max_k'));
+      const collections = collectionsOf(ctx);
+      const layers: PolicyLayers = { ...ctx, collection: collections.policies(collection), config: collections.config };
+      const maxK = Number(resolvePolicy('max_k', layers).value);
       if (k > maxK) throw new VectorgateError(SqlState.ProgramLimitExceeded, `k ${k} exceeds max_k ${maxK} of collection "${collection}"`);
-      ctx.limitTime(Number(effectivePolicy(ctx, collection, 'statement_timeout')));
-      return runSearch(ctx, a, collection, k, filter);
+      ctx.limitTime(Number(resolvePolicy('statement_timeout', layers).value));
+      sayWhatHasNoEffect(ctx, layers, a.optText('query_text'));
+      return runSearch(ctx, a, collection, k, filter, layers);
     },
   }],
 };
 
-async function runSearch(ctx: ExecContext, a: Args, collection: string, k: number, filter: string | undefined): Promise<unknown[][]> {
-  const params = { ef: a.optInt('ef') ?? efFromSession(ctx), filter: filter === undefined ? undefined : JSON.parse(filter) };
+/** query_text and rerank are accepted so calls written for reranking keep working; until it lands, say so. */
+function sayWhatHasNoEffect(ctx: ExecContext, layers: PolicyLayers, queryText: string | undefined): void {
+  if (queryText !== undefined) ctx.notice(QUERY_TEXT_NOTICE);
+  const rerank = policyDef('rerank')!.noticeFor(resolvePolicy('rerank', layers).value);
+  if (rerank !== null) ctx.notice(rerank);
+}
+
+async function runSearch(ctx: ExecContext, a: Args, collection: string, k: number, filter: string | undefined, layers: PolicyLayers): Promise<unknown[][]> {
+  const ef: ResolvedPolicy = resolvePolicy('ef_search', layers, a.optInt('ef'));
+  const params = { ef: Number(ef.value), filter: filter === undefined ? undefined : JSON.parse(filter) };
   if (ctx.explain !== undefined) {
     const explanation = await collectionsOf(ctx).explainSearch(collection, a.vector('vector'), k, params);
-    ctx.explain.push({ collection, filter: filter ?? null, explanation });
+    ctx.explain.push({ collection, filter: filter ?? null, explanation, policies: { ef_search: ef, read_consistency: resolvePolicy('read_consistency', layers) } });
     return explanation.rows.map((h) => [h.id, h.distance, h.payload]);
   }
   const hits = await collectionsOf(ctx).search(collection, a.vector('vector'), k, params);
   return hits.map((h) => [h.id, h.distance, h.payload]);
-}
-
-/** The session's SET vectorgate.ef_search, which comes before the collection's policy. */
-function efFromSession(ctx: ExecContext): number | undefined {
-  return sessionEfSearch(ctx.settings);
-}
-
-/** Session (SET / SET LOCAL) > collection policy > server default. */
-function effectivePolicy(ctx: ExecContext, collection: string, name: string): string {
-  const collections = collectionsOf(ctx);
-  return ctx.settings.get(name) ?? collections.policies(collection)[name] ?? settingDefault(name, collections.config);
 }
 
 export const get: LocalFunction = {
