@@ -9,8 +9,9 @@ export const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf
 
 export interface Started { child: ChildProcess; url: string; output: () => string }
 
-export async function startVectorgate(args: string[], options: SpawnOptions): Promise<Started> {
-  const child = spawn(process.execPath, [join(REPO, 'bin', 'vectorgate.js'), 'start', ...args], { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `root`: the project to run it from (a copy, for a test of a different install). */
+export async function startVectorgate(args: string[], options: SpawnOptions, root = REPO): Promise<Started> {
+  const child = spawn(process.execPath, [join(root, 'bin', 'vectorgate.js'), 'start', ...args], { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
   const url = await new Promise<string>((resolve, reject) => {
