@@ -7,13 +7,27 @@
 // loaded on first use: a collection on the default engine, usearch, never needs it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { HierarchicalNSW } from 'hnswlib-node';
 import { SqlState, VectorgateError } from '../errors.ts';
 import { checkNonZero, checkSearchArgs, checkVectors, toLabel, type IndexSpec, type Label, type SearchHits, type VectorIndex } from './vector-index.ts';
 import { normalizedCopy } from './vector-math.ts';
 
-type NativeIndex = HierarchicalNSW;
-type NativeIndexClass = typeof HierarchicalNSW;
+/**
+ * The part of hnswlib-node's HierarchicalNSW (lib/index.d.ts) this adapter uses, declared here so that
+ * type-checking and `npm run build` do not need the optional package installed.
+ */
+interface NativeIndex {
+  initIndex(options: { maxElements: number; m: number; efConstruction: number; randomSeed: number; allowReplaceDeleted: boolean }): void;
+  readIndexSync(path: string, allowReplaceDeleted: boolean): void;
+  writeIndexSync(path: string): void;
+  resizeIndex(maxElements: number): void;
+  addPoint(point: number[], label: number, replaceDeleted: boolean): void;
+  markDelete(label: number): void;
+  setEf(ef: number): void;
+  searchKnn(query: number[], k: number): { distances: number[]; neighbors: number[] };
+  getMaxElements(): number;
+  getCurrentCount(): number;
+}
+type NativeIndexClass = new (space: 'l2' | 'ip', dims: number) => NativeIndex;
 
 const HNSWLIB_PACKAGE = 'hnswlib-node';
 let loadedClass: NativeIndexClass | null = null;

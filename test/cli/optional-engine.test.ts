@@ -1,9 +1,11 @@
-// hnswlib-node is an optional dependency (node-gyp compiles it). This runs `vectorgate start` from a
-// copy of the project whose node_modules lacks it, as an install on a machine without a compiler ends
-// up: usearch collections work, and asking for engine 'hnswlib' gets 0A000 naming the package.
+// hnswlib-node is an optional dependency (node-gyp compiles it). This builds dist/ (as `npm install`
+// does) and runs `vectorgate start` from a copy of the project whose node_modules lacks it, as an
+// install on a machine without a compiler ends up: usearch collections work, and asking for engine
+// 'hnswlib' gets 0A000 naming the package.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -15,7 +17,7 @@ const MISSING = 'hnswlib-node';
 function copyWithout(missing: string): string {
   const root = mkdtempSync(join(tmpdir(), 'vectorgate-no-hnswlib-'));
   chmodSync(root, 0o755);
-  for (const entry of ['bin', 'src', 'sql', 'package.json', 'tsconfig.json']) cpSync(join(REPO, entry), join(root, entry), { recursive: true });
+  for (const entry of ['bin', 'scripts', 'src', 'sql', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) cpSync(join(REPO, entry), join(root, entry), { recursive: true });
   mkdirSync(join(root, 'node_modules'));
   for (const name of readdirSync(join(REPO, 'node_modules'))) {
     if (name !== missing) symlinkSync(join(REPO, 'node_modules', name), join(root, 'node_modules', name));
@@ -32,12 +34,16 @@ async function sqlState(client: pg.Client, sql: string): Promise<{ code?: string
   throw new Error(`expected an error from ${sql}`);
 }
 
-test('without hnswlib-node installed: usearch works, engine hnswlib is refused with 0A000 naming the package', async () => {
+test('without hnswlib-node installed: dist/ builds, usearch works, engine hnswlib is refused with 0A000 naming the package', async () => {
   const root = copyWithout(MISSING);
   let started: Started | undefined;
   let client: pg.Client | undefined;
   try {
-    started = await startVectorgate(['--data-dir', join(root, 'data'), '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--log-level', 'warn'], { cwd: root }, root);
+    const build = spawnSync(process.execPath, ['scripts/build.js'], { cwd: root, encoding: 'utf8' });
+    assert.equal(build.status, 0, `npm install's build without ${MISSING}:\n${build.stdout}${build.stderr}`);
+    assert.ok(existsSync(join(root, 'dist', 'cli', 'main.js')));
+    started = await startVectorgate(['--data-dir', join(root, 'data'), '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--log-level', 'info'], { cwd: root }, root);
+    assert.match(started.output(), /"code":"dist"/, 'the compiled build runs');
     client = new pg.Client({ connectionString: started.url });
     await client.connect();
 
