@@ -14,7 +14,11 @@ export interface OsUser { uid: number; gid: number; name: string }
 export function placeDataDir(requested: string, user: OsUser, relocateRoot: string | undefined): string {
   if (existsSync(join(requested, 'PG_VERSION'))) return requested;
   const pointer = `${requested}.location`;
-  if (existsSync(pointer)) return readFileSync(pointer, 'utf8').trim();
+  if (existsSync(pointer)) {
+    const relocated = readFileSync(pointer, 'utf8').trim();
+    mkdirSync(dirname(relocated), { recursive: true, mode: 0o755 });
+    return relocated;
+  }
   const parent = dirname(requested);
   if (canSearch(user, nearestExisting(parent))) {
     mkdirSync(parent, { recursive: true, mode: 0o755 });

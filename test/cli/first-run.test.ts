@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { psql, startVectorgate, stopLeftoverPostgres, stopVectorgate, VERSION, type Started } from './vectorgate-process.ts';
+import { psql, REPO, startVectorgate, stopLeftoverPostgres, stopVectorgate, VERSION, type Started } from './vectorgate-process.ts';
 
 const isRoot = process.getuid?.() === 0;
 const START_ARGS = ['--data-dir', 'data', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--log-level', 'warn'];
@@ -36,6 +36,20 @@ function ordinaryAccount(): Account {
   };
 }
 
+/** As root, with the relocation directory out of reach too: one message naming the fix, no cluster made. */
+function refusedWhenNothingIsReachable(home: string): void {
+  const unreachable = join(home, 'private', 'pg');
+  const run = spawnSync(process.execPath, [join(REPO, 'bin', 'vectorgate.js'), 'start', ...START_ARGS], {
+    cwd: home, encoding: 'utf8', timeout: 120_000, env: { ...process.env, VECTORGATE_RELOCATED_POSTGRES_DIR: unreachable },
+  });
+  assert.equal(run.status, 1, run.stdout);
+  assert.match(run.stderr, /PostgreSQL runs as OS user \w+, which can reach neither .* nor .*: set VECTORGATE_RELOCATED_POSTGRES_DIR/);
+  assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+  assert.equal(existsSync(join(home, 'data', 'pg')), false, 'no cluster was made');
+  assert.equal(existsSync(join(home, 'data', 'pg.location')), false);
+  assert.equal(existsSync(unreachable), false);
+}
+
 async function connectsAndStops(started: Started): Promise<void> {
   assert.equal(await psql(started.url, 'SELECT vectorgate_version()'), VERSION);
   assert.equal(await psql(started.url, `SELECT count(*) FROM vector_collections()`), '0');
@@ -46,22 +60,30 @@ test('as the current user, from a 0700 directory with the default relative --dat
   const home = mkdtempSync(join(tmpdir(), 'vectorgate-0700-'));
   const relocated = mkdtempSync(join(tmpdir(), 'vectorgate-relocated-'));
   chmodSync(relocated, 0o755);
+  const env = { ...process.env, VECTORGATE_RELOCATED_POSTGRES_DIR: relocated };
   const pointer = join(home, 'data', 'pg.location');
   const pgDataDir = () => (existsSync(pointer) ? readFileSync(pointer, 'utf8').trim() : join(home, 'data', 'pg'));
   let started: Started | undefined;
   try {
     assert.equal(statSync(home).mode & 0o777, 0o700);
-    started = await startVectorgate(START_ARGS, { cwd: home, env: { ...process.env, VECTORGATE_RELOCATED_POSTGRES_DIR: relocated } });
+    if (isRoot) refusedWhenNothingIsReachable(home);
+    started = await startVectorgate(START_ARGS, { cwd: home, env });
     if (isRoot) {
       assert.ok(pgDataDir().startsWith(relocated + '/'), `PostgreSQL's data is relocated, named by ${pointer}`);
-      assert.ok(existsSync(join(pgDataDir(), 'PG_VERSION')));
     } else {
-      assert.ok(existsSync(join(home, 'data', 'pg', 'PG_VERSION')), 'as an ordinary user the data stays in place');
+      assert.equal(pgDataDir(), join(home, 'data', 'pg'), 'as an ordinary user the data stays in place');
     }
+    assert.ok(existsSync(join(pgDataDir(), 'PG_VERSION')));
     assert.equal(statSync(home).mode & 0o777, 0o700, 'the directory was not opened up to others');
     await connectsAndStops(started);
-    started = await startVectorgate(START_ARGS, { cwd: home, env: { ...process.env, VECTORGATE_RELOCATED_POSTGRES_DIR: relocated } });
+    started = await startVectorgate(START_ARGS, { cwd: home, env });
     await connectsAndStops(started);
+    if (isRoot) {
+      rmSync(relocated, { recursive: true });
+      started = await startVectorgate(START_ARGS, { cwd: home, env });
+      assert.ok(existsSync(join(pgDataDir(), 'PG_VERSION')), 'a removed relocation directory is made again, reachable');
+      await connectsAndStops(started);
+    }
   } finally {
     if (started) started.child.kill('SIGKILL');
     await stopLeftoverPostgres(pgDataDir());
