@@ -4,7 +4,7 @@
 // See bench/README.md.   npm run bench:search -- --dataset glove-100 [--limit N] [--queries N] …
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { startCluster, ROLES, DATABASE } from '../test/helpers/cluster.ts';
@@ -224,7 +224,8 @@ function report(started: Date, data: Dataset, summary: Summary[], rows: Measurem
     date: started.toISOString(),
     git: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim(),
     node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', loadavgAfter: loadavg().map((x) => Number(x.toFixed(2))),
-    args,
+    // Paths relative to the repository, so a results file names no machine's directories.
+    args: { ...args, 'results-dir': relative(ROOT, args['results-dir']) },
   };
   console.log(`load average after: ${environment.loadavgAfter.join(' ')} on ${environment.cpus} CPUs`);
   if (args['no-write']) return;

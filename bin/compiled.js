@@ -1,6 +1,6 @@
 // Whether the compiled dist/ may run: it exists and is newer than every TypeScript source, so an
 // edited source is never shadowed by an old build. Used by bin/vectorgate.js and the benchmarks.
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 
 const src = new URL('../src/', import.meta.url);
 export const compiledEntry = new URL('../dist/cli/main.js', import.meta.url);
@@ -13,6 +13,8 @@ export function compiledIsFresh() {
   } catch {
     return false;
   }
+  // An install that ships only dist/ (the Docker image) has no sources to be newer than it.
+  if (!existsSync(src)) return true;
   for (const file of readdirSync(src, { recursive: true })) {
     if (file.endsWith('.ts') && statSync(new URL(file, src)).mtimeMs > built) return false;
   }

@@ -14,7 +14,7 @@ try {
   const manifest = createRequire(import.meta.url).resolve('typescript/package.json');
   tsc = new URL('bin/tsc', pathToFileURL(manifest)).pathname;
 } catch {
-  console.warn('vectorgate: TypeScript is not installed; dist/ not built (bin/vectorgate.js will use tsx)');
+  console.warn('vectorgate: TypeScript (a dev dependency) is not installed; dist/ not built: bin/vectorgate.js runs the sources through tsx, when that is installed');
   process.exit(0);
 }
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });

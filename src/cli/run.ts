@@ -59,7 +59,9 @@ export async function runStart(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
   const dataDir = resolve(config.dataDir);
   const credentials = loadCredentials(dataDir);
-  const postgres = await PostgresServer.start({ dataDir: join(dataDir, 'pg'), superuserPassword: credentials.superuserPassword });
+  const postgres = await PostgresServer.start({
+    dataDir: join(dataDir, 'pg'), superuserPassword: credentials.superuserPassword, relocateDir: config.relocatedPostgresDir,
+  });
   log.info({ port: postgres.port, dataDir: postgres.dataDir, osUser: postgres.osUser }, 'PostgreSQL started');
   try {
     await ensureRole(postgres.port, credentials);

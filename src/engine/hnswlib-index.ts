@@ -3,13 +3,34 @@
 // monotonically and never reused: hnswlib's replace-deleted path re-labels a deleted slot and erases the
 // slot's old label from its lookup, which would drop a live point if that old label had been reused.
 // The map is saved beside the index file (`<path>.labels`).
+// hnswlib-node is an optional dependency (node-gyp compiles it, which needs a C++ toolchain), so it is
+// loaded on first use: a collection on the default engine, usearch, never needs it.
 import { readFileSync, writeFileSync } from 'node:fs';
-import hnswlib from 'hnswlib-node';
+import { createRequire } from 'node:module';
+import { SqlState, VectorgateError } from '../errors.ts';
 import { checkNonZero, checkSearchArgs, checkVectors, toLabel, type IndexSpec, type Label, type SearchHits, type VectorIndex } from './vector-index.ts';
 import { normalizedCopy } from './vector-math.ts';
 
-const { HierarchicalNSW } = hnswlib;
-type NativeIndex = InstanceType<typeof HierarchicalNSW>;
+/**
+ * The part of hnswlib-node's HierarchicalNSW (lib/index.d.ts) this adapter uses, declared here so that
+ * type-checking and `npm run build` do not need the optional package installed.
+ */
+interface NativeIndex {
+  initIndex(options: { maxElements: number; m: number; efConstruction: number; randomSeed: number; allowReplaceDeleted: boolean }): void;
+  readIndexSync(path: string, allowReplaceDeleted: boolean): void;
+  writeIndexSync(path: string): void;
+  resizeIndex(maxElements: number): void;
+  addPoint(point: number[], label: number, replaceDeleted: boolean): void;
+  markDelete(label: number): void;
+  setEf(ef: number): void;
+  searchKnn(query: number[], k: number): { distances: number[]; neighbors: number[] };
+  getMaxElements(): number;
+  getCurrentCount(): number;
+}
+type NativeIndexClass = new (space: 'l2' | 'ip', dims: number) => NativeIndex;
+
+const HNSWLIB_PACKAGE = 'hnswlib-node';
+let loadedClass: NativeIndexClass | null = null;
 
 const INITIAL_CAPACITY = 1024;
 const MAX_INTERNAL_LABEL = 0xffff_ffff;
@@ -27,13 +48,13 @@ export class HnswlibIndex implements VectorIndex {
   }
 
   static create(spec: IndexSpec): HnswlibIndex {
-    const native = new HierarchicalNSW(spec.metric === 'l2' ? 'l2' : 'ip', spec.dims);
+    const native = new (hnswlibClass())(spec.metric === 'l2' ? 'l2' : 'ip', spec.dims);
     native.initIndex({ maxElements: INITIAL_CAPACITY, m: spec.m, efConstruction: spec.efConstruction, randomSeed: 100, allowReplaceDeleted: true });
     return new HnswlibIndex(spec, native);
   }
 
   static load(spec: IndexSpec, path: string): HnswlibIndex {
-    const native = new HierarchicalNSW(spec.metric === 'l2' ? 'l2' : 'ip', spec.dims);
+    const native = new (hnswlibClass())(spec.metric === 'l2' ? 'l2' : 'ip', spec.dims);
     native.readIndexSync(path, true);
     const index = new HnswlibIndex(spec, native);
     index.#readLabels(readFileSync(`${path}.labels`));
@@ -136,5 +157,26 @@ export class HnswlibIndex implements VectorIndex {
       this.#toInternal.set(external, internal);
       this.#toExternal.set(internal, external);
     }
+  }
+}
+
+/**
+ * The native class, loaded on first use. The index API is synchronous (a shard builds its index in its
+ * constructor), and hnswlib-node is a CommonJS package, so a synchronous require loads it on demand
+ * without making every caller async. 0A000, as PostgreSQL answers for a feature its build lacks
+ * (e.g. "compression method lz4 not supported": https://www.postgresql.org/docs/current/errcodes-appendix.html).
+ */
+export function hnswlibClass(): NativeIndexClass {
+  if (loadedClass !== null) return loadedClass;
+  try {
+    const loaded = createRequire(import.meta.url)(HNSWLIB_PACKAGE) as { HierarchicalNSW: NativeIndexClass };
+    loadedClass = loaded.HierarchicalNSW;
+    return loadedClass;
+  } catch (cause) {
+    throw new VectorgateError(SqlState.FeatureNotSupported, `engine "hnswlib" needs the optional package ${HNSWLIB_PACKAGE}, which is not installed`, {
+      detail: cause instanceof Error ? cause.message.split('\n')[0] : String(cause),
+      hint: `Install it with "npm install ${HNSWLIB_PACKAGE}" (it compiles with node-gyp: needs a C++ toolchain), or use engine => 'usearch'.`,
+      cause,
+    });
   }
 }

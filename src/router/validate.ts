@@ -2,6 +2,7 @@
 // (no shard has appended any part of it) and errors carry the SQLSTATE the client should see.
 import type { Config } from '../config.ts';
 import { compileFilter } from '../engine/filter.ts';
+import { checkEngineAvailable } from '../engine/index-factory.ts';
 import { checkId, parsePayload } from '../engine/shard.ts';
 import { checkSearchLimits } from '../engine/shard-search.ts';
 import { checkNonZero, checkVectors, ENGINES, METRICS, QUANTIZATIONS, type EngineKind, type Metric, type Quantization } from '../engine/vector-index.ts';
@@ -47,6 +48,7 @@ export function checkCreateSpec(spec: CreateSpec, config: Config): CollectionSpe
   if (!QUANTIZATIONS.includes(quantization)) bad(`unknown quantization "${String(quantization)}": use ${QUANTIZATIONS.join(', ')}`);
   if (!ENGINES.includes(engine)) bad(`unknown engine "${String(engine)}": use ${ENGINES.join(', ')}`);
   if (engine === 'hnswlib' && quantization !== 'none') bad('the hnswlib engine has no quantization: use usearch for f16');
+  checkEngineAvailable(engine);
   return {
     name: checkCollectionName(spec.name, config),
     dims: intIn('dimensions', spec.dims, 1, config.maxDimensions),

@@ -9,9 +9,11 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { startStack, type Stack } from '../helpers/stack.ts';
 import { ROLES, DATABASE } from '../helpers/cluster.ts';
+import { join } from 'node:path';
+import { DATA_DIR } from '../engine/helpers/data.ts';
 import { copyBinary, readVecs } from './sql-helpers.ts';
 
-const DATA = '/work/shared/data/siftsmall';
+const DATA = join(DATA_DIR, 'siftsmall');
 const K = 10;
 const BUCKETS = 100;
 let stack: Stack;

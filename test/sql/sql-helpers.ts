@@ -1,5 +1,5 @@
 // Encoders the SQL tests send by hand: array_send of real[]/float8[] (a binary vector parameter) and
-// COPY's binary format; and a reader for the TEXMEX .fvecs/.ivecs files of /work/shared/data.
+// COPY's binary format; and a reader for the TEXMEX .fvecs/.ivecs files of ../shared/data.
 import { readFileSync } from 'node:fs';
 
 /** array_send of a one-dimensional float4[] or float8[] without nulls. */
