@@ -15,6 +15,8 @@ export const SqlState = {
   InvalidBinaryRepresentation: '22P03',
   BadCopyFileFormat: '22P04',
   ArraySubscriptError: '2202E',
+  CharacterNotInRepertoire: '22021',
+  UntranslatableCharacter: '22P05',
   NotNullViolation: '23502',
   InFailedTransaction: '25P02',
   InvalidAuthorization: '28000',

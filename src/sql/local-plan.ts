@@ -22,6 +22,8 @@ export interface ExecContext {
   collections: Collections | null;
   /** This session's `vectorgate.*` settings (SET / RESET), by name without the prefix. */
   settings: Map<string, string>;
+  /** The session's client_encoding (PostgreSQL's name) that text parameters come in; absent: UTF8. */
+  clientEncoding?: string;
   /**
    * Runs a read-only, parameterless query upstream inside the client's session and transaction
    * (e.g. `SELECT current_setting('vectorgate.ef_search', true)`); rows in text form.

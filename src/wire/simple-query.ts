@@ -11,6 +11,7 @@ import { inFailedTransaction, poisonUpstream } from './dispatcher.ts';
 import { BackendCode } from './codes.ts';
 import { executeCancellable } from './cancellable.ts';
 import { queryComposed } from './composed.ts';
+import { clientCString } from './client-text.ts';
 import { VectorgateError, toVectorgateError } from '../errors.ts';
 import type { Classification, ExecContext, StatementPart } from '../sql/local-plan.ts';
 import type { Session } from './session.ts';
@@ -47,7 +48,7 @@ export async function runSimpleQuery(session: Session, classification: Classific
 /** Sends one Query upstream and waits for its ReadyForQuery, which the client does not see. */
 function upstreamQuery(session: Session, sql: string, swallow: Expectation['swallow']): Promise<Expectation> {
   const w = new MessageWriter(sql.length + 8);
-  w.begin(FrontendCode.Query).cstring(sql).end();
+  clientCString(w.begin(FrontendCode.Query), session, sql).end();
   const entry = newExpectation(Expect.UntilReady, false);
   entry.swallow = swallow;
   return new Promise((resolve) => {
