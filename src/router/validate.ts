@@ -70,8 +70,28 @@ export function toVector(vector: unknown, spec: CollectionSpec): Float32Array {
 export function toPayloadText(payload: unknown, config: Config): string | null {
   if (payload === undefined || payload === null) return null;
   const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
-  parsePayload(text, config.maxPayloadBytes);
+  if (text.includes('\0')) throw new VectorgateError(SqlState.CharacterNotInRepertoire, 'invalid byte sequence for encoding "UTF8": 0x00');
+  checkNoNulEscape(text, parsePayload(text, config.maxPayloadBytes));
   return text;
+}
+
+/**
+ * NUL is refused in payloads as PostgreSQL refuses it: a raw 0x00 in text is 22021 (above), and jsonb
+ * cannot hold a `\u0000` escape in any key or string (22P05), so such a payload could not be returned
+ * in a composed statement's jsonb column. Only texts with the escape are walked.
+ * https://www.postgresql.org/docs/current/datatype-json.html
+ */
+function checkNoNulEscape(text: string, value: unknown): void {
+  if (text.includes('\\u0000') && holdsNul(value)) {
+    throw new VectorgateError(SqlState.UntranslatableCharacter, 'unsupported Unicode escape sequence', { detail: '\\u0000 cannot be converted to text.' });
+  }
+}
+
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (Array.isArray(value)) return value.some(holdsNul);
+  if (typeof value === 'object' && value !== null) return Object.entries(value).some(([key, v]) => key.includes('\0') || holdsNul(v));
+  return false;
 }
 
 export function checkRows(rows: readonly Row[], spec: CollectionSpec, config: Config): { id: string; vector: Float32Array; payload: string | null }[] {

@@ -45,9 +45,11 @@ function unsupported(encoding: string): never {
 
 /**
  * Decodes bytes the client sent in `encoding` (PostgreSQL's name). Bytes that are no character of it
- * are 22021, as PostgreSQL's own conversion reports them, instead of becoming U+FFFD.
+ * are 22021, as PostgreSQL's own conversion reports them, instead of becoming U+FFFD; so is NUL, which
+ * no PostgreSQL text can hold.
  */
 export function decodeClientText(bytes: Buffer, encoding: string): string {
+  if (bytes.includes(0)) throw new VectorgateError(SqlState.CharacterNotInRepertoire, `invalid byte sequence for encoding "${encoding}": 0x00`);
   const name = iconvName(encoding);
   const text = name === null ? bytes.toString('utf8') : iconv.decode(bytes, name);
   if (text.includes('\uFFFD') && !encodeClientText(text, encoding).equals(bytes)) {
