@@ -33,6 +33,8 @@ export const SqlState = {
   InvalidSqlStatementName: '26000',
   InvalidCursorName: '34000',
   InsufficientPrivilege: '42501',
+  InvalidName: '42602',
+  ReservedName: '42939',
   ProgramLimitExceeded: '54000',
   TooManyConnections: '53300',
   ConfigurationLimitExceeded: '53400',

@@ -6,6 +6,7 @@ import { checkId, parsePayload } from '../engine/shard.ts';
 import { checkSearchLimits } from '../engine/shard-search.ts';
 import { checkNonZero, checkVectors, ENGINES, METRICS, QUANTIZATIONS, type EngineKind, type Metric, type Quantization } from '../engine/vector-index.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
+import { NOT_A_TABLE_NAME } from './reserved-words.ts';
 import type { CollectionSpec } from '../storage/catalog.ts';
 
 export interface CreateSpec {
@@ -21,6 +22,13 @@ export interface CreateSpec {
 
 export interface Row { id: string; vector: Float32Array | readonly number[]; payload?: unknown }
 
+/**
+ * A collection name is what a plain SQL identifier may be, in ASCII: a letter or _, then letters,
+ * digits and _ (63 bytes at most, maxCollectionNameBytes). The string given is the name exactly, as a
+ * quoted identifier is: 'Docs' and 'docs' are two collections, and `COPY Docs FROM STDIN` means docs
+ * (PostgreSQL folds the unquoted name) while `COPY "Docs"` means Docs — as for tables.
+ * https://www.postgresql.org/docs/current/sql-syntax-lexical.html#SQL-SYNTAX-IDENTIFIERS
+ */
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function bad(message: string): never {
@@ -39,6 +47,25 @@ export function checkCollectionName(name: unknown, config: Config): string {
   return name;
 }
 
+/**
+ * A new collection's name: also no keyword that cannot be a plain table name (`select`, `table`,
+ * `join`, …: 42602), and no `pg_` prefix, which PostgreSQL keeps for its own names (42939, as for
+ * CREATE SCHEMA pg_x). Checked at creation only, so a collection made before these rules stays usable.
+ */
+export function checkNewCollectionName(name: unknown, config: Config): string {
+  const checked = checkCollectionName(name, config);
+  const folded = checked.toLowerCase();
+  if (NOT_A_TABLE_NAME.has(folded)) {
+    throw new VectorgateError(SqlState.InvalidName, `collection name "${checked}" is a reserved word`, {
+      hint: 'Choose a name that PostgreSQL accepts as a plain table name, e.g. with a prefix or suffix.',
+    });
+  }
+  if (folded.startsWith('pg_')) {
+    throw new VectorgateError(SqlState.ReservedName, `unacceptable collection name "${checked}"`, { detail: 'The prefix "pg_" is reserved for system names.' });
+  }
+  return checked;
+}
+
 export function checkCreateSpec(spec: CreateSpec, config: Config): CollectionSpec {
   const metric = spec.metric ?? 'l2';
   const quantization = spec.quantization ?? 'none';
@@ -48,7 +75,7 @@ export function checkCreateSpec(spec: CreateSpec, config: Config): CollectionSpe
   if (!ENGINES.includes(engine)) bad(`unknown engine "${String(engine)}": use ${ENGINES.join(', ')}`);
   if (engine === 'hnswlib' && quantization !== 'none') bad('the hnswlib engine has no quantization: use usearch for f16');
   return {
-    name: checkCollectionName(spec.name, config),
+    name: checkNewCollectionName(spec.name, config),
     dims: intIn('dimensions', spec.dims, 1, config.maxDimensions),
     metric, quantization, engine,
     shards: intIn('shards', spec.shards ?? 1, 1, config.maxShards),
