@@ -58,6 +58,23 @@ export function decodeClientText(bytes: Buffer, encoding: string): string {
   return text;
 }
 
+/** True for encodings whose text is UTF-8 bytes as they are (nothing to convert). */
+export function isUtf8Encoding(encoding: string): boolean {
+  return AS_UTF8.has(encoding);
+}
+
+/**
+ * Encodes a result's text for the client, as PostgreSQL converts its output: a character the
+ * encoding lacks is 22P05 with PostgreSQL's message, not a silent '?'.
+ */
+export function encodeResultText(text: string, encoding: string): Buffer {
+  const bytes = encodeClientText(text, encoding);
+  if (decodeClientText(bytes, encoding) === text) return bytes;
+  const missing = [...text].find((ch) => decodeClientText(encodeClientText(ch, encoding), encoding) !== ch) ?? '';
+  const sequence = [...Buffer.from(missing, 'utf8')].map((b) => `0x${b.toString(16).padStart(2, '0')}`).join(' ');
+  throw new VectorgateError(SqlState.UntranslatableCharacter, `character with byte sequence ${sequence} in encoding "UTF8" has no equivalent in encoding "${encoding}"`);
+}
+
 /** Encodes text for PostgreSQL in the session's `encoding`, as the client would have sent it. */
 export function encodeClientText(text: string, encoding: string): Buffer {
   const name = iconvName(encoding);

@@ -5,7 +5,7 @@
 // https://www.postgresql.org/docs/current/multibyte.html
 import { BodyReader, decodeParse, type Parse } from './frontend-codec.ts';
 import type { MessageWriter } from './backend-writer.ts';
-import { decodeClientText, encodeClientText, isSupportedClientEncoding } from '../sql/client-encoding.ts';
+import { decodeClientText, encodeClientText, encodeResultText, isSupportedClientEncoding, isUtf8Encoding } from '../sql/client-encoding.ts';
 import { protocolViolation } from '../errors.ts';
 import type { Session } from './session.ts';
 
@@ -39,6 +39,20 @@ export function parseMessage(session: Session, raw: Buffer): Parse {
 function statementText(session: Session, bytes: Buffer): string {
   if (!isSupportedClientEncoding(session.clientEncoding)) return bytes.toString('latin1');
   return decodeClientText(bytes, session.clientEncoding);
+}
+
+const TEXT_OID = 25;
+const JSONB_OID = 3802;
+
+/**
+ * A local result's value as PostgreSQL sends it to this session: text forms, and text's and jsonb's
+ * binary forms (textsend/jsonb_send convert too), in its client_encoding; other binary forms as they are.
+ */
+export function inClientEncoding(value: Buffer | null, typeOid: number, format: number, encoding: string): Buffer | null {
+  if (value === null || isUtf8Encoding(encoding)) return value;
+  if (format === 0 || typeOid === TEXT_OID) return encodeResultText(value.toString('utf8'), encoding);
+  if (typeOid === JSONB_OID) return Buffer.concat([value.subarray(0, 1), encodeResultText(value.toString('utf8', 1), encoding)]);
+  return value;
 }
 
 /**

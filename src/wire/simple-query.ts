@@ -79,7 +79,7 @@ async function localPart(session: Session, part: StatementPart, run: LocalRunner
     } else {
       const result = await run((ctx) => executeCancellable(plan, ctx, []));
       describeRows(w, plan.columns, []);
-      writeRows(w, plan.columns, result.rows, []);
+      writeRows(w, plan.columns, result.rows, [], session.clientEncoding);
       writeCommandComplete(w, result.commandTag);
     }
     session.holdClient(w.finish());

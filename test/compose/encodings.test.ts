@@ -1,7 +1,7 @@
 // No injection, whatever the client_encoding: hostile ids and payloads (quotes, backslashes, a
 // `'); DROP TABLE victim; --`, non-ASCII text, characters whose last byte is 0x5C in SJIS/BIG5/GBK)
 // are stored by vector_upsert and read back by composed statements joining vector_search and
-// vector_get with a table, in each client encoding, in the simple and the extended protocol, from a
+// vector_get with a table (and by the two alone, answered by the proxy), in each client encoding, in the simple and the extended protocol, from a
 // session with backslash_quote = on. Statement text and parameters are sent as bytes in the session's
 // encoding (a raw client), results are decoded from it: every value must come back exactly, and the
 // victim table must survive. Ids stored by a UTF-8 session whose UTF-8 bytes end in a lead byte of
@@ -139,11 +139,15 @@ const SEARCH_SQL = `SELECT s.id, s.payload::text FROM vector_search($1, '[0,0]',
   JOIN marks m ON m.id = s.id AND m.coll = $1`;
 const GET_SQL = 'SELECT g.id, g.payload::text FROM vector_get($1, $2) AS g JOIN marks m ON m.id = g.id AND m.coll = $1';
 
+// The same, answered by the proxy alone: its rows must be in the session's encoding too.
+const LOCAL_SEARCH_SQL = "SELECT id, payload FROM vector_search($1, '[0,0]', 50)";
+const LOCAL_GET_SQL = 'SELECT id, payload FROM vector_get($1, $2)';
+
 const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 for (const e of ENCODINGS) {
   for (const protocol of PROTOCOLS) {
-    test(`${e.pg}, ${protocol} protocol: hostile ids and payloads round-trip through upsert, composed search and get`, async (t) => {
+    test(`${e.pg}, ${protocol} protocol: hostile ids and payloads round-trip through upsert, composed and local search and get`, async (t) => {
       const coll = collectionOf(e, protocol);
       await stack.collections.createCollection({ name: coll, dims: 2, metric: 'l2', shards: 2 });
       const session = await Session.open(e, protocol);
@@ -157,6 +161,10 @@ for (const e of ENCODINGS) {
         assert.deepEqual(session.rows(session.ok(await session.run(SEARCH_SQL, [coll]))), expected);
         for (const id of ids) {
           assert.deepEqual(session.rows(session.ok(await session.run(GET_SQL, [coll, id]))), [{ id, payload: payloadOf(id, e.text) }]);
+        }
+        assert.deepEqual(session.rows(session.ok(await session.run(LOCAL_SEARCH_SQL, [coll]))), expected);
+        for (const id of ids) {
+          assert.deepEqual(session.rows(session.ok(await session.run(LOCAL_GET_SQL, [coll, id]))), [{ id, payload: payloadOf(id, e.text) }]);
         }
         t.diagnostic(`${e.pg} ${protocol}: ${ids.length} hostile ids and payloads round-trip`);
       } finally {
@@ -173,13 +181,15 @@ for (const e of ENCODINGS) {
       const session = await Session.open(e, protocol);
       try {
         const replies: Reply[] = [];
-        for (const i of TRAP_IDS.keys()) replies.push(await session.run(SEARCH_SQL, [`trap_${i}`]));
+        for (const i of TRAP_IDS.keys()) replies.push(await session.run(SEARCH_SQL, [`trap_${i}`]), await session.run(LOCAL_SEARCH_SQL, [`trap_${i}`]));
         assert.equal(await victimExists(), true, 'the victim table survives');
-        for (const [i, id] of TRAP_IDS.entries()) {
-          const { error } = replies[i]!;
-          if (error === null) assert.deepEqual(session.rows(replies[i]!), [{ id, payload: { note: id } }]);
-          else assert.equal(error.code, '22P05', `${JSON.stringify(id)}: ${error.code} ${error.message}`);
+        for (const [i, reply] of replies.entries()) {
+          const id = TRAP_IDS[Math.floor(i / 2)]!;
+          if (reply.error === null) assert.deepEqual(session.rows(reply), [{ id, payload: { note: id } }]);
+          else assert.equal(reply.error.code, '22P05', `${JSON.stringify(id)}: ${reply.error.code} ${reply.error.message}`);
         }
+        // The proxy's own answer fails exactly where PostgreSQL's does.
+        for (let i = 0; i < replies.length; i += 2) assert.equal(replies[i + 1]!.error?.code, replies[i]!.error?.code);
         const outcomes = new Set(replies.map((r) => (r.error === null ? 'exact' : '22P05 (no such character in the encoding)')));
         t.diagnostic(`${e.pg} ${protocol}: UTF-8 ids ending in 0x83: ${[...outcomes].join(', ')}`);
       } finally {
