@@ -137,7 +137,10 @@ class Session {
 
 const SEARCH_SQL = `SELECT s.id, s.payload::text FROM vector_search($1, '[0,0]', 50) AS s
   JOIN marks m ON m.id = s.id AND m.coll = $1`;
-const GET_SQL = 'SELECT g.id, g.payload::text FROM vector_get($1, $2) AS g JOIN marks m ON m.id = g.id AND m.coll = $1';
+// `m.id = $2` puts the id in the statement PostgreSQL runs: as a literal of the client's own text in
+// the simple protocol (deparsed, then encoded back in the session's encoding), as a parameter in the
+// extended one.
+const GET_SQL = 'SELECT g.id, g.payload::text FROM vector_get($1, $2) AS g JOIN marks m ON m.id = g.id AND m.coll = $1 AND m.id = $2';
 
 // The same, answered by the proxy alone: its rows must be in the session's encoding too.
 const LOCAL_SEARCH_SQL = "SELECT id, payload FROM vector_search($1, '[0,0]', 50)";
