@@ -58,6 +58,23 @@ export function decodeClientText(bytes: Buffer, encoding: string): string {
   return text;
 }
 
+/** Decodes a stream of the client's bytes (COPY data), in which a character may be split between chunks. */
+export interface StreamDecoder {
+  write(bytes: Buffer): string;
+  end(): string;
+}
+
+export function streamDecoder(encoding: string): StreamDecoder {
+  const decoder = iconv.getDecoder(iconvName(encoding) ?? 'utf8');
+  // U+FFFD stands for bytes that are no character, unless the encoding has U+FFFD itself (GB18030).
+  const hasReplacement = decodeClientText(encodeClientText('\uFFFD', encoding), encoding) === '\uFFFD';
+  const strict = (text: string): string => {
+    if (text.includes('\uFFFD') && !hasReplacement) throw new VectorgateError(SqlState.CharacterNotInRepertoire, `invalid byte sequence for encoding "${encoding}"`);
+    return text;
+  };
+  return { write: (bytes) => strict(decoder.write(bytes)), end: () => strict(decoder.end() ?? '') };
+}
+
 /** True for encodings whose text is UTF-8 bytes as they are (nothing to convert). */
 export function isUtf8Encoding(encoding: string): boolean {
   return AS_UTF8.has(encoding);

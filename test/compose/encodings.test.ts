@@ -65,6 +65,7 @@ before(async () => {
     await admin.query(`ALTER TABLE marks OWNER TO ${ROLES.trust.user}`);
     const marks: [string, string][] = TRAP_IDS.map((id, i) => [`trap_${i}`, id]);
     for (const e of ENCODINGS) for (const p of PROTOCOLS) for (const id of hostileIds(e.text)) marks.push([collectionOf(e, p), id]);
+    for (const e of ENCODINGS) for (const f of COPY_FORMATS) for (const id of hostileIds(e.text)) marks.push([copyCollectionOf(e, f), id]);
     await admin.query('INSERT INTO marks SELECT * FROM unnest($1::text[], $2::text[])', [marks.map((m) => m[0]), marks.map((m) => m[1])]);
   } finally {
     await admin.end();
@@ -82,6 +83,44 @@ after(async () => {
 
 function collectionOf(e: Encoding, protocol: Protocol): string {
   return `c_${e.pg.toLowerCase()}_${protocol}`;
+}
+
+const COPY_FORMATS = ['text', 'csv', 'binary'] as const;
+type CopyFormat = (typeof COPY_FORMATS)[number];
+
+function copyCollectionOf(e: Encoding, format: CopyFormat): string {
+  return `k_${e.pg.toLowerCase()}_${format}`;
+}
+
+/** COPY data for `rows` (id, vector text, payload text) in `format`, each text encoded by `encode`. */
+function copyData(format: CopyFormat, rows: [string, string, string][], encode: (s: string) => Buffer): Buffer {
+  if (format === 'text') return encode(rows.map((r) => r.map((f) => f.replace(/\\/g, '\\\\')).join('\t')).join('\n') + '\n');
+  if (format === 'csv') return encode(rows.map((r) => r.map((f) => `"${f.replace(/"/g, '""')}"`).join(',')).join('\n') + '\n');
+  const parts: Buffer[] = [Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)];
+  for (const [id, vector, payload] of rows) {
+    const dims = JSON.parse(vector) as number[];
+    const vectorBytes = Buffer.alloc(4 + dims.length * 4);
+    vectorBytes.writeUInt16BE(dims.length, 0);
+    dims.forEach((x, i) => vectorBytes.writeFloatBE(x, 4 + i * 4));
+    // jsonb's binary form is a version byte (1) and the text.
+    const fields = [encode(id), vectorBytes, Buffer.concat([Buffer.from([1]), encode(payload)])];
+    const count = Buffer.alloc(2);
+    count.writeInt16BE(fields.length);
+    parts.push(count);
+    for (const field of fields) {
+      const length = Buffer.alloc(4);
+      length.writeInt32BE(field.length);
+      parts.push(length, field);
+    }
+  }
+  const trailer = Buffer.alloc(2);
+  trailer.writeInt16BE(-1);
+  return Buffer.concat([...parts, trailer]);
+}
+
+/** Cuts `data` into 3-byte pieces, so multibyte characters are split between CopyData messages. */
+function chunks(data: Buffer): Buffer[] {
+  return Array.from({ length: Math.ceil(data.length / 3) }, (_, i) => data.subarray(i * 3, i * 3 + 3));
 }
 
 /** A standard string literal: quotes doubled, backslashes as they are (standard_conforming_strings). */
@@ -201,6 +240,30 @@ for (const e of ENCODINGS) {
       assert.equal(await victimExists(), true, 'the victim table survives');
     });
   }
+}
+
+for (const e of ENCODINGS) {
+  test(`${e.pg}: COPY in text, csv and binary (CopyData cut mid-character) stores hostile ids and payloads exactly`, async () => {
+    const session = await Session.open(e, 'simple');
+    try {
+      const ids = hostileIds(e.text);
+      for (const format of COPY_FORMATS) {
+        const coll = copyCollectionOf(e, format);
+        await stack.collections.createCollection({ name: coll, dims: 2, metric: 'l2', shards: 2 });
+        const rows = ids.map((id, i): [string, string, string] => [id, `[${i},1]`, JSON.stringify(payloadOf(id, e.text))]);
+        const data = copyData(format, rows, (s) => session.encode(s));
+        const done = session.ok(await session.client.copyIn(Buffer.from(`COPY ${coll} (id, vector, payload) FROM STDIN WITH (FORMAT ${format})`), chunks(data)));
+        assert.deepEqual(done.tags, [`COPY ${ids.length}`], format);
+        const expected = ids.map((id) => ({ id, payload: payloadOf(id, e.text) })).sort(byId);
+        assert.deepEqual(session.rows(session.ok(await session.run(SEARCH_SQL, [coll]))), expected, format);
+        const stored = await stack.collections.search(coll, [0, 0], 50);
+        assert.deepEqual(stored.map((h) => h.id).sort(), [...ids].sort(), `${format}, read as UTF-8`);
+      }
+    } finally {
+      await session.client.close();
+    }
+    assert.equal(await victimExists(), true, 'the victim table survives');
+  });
 }
 
 test('the ids and payloads stored by each session are the same characters for a UTF-8 reader', async () => {

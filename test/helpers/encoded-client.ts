@@ -83,6 +83,15 @@ export class EncodedClient {
     return this.untilReady();
   }
 
+  /** COPY … FROM STDIN by a simple Query: each chunk one CopyData message, then CopyDone. */
+  async copyIn(sql: Buffer, chunks: Buffer[]): Promise<Reply> {
+    this.socket.write(message('Q', cstring(sql)));
+    const start = await this.read('G');
+    if (start.stoppedAt !== 'G') return start.reply;
+    this.socket.write(Buffer.concat([...chunks.map((c) => message('d', c)), message('c')]));
+    return this.untilReady();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.socket.end(message('X'));
@@ -90,6 +99,11 @@ export class EncodedClient {
   }
 
   private async untilReady(): Promise<Reply> {
+    return (await this.read('Z')).reply;
+  }
+
+  /** Messages up to ReadyForQuery, or up to `stop` if that comes first. */
+  private async read(stop: string): Promise<{ reply: Reply; stoppedAt: string }> {
     const reply: Reply = { rows: [], error: null, tags: [] };
     for (;;) {
       const next = this.messages.shift();
@@ -98,7 +112,7 @@ export class EncodedClient {
         await new Promise<void>((resolve) => { this.waiter = () => { this.waiter = null; resolve(); }; });
         continue;
       }
-      if (next.code === 'Z') return reply;
+      if (next.code === 'Z' || next.code === stop) return { reply, stoppedAt: next.code };
       if (next.code === 'D') reply.rows.push(dataRow(next.body));
       if (next.code === 'C') reply.tags.push(next.body.toString('latin1', 0, next.body.length - 1));
       if (next.code === 'E' && reply.error === null) reply.error = errorFields(next.body);
