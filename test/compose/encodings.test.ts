@@ -272,3 +272,20 @@ test('the ids and payloads stored by each session are the same characters for a 
     assert.deepEqual(hits.map((h) => h.id).sort(), [...hostileIds(e.text)].sort(), e.pg);
   }
 });
+
+test('an encoding the proxy cannot read (EUC_TW): PostgreSQL statements pass through, local ones are 0A000', async () => {
+  const client = await EncodedClient.connect(stack.proxyPort, ROLES.trust.user, DATABASE, { client_encoding: 'EUC_TW' });
+  try {
+    const passThrough = await client.query(Buffer.from("SELECT 'vector_search' AS word, current_setting('client_encoding') AS enc"));
+    assert.equal(passThrough.error, null);
+    assert.deepEqual(passThrough.rows.map((r) => r.map((f) => f!.toString('latin1'))), [['vector_search', 'EUC_TW']]);
+    for (const sql of ["SELECT * FROM vector_get('trap_0', 'x')", "SELECT 1; SELECT vector_upsert('trap_0', 'x', '[1,1]')"]) {
+      const refused = await client.query(Buffer.from(sql));
+      assert.equal(refused.error?.code, '0A000', sql);
+      assert.match(refused.error!.message, /client_encoding "EUC_TW"/);
+    }
+    assert.equal((await client.extended(Buffer.from("SELECT * FROM vector_get('trap_0', $1)"), [Buffer.from('x')])).error?.code, '0A000');
+  } finally {
+    await client.close();
+  }
+});
