@@ -49,11 +49,13 @@ function unsupported(encoding: string): never {
  * no PostgreSQL text can hold.
  */
 export function decodeClientText(bytes: Buffer, encoding: string): string {
-  if (bytes.includes(0)) throw new VectorgateError(SqlState.CharacterNotInRepertoire, `invalid byte sequence for encoding "${encoding}": 0x00`);
+  // SQL_ASCII bytes are checked by the UTF8 database, so PostgreSQL names UTF8.
+  const shown = encoding === 'SQL_ASCII' ? 'UTF8' : encoding;
+  if (bytes.includes(0)) throw new VectorgateError(SqlState.CharacterNotInRepertoire, `invalid byte sequence for encoding "${shown}": 0x00`);
   const name = iconvName(encoding);
   const text = name === null ? bytes.toString('utf8') : iconv.decode(bytes, name);
   if (text.includes('\uFFFD') && !encodeClientText(text, encoding).equals(bytes)) {
-    throw new VectorgateError(SqlState.CharacterNotInRepertoire, `invalid byte sequence for encoding "${encoding === 'SQL_ASCII' ? 'UTF8' : encoding}"`);
+    throw new VectorgateError(SqlState.CharacterNotInRepertoire, `invalid byte sequence for encoding "${shown}"`);
   }
   return text;
 }
