@@ -140,8 +140,14 @@ function tooBig(message: string): never {
   throw new VectorgateError(SqlState.ProgramLimitExceeded, message);
 }
 
+/**
+ * An id is text as PostgreSQL's text is: no NUL, which text cannot hold (a stored one could never be
+ * sent back in a statement). 22021 with PostgreSQL's own message for a NUL in text input.
+ * https://www.postgresql.org/docs/current/datatype-character.html
+ */
 export function checkId(id: unknown, maxBytes: number): void {
   if (typeof id !== 'string' || id.length === 0) throw new VectorgateError(SqlState.InvalidParameterValue, 'id must be a non-empty string');
+  if (id.includes('\0')) throw new VectorgateError(SqlState.CharacterNotInRepertoire, 'invalid byte sequence for encoding "UTF8": 0x00', { detail: 'An id cannot contain NUL.' });
   if (Buffer.byteLength(id) > maxBytes) tooBig(`id is longer than ${maxBytes} bytes`);
 }
 

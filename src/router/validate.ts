@@ -7,6 +7,7 @@ import { checkId, parsePayload } from '../engine/shard.ts';
 import { checkSearchLimits } from '../engine/shard-search.ts';
 import { checkNonZero, checkVectors, ENGINES, METRICS, QUANTIZATIONS, type EngineKind, type Metric, type Quantization } from '../engine/vector-index.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
+import { NOT_A_TABLE_NAME } from './reserved-words.ts';
 import type { CollectionSpec } from '../storage/catalog.ts';
 
 export interface CreateSpec {
@@ -22,6 +23,13 @@ export interface CreateSpec {
 
 export interface Row { id: string; vector: Float32Array | readonly number[]; payload?: unknown }
 
+/**
+ * A collection name is what a plain SQL identifier may be, in ASCII: a letter or _, then letters,
+ * digits and _ (63 bytes at most, maxCollectionNameBytes). The string given is the name exactly, as a
+ * quoted identifier is: 'Docs' and 'docs' are two collections, and `COPY Docs FROM STDIN` means docs
+ * (PostgreSQL folds the unquoted name) while `COPY "Docs"` means Docs — as for tables.
+ * https://www.postgresql.org/docs/current/sql-syntax-lexical.html#SQL-SYNTAX-IDENTIFIERS
+ */
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function bad(message: string): never {
@@ -40,6 +48,25 @@ export function checkCollectionName(name: unknown, config: Config): string {
   return name;
 }
 
+/**
+ * A new collection's name: also no keyword that cannot be a plain table name (`select`, `table`,
+ * `join`, …: 42602), and no `pg_` prefix, which PostgreSQL keeps for its own names (42939, as for
+ * CREATE SCHEMA pg_x). Checked at creation only, so a collection made before these rules stays usable.
+ */
+export function checkNewCollectionName(name: unknown, config: Config): string {
+  const checked = checkCollectionName(name, config);
+  const folded = checked.toLowerCase();
+  if (NOT_A_TABLE_NAME.has(folded)) {
+    throw new VectorgateError(SqlState.InvalidName, `collection name "${checked}" is a reserved word`, {
+      hint: 'Choose a name that PostgreSQL accepts as a plain table name, e.g. with a prefix or suffix.',
+    });
+  }
+  if (folded.startsWith('pg_')) {
+    throw new VectorgateError(SqlState.ReservedName, `unacceptable collection name "${checked}"`, { detail: 'The prefix "pg_" is reserved for system names.' });
+  }
+  return checked;
+}
+
 export function checkCreateSpec(spec: CreateSpec, config: Config): CollectionSpec {
   const metric = spec.metric ?? 'l2';
   const quantization = spec.quantization ?? 'none';
@@ -50,7 +77,7 @@ export function checkCreateSpec(spec: CreateSpec, config: Config): CollectionSpe
   if (engine === 'hnswlib' && quantization !== 'none') bad('the hnswlib engine has no quantization: use usearch for f16');
   checkEngineAvailable(engine);
   return {
-    name: checkCollectionName(spec.name, config),
+    name: checkNewCollectionName(spec.name, config),
     dims: intIn('dimensions', spec.dims, 1, config.maxDimensions),
     metric, quantization, engine,
     shards: intIn('shards', spec.shards ?? 1, 1, config.maxShards),
@@ -72,8 +99,28 @@ export function toVector(vector: unknown, spec: CollectionSpec): Float32Array {
 export function toPayloadText(payload: unknown, config: Config): string | null {
   if (payload === undefined || payload === null) return null;
   const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
-  parsePayload(text, config.maxPayloadBytes);
+  if (text.includes('\0')) throw new VectorgateError(SqlState.CharacterNotInRepertoire, 'invalid byte sequence for encoding "UTF8": 0x00');
+  checkNoNulEscape(text, parsePayload(text, config.maxPayloadBytes));
   return text;
+}
+
+/**
+ * NUL is refused in payloads as PostgreSQL refuses it: a raw 0x00 in text is 22021 (above), and jsonb
+ * cannot hold a `\u0000` escape in any key or string (22P05), so such a payload could not be returned
+ * in a composed statement's jsonb column. Only texts with the escape are walked.
+ * https://www.postgresql.org/docs/current/datatype-json.html
+ */
+function checkNoNulEscape(text: string, value: unknown): void {
+  if (text.includes('\\u0000') && holdsNul(value)) {
+    throw new VectorgateError(SqlState.UntranslatableCharacter, 'unsupported Unicode escape sequence', { detail: '\\u0000 cannot be converted to text.' });
+  }
+}
+
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (Array.isArray(value)) return value.some(holdsNul);
+  if (typeof value === 'object' && value !== null) return Object.entries(value).some(([key, v]) => key.includes('\0') || holdsNul(v));
+  return false;
 }
 
 export function checkRows(rows: readonly Row[], spec: CollectionSpec, config: Config): { id: string; vector: Float32Array; payload: string | null }[] {

@@ -120,7 +120,14 @@ export function paramTypesOf(bound: BoundArgs, params: readonly ParamSpec[]): nu
 
 /** One execution's argument values, decoded on demand by kind. */
 export class Args {
-  constructor(private readonly fn: string, private readonly bound: BoundArgs, private readonly params: readonly ParamValue[]) {}
+  /** `encoding`: the session's client_encoding, which text parameters come in (constants are decoded already). */
+  constructor(private readonly fn: string, private readonly bound: BoundArgs, private readonly params: readonly ParamValue[],
+    private readonly encoding = 'UTF8') {}
+
+  private encodingOf(name: string): string {
+    const source = this.bound.get(name);
+    return source !== undefined && 'param' in source ? this.encoding : 'UTF8';
+  }
 
   private value(name: string): ParamValue | null {
     const source = this.bound.get(name);
@@ -141,9 +148,9 @@ export class Args {
     return this.value(name) !== null;
   }
 
-  text(name: string): string { return decodeText(this.required(name)); }
+  text(name: string): string { return decodeText(this.required(name), this.encodingOf(name)); }
   int(name: string): number { return decodeInt(this.required(name), name); }
-  json(name: string): string { return decodeJsonText(this.required(name)); }
+  json(name: string): string { return decodeJsonText(this.required(name), this.encodingOf(name)); }
   vector(name: string): Float32Array { return decodeVector(this.required(name)); }
 
   optText(name: string): string | undefined { return this.has(name) ? this.text(name) : undefined; }

@@ -2,6 +2,19 @@
 // the vector calls first, then hands PostgreSQL the statement with each call replaced by a typed VALUES
 // list under the alias and column names the user gave — on the parse tree, deparsed, never by pasting
 // strings. Parameters the vector calls used are dropped and the rest renumbered for the upstream.
+//
+// Why a stored value can never become SQL, whatever the session's client_encoding: every value goes up
+// as convert_from(decode('<hex>', 'hex'), 'UTF8') cast to its column's type, so the only bytes of a
+// value in the statement are the ASCII hex digits 0-9a-f. PostgreSQL converts a statement from the
+// client encoding before it lexes it, and in every client encoding it allows, ASCII bytes that follow
+// whole characters are those ASCII characters (a multibyte character's trail byte may be 0x5C `\` in
+// SJIS, BIG5 or GBK, which is how a quoted literal ending in a lead byte lost its closing quote before;
+// with hex digits there is no quote, backslash or lead byte of ours to pair with). The rest of the text
+// is the client's own statement, deparsed and encoded back in its encoding (src/wire/client-text.ts).
+// The value is decoded by the server as UTF-8 bytes, so it arrives exactly as stored, and PostgreSQL
+// itself converts it to the client's encoding in the result (or says it cannot, 22P05).
+// https://www.postgresql.org/docs/current/multibyte.html
+// https://www.postgresql.org/docs/current/runtime-config-compatible.html#GUC-BACKSLASH-QUOTE
 import { deparseSync } from 'pgsql-deparser';
 import { SqlState, VectorgateError } from '../errors.ts';
 import type { PgType } from './pg-types.ts';
@@ -127,9 +140,23 @@ function typeName(sqlType: string): Node {
   return { names: sqlType.split('.').map(str), typemod: -1 };
 }
 
+function stringConst(text: string): Node {
+  return { A_Const: { sval: { sval: text } } };
+}
+
+function call(name: string, args: Node[]): Node {
+  return { FuncCall: { funcname: [str('pg_catalog'), str(name)], args, funcformat: 'COERCE_EXPLICIT_CALL' } };
+}
+
+/**
+ * A value as `pg_catalog.convert_from(pg_catalog.decode('<hex of its UTF-8 text>', 'hex'), 'UTF8')::type`:
+ * only hex digits between the quotes (see the header for why that is safe in every client encoding).
+ */
 function literal(value: unknown, type: PgType, sqlType: string): Node {
   if (value === null || value === undefined) return { TypeCast: { arg: { A_Const: { isnull: true } }, typeName: typeName(sqlType) } };
-  return { TypeCast: { arg: { A_Const: { sval: { sval: type.text(value) } } }, typeName: typeName(sqlType) } };
+  const hex = Buffer.from(type.text(value), 'utf8').toString('hex');
+  const text = call('convert_from', [call('decode', [stringConst(hex), stringConst('hex')]), stringConst('UTF8')]);
+  return { TypeCast: { arg: text, typeName: typeName(sqlType) } };
 }
 
 /** Replaces the call with `(VALUES (…), …) AS alias(cols)`, or an empty typed SELECT when no rows. */

@@ -38,7 +38,7 @@ export function planComposed(stmt: Node, lookup: Lookup, callCount: number): Loc
     async rewrite(ctx: ExecContext, params: ParamValue[]) {
       const results = await Promise.all(bound.map(async (b) => ({
         columns: b.fn.columns.map((c) => ({ name: c.name, type: c.type, sqlType: sqlTypeOf(c.type) })),
-        rows: await b.overload.run(ctx, new Args(b.fn.name, b.bound, params)),
+        rows: await b.overload.run(ctx, new Args(b.fn.name, b.bound, params, ctx.clientEncoding)),
       })));
       return rewriteWith(results);
     },

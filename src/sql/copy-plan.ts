@@ -11,6 +11,7 @@ import { copyParser, type CopyOptions, type ParsedRow } from './copy-format.ts';
 import { checkId } from '../engine/shard.ts';
 import type { CopySink, ExecContext, LocalPlan, ParamValue } from './local-plan.ts';
 import { decodeJsonText, decodeText, decodeVector } from './param-decode.ts';
+import { utf8CopySink } from './copy-encoding.ts';
 
 const COLUMNS = ['id', 'vector', 'payload'] as const;
 type Column = (typeof COLUMNS)[number];
@@ -35,7 +36,11 @@ export function planCopy(stmt: Node, collections: Collections | null): LocalPlan
     columns: null,
     paramTypes: [],
     execute: async () => { throw unsupported('COPY FROM STDIN needs the COPY protocol'); },
-    copyIn: { format: options.format, columns: columns.length, open: (ctx) => new CollectionCopySink(ctx, name, columns, options) },
+    copyIn: {
+      format: options.format,
+      columns: columns.length,
+      open: (ctx) => utf8CopySink(new CollectionCopySink(ctx, name, columns, options), options.format, ctx.clientEncoding ?? 'UTF8'),
+    },
   };
 }
 
@@ -163,13 +168,15 @@ class CollectionCopySink implements CopySink {
       if (column !== 'payload') throw new VectorgateError(SqlState.NotNullViolation, `null value in column "${column}" of relation "${this.name}" violates not-null constraint`);
       return;
     }
+    // Text and CSV data reach the sink as UTF-8 (utf8CopySink); binary fields are in the client's encoding.
+    const encoding = field.format === 1 ? this.ctx.clientEncoding : 'UTF8';
     if (column === 'id') {
-      row.id = decodeText(field);
+      row.id = decodeText(field, encoding);
       checkId(row.id, this.config.maxIdBytes);
     } else if (column === 'vector') {
       row.vector = this.checkDims(decodeVector(field));
     } else {
-      row.payload = decodeJsonText(field);
+      row.payload = decodeJsonText(field, encoding);
     }
   }
 

@@ -25,6 +25,8 @@ export interface ExecContext {
   settings: Map<string, string>;
   /** Which of `settings` came from SET LOCAL in the open transaction block (resolution order tells them apart). */
   localSettings: ReadonlySet<string>;
+  /** The session's client_encoding (PostgreSQL's name) that text parameters come in; absent: UTF8. */
+  clientEncoding?: string;
   /**
    * Runs a read-only, parameterless query upstream inside the client's session and transaction
    * (e.g. `SELECT current_setting('vectorgate.ef_search', true)`); rows in text form.

@@ -5,6 +5,7 @@
 import { SqlState, VectorgateError } from '../errors.ts';
 import type { ParamValue } from './local-plan.ts';
 import { parseVectorBinary, parseVectorText } from './vector-input.ts';
+import { decodeClientText } from './client-encoding.ts';
 
 /** What an argument holds; each kind has one parameter type OID that Describe reports for `$n`. */
 export type ArgKind = 'text' | 'int' | 'jsonb' | 'vector';
@@ -13,8 +14,9 @@ export const KIND_OIDS: Readonly<Record<ArgKind, number>> = { text: 25, int: 23,
 
 const INTEGER = /^\s*[+-]?\d+\s*$/;
 
-export function decodeText(p: ParamValue): string {
-  return p.value!.toString('utf8');
+/** Text in `encoding`: the client's for parameters, UTF8 for constants of the (already decoded) statement. */
+export function decodeText(p: ParamValue, encoding = 'UTF8'): string {
+  return decodeClientText(p.value!, encoding);
 }
 
 /** int2/int4/int8 in either format; also numeric text with no fraction (e.g. a float8 param `10`). */
@@ -34,9 +36,9 @@ export function decodeInt(p: ParamValue, what: string): number {
 }
 
 /** JSON text, checked to parse: jsonb binary is a version byte (1) and the text; json binary is the text. */
-export function decodeJsonText(p: ParamValue): string {
+export function decodeJsonText(p: ParamValue, encoding = 'UTF8'): string {
   const buf = p.value!;
-  const text = p.format === 1 && buf.length > 0 && buf[0] === 1 ? buf.toString('utf8', 1) : buf.toString('utf8');
+  const text = decodeClientText(p.format === 1 && buf.length > 0 && buf[0] === 1 ? buf.subarray(1) : buf, encoding);
   try {
     JSON.parse(text);
   } catch {

@@ -117,7 +117,7 @@ function buildPlan(fn: LocalFunction, call: Node, columns: ResultColumn[], indic
     columns,
     paramTypes: paramTypesOf(bound, overload.params),
     async execute(ctx, params) {
-      const rows = await overload.run(ctx, new Args(fn.name, bound, params));
+      const rows = await overload.run(ctx, new Args(fn.name, bound, params, ctx.clientEncoding));
       const out = identity ? rows : rows.map((row) => indices.map((i) => row[i]));
       return { rows: out, commandTag: `SELECT ${out.length}` };
     },

@@ -11,6 +11,7 @@ import { Expect, newExpectation, type Expectation } from './response-queue.ts';
 import type { ExecContext, LocalPlan, ParamValue } from '../sql/local-plan.ts';
 import type { Session } from './session.ts';
 import { cancellable } from './cancellable.ts';
+import { clientCString } from './client-text.ts';
 
 const SHAPE_STATEMENT = 'vectorgate_shape';
 
@@ -34,7 +35,7 @@ export async function describeComposed(session: Session, plan: LocalPlan, declar
   const w = new MessageWriter(shape.sql.length + 64);
   w.begin(FrontendCode.Close).byte(0x53).cstring(SHAPE_STATEMENT).end();
   const types = shape.upstreamParams.map((original) => declaredTypes[original] ?? 0);
-  w.begin(FrontendCode.Parse).cstring(SHAPE_STATEMENT).cstring(shape.sql).int16(types.length);
+  clientCString(w.begin(FrontendCode.Parse).cstring(SHAPE_STATEMENT), session, shape.sql).int16(types.length);
   for (const oid of types) w.uint32(oid);
   w.end();
   w.begin(FrontendCode.Describe).byte(0x53).cstring(SHAPE_STATEMENT).end();
@@ -68,7 +69,7 @@ export async function bindComposed(session: Session, plan: LocalPlan, bind: Bind
   // read as the type it was encoded as (pgjdbc's setInt is a binary int4, even where PostgreSQL alone
   // would infer int8, e.g. for LIMIT $n).
   const declared = declaredTypes(session, bind.statement);
-  w.begin(FrontendCode.Parse).cstring(statement).cstring(rewritten.sql).int16(rewritten.upstreamParams.length);
+  clientCString(w.begin(FrontendCode.Parse).cstring(statement), session, rewritten.sql).int16(rewritten.upstreamParams.length);
   for (const original of rewritten.upstreamParams) w.uint32(declared[original] ?? 0);
   w.end();
   w.begin(FrontendCode.Bind).cstring(bind.portal).cstring(statement);
@@ -91,7 +92,7 @@ export async function bindComposed(session: Session, plan: LocalPlan, bind: Bind
 export async function queryComposed(session: Session, plan: LocalPlan, ctx: ExecContext): Promise<boolean> {
   const rewritten = await cancellable(ctx.signal, () => plan.compose!.rewrite(ctx, []));
   const w = new MessageWriter(rewritten.sql.length + 8);
-  w.begin(FrontendCode.Query).cstring(rewritten.sql).end();
+  clientCString(w.begin(FrontendCode.Query), session, rewritten.sql).end();
   const entry = newExpectation(Expect.UntilReady, false);
   entry.swallow = 'ready';
   const done = new Promise<Expectation>((resolve) => { entry.onDone = resolve; });

@@ -3,7 +3,7 @@
 // https://www.postgresql.org/docs/current/protocol-flow.html
 import { BackendCode, FrontendCode } from './codes.ts';
 import {
-  BodyReader, checkEmptyBody, decodeBind, decodeBindNames, decodeClose, decodeDescribe, decodeExecute, decodeParse, decodeQuery,
+  BodyReader, checkEmptyBody, decodeBind, decodeBindNames, decodeClose, decodeDescribe, decodeExecute,
   type FrontendMessage,
 } from './frontend-codec.ts';
 import { MessageWriter, writeCommandComplete, writeEmpty, writeError, writeReadyForQuery } from './backend-writer.ts';
@@ -16,6 +16,8 @@ import { noticeMessage } from './notice.ts';
 import { logStatement, logWhenDone, queryKind } from './statement-log.ts';
 import { statementSampler } from '../log.ts';
 import { bindComposed, describeComposed } from './composed.ts';
+import { parseMessage, queryText } from './client-text.ts';
+import { checkClientEncoding } from '../sql/client-encoding.ts';
 import { mayBeOurs } from '../sql/prefilter.ts';
 import { ROUND_TRIP_SAMPLE } from '../metrics.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
@@ -47,6 +49,7 @@ export class Dispatcher {
    * the statement's start.
    */
   async run<T>(work: (ctx: ExecContext) => Promise<T>): Promise<T> {
+    checkClientEncoding(this.session.clientEncoding);
     await refreshSettings(this.session);
     const controller = this.abort;
     const startedMs = performance.now();
@@ -66,6 +69,7 @@ export class Dispatcher {
       collections: session.deps.collections,
       settings: session.settings,
       localSettings: localSettingsOf(session),
+      clientEncoding: session.clientEncoding,
       queryUpstream: (sql) => internalQuery(session, sql),
       touchSettings: (change) => noteSettingChange(session, change),
       notice: (message) => {
@@ -154,13 +158,27 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * A message read with its text in the session's client_encoding; bytes that are no text of it are
+   * the statement's error (22021, as PostgreSQL reports them), framing errors stay FATAL.
+   */
+  private decodeText<T>(decode: () => T): T | VectorgateError {
+    try {
+      return decode();
+    } catch (err) {
+      const error = toVectorgateError(err);
+      if (error.severity === 'FATAL') throw error;
+      return error;
+    }
+  }
+
   private query(message: FrontendMessage): Promise<void> | undefined {
     if (!mayBeOurs(message.raw, 5, message.raw.length)) {
       this.session.deps.metrics.statementsUpstream.inc();
       return this.forward(message, Expect.UntilReady, false);
     }
-    const { sql } = decodeQuery(message.raw);
-    const classification = this.classify(sql);
+    const sql = this.decodeText(() => queryText(this.session, message.raw));
+    const classification = sql instanceof VectorgateError ? sql : this.classify(sql);
     if (!(classification instanceof VectorgateError) && classification.route === 'upstream') {
       this.session.deps.metrics.statementsUpstream.inc();
       return this.forward(message, Expect.UntilReady, false);
@@ -176,7 +194,9 @@ export class Dispatcher {
         return this.forward(message, Expect.ParseComplete, false);
       }
     }
-    const parse = decodeParse(message.raw);
+    const decoded = this.decodeText(() => parseMessage(this.session, message.raw));
+    if (decoded instanceof VectorgateError) return this.local(() => { throw decoded; });
+    const parse = decoded;
     const classification = this.classify(parse.sql);
     if (!(classification instanceof VectorgateError) && classification.route === 'upstream') {
       const duplicate = this.attempt(() => this.table.setStatement(parse.name, 'upstream'));

@@ -9,6 +9,7 @@ import type { Bind } from './frontend-codec.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import { encodeValue } from '../sql/pg-types.ts';
 import { executeCancellable } from './cancellable.ts';
+import { inClientEncoding } from './client-text.ts';
 import type { ExecContext, LocalPlan, ResultColumn } from '../sql/local-plan.ts';
 
 export interface LocalStatement { plan: LocalPlan; paramTypes: number[] }
@@ -100,9 +101,12 @@ export function describeRows(w: MessageWriter, columns: ResultColumn[] | null, f
   else writeRowDescription(w, fieldsOf(columns, formats));
 }
 
-export function writeRows(w: MessageWriter, columns: ResultColumn[] | null, rows: unknown[][], formats: number[]): void {
+/** `encoding`: the session's client_encoding, which text values are sent in (client-text.ts). */
+export function writeRows(w: MessageWriter, columns: ResultColumn[] | null, rows: unknown[][], formats: number[], encoding = 'UTF8'): void {
   if (columns === null) return;
-  for (const row of rows) writeDataRow(w, columns.map((c, i) => encodeValue(c.type, row[i], formatOf(formats, i))));
+  for (const row of rows) {
+    writeDataRow(w, columns.map((c, i) => inClientEncoding(encodeValue(c.type, row[i], formatOf(formats, i)), c.type.oid, formatOf(formats, i), encoding)));
+  }
 }
 
 /** Runs (once) and returns the next batch of a portal's rows, honouring Execute's row limit. */
@@ -114,7 +118,7 @@ export async function executePortal(w: MessageWriter, portal: LocalPortal, maxRo
     portal.commandTag = result.commandTag;
   }
   const end = maxRows > 0 ? Math.min(portal.rows.length, portal.position + maxRows) : portal.rows.length;
-  writeRows(w, portal.plan.columns, portal.rows.slice(portal.position, end), portal.resultFormats);
+  writeRows(w, portal.plan.columns, portal.rows.slice(portal.position, end), portal.resultFormats, ctx.clientEncoding);
   portal.position = end;
   if (end < portal.rows.length) writeEmpty(w, BackendCode.PortalSuspended);
   else writeCommandComplete(w, portal.commandTag);

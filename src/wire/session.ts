@@ -65,6 +65,8 @@ export class Session {
    * marks them stale. Sessions that never set one are never re-read.
    */
   settingsInUse = false;
+  /** The session's client_encoding (PostgreSQL's name), from the upstream's ParameterStatus. */
+  clientEncoding = 'UTF8';
 
   constructor(socket: Socket, readonly deps: SessionDeps) {
     this.client = socket;

@@ -12,6 +12,7 @@ import { BackendCode } from './codes.ts';
 import { executeCancellable } from './cancellable.ts';
 import { queryComposed } from './composed.ts';
 import { isSampled, logStatement, sqlKind } from './statement-log.ts';
+import { clientCString } from './client-text.ts';
 import { VectorgateError, toVectorgateError } from '../errors.ts';
 import type { Classification, ExecContext, LocalPlan, StatementPart } from '../sql/local-plan.ts';
 import type { Session } from './session.ts';
@@ -48,7 +49,7 @@ export async function runSimpleQuery(session: Session, classification: Classific
 /** Sends one Query upstream and waits for its ReadyForQuery, which the client does not see. */
 function upstreamQuery(session: Session, sql: string, swallow: Expectation['swallow']): Promise<Expectation> {
   const w = new MessageWriter(sql.length + 8);
-  w.begin(FrontendCode.Query).cstring(sql).end();
+  clientCString(w.begin(FrontendCode.Query), session, sql).end();
   const entry = newExpectation(Expect.UntilReady, false);
   entry.swallow = swallow;
   return new Promise((resolve) => {
@@ -101,7 +102,7 @@ async function answer(session: Session, plan: LocalPlan, run: LocalRunner, w: Me
   }
   const result = await run((ctx) => executeCancellable(plan, ctx, []));
   describeRows(w, plan.columns, []);
-  writeRows(w, plan.columns, result.rows, []);
+  writeRows(w, plan.columns, result.rows, [], session.clientEncoding);
   writeCommandComplete(w, result.commandTag);
   return { failed: false, rows: result.rows.length };
 }

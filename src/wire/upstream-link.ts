@@ -7,6 +7,7 @@ import { AuthKind, BackendCode, FrontendCode, type TransactionStatus } from './c
 import { BackendFramer, Disposition, type BackendSink } from './backend-framer.ts';
 import { ResponseQueue, isAsynchronous, isTerminal, type Expectation } from './response-queue.ts';
 import { stripChannelBinding } from './auth.ts';
+import { noteClientEncoding } from './client-text.ts';
 import type { Session } from './session.ts';
 
 /** What an entry with `capture` reads instead of forwarding: its rows, or a statement's parameter types. */
@@ -111,6 +112,8 @@ export class UpstreamLink implements BackendSink {
   }
 
   onHeader(code: number): Disposition {
+    // Read so that local statements decode and encode text as PostgreSQL does for this session.
+    if (code === BackendCode.ParameterStatus) return Disposition.Hold;
     if (this.session.phase !== 'ready') {
       return code === BackendCode.Authentication || code === BackendCode.BackendKeyData || code === BackendCode.ReadyForQuery
         ? Disposition.Hold : Disposition.Stream;
@@ -126,6 +129,10 @@ export class UpstreamLink implements BackendSink {
   }
 
   onHeld(code: number, raw: Buffer): Buffer | null {
+    if (code === BackendCode.ParameterStatus) {
+      noteClientEncoding(this.session, raw);
+      return raw;
+    }
     if (code === BackendCode.Authentication) return this.onAuthentication(raw);
     if (code === BackendCode.BackendKeyData) {
       this.session.deps.cancels.register(this.session, raw.readInt32BE(5), raw.readInt32BE(9));
