@@ -224,7 +224,7 @@ export class Dispatcher {
       if (this.session.txStatus === 'E') throw inFailedTransaction();
       const started = performance.now();
       if (route.plan.copyIn) writeCommandComplete(w, await this.run((ctx) => this.session.copyIn(route.plan, ctx)));
-      else await this.run((ctx) => executePortal(w, route, maxRows, ctx));
+      else await this.run((ctx) => executePortal(w, route, maxRows, ctx, this.session.rowOutput));
       this.session.deps.metrics.statementsLocal.inc();
       this.session.deps.metrics.statementLocal.observe((performance.now() - started) / 1000);
     });

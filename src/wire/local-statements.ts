@@ -100,13 +100,23 @@ export function describeRows(w: MessageWriter, columns: ResultColumn[] | null, f
   else writeRowDescription(w, fieldsOf(columns, formats));
 }
 
-export function writeRows(w: MessageWriter, columns: ResultColumn[] | null, rows: unknown[][], formats: number[]): void {
+/** Where a result's rows go: in chunks of `chunkBytes`, each spilled to the client under backpressure. */
+export interface RowOutput {
+  chunkBytes: number;
+  spill(w: MessageWriter): Promise<void>;
+}
+
+/** Encodes rows into `w`, spilling whenever a chunk is full, so a large result never exists whole as bytes. */
+export async function writeRows(w: MessageWriter, columns: ResultColumn[] | null, rows: unknown[][], formats: number[], out: RowOutput): Promise<void> {
   if (columns === null) return;
-  for (const row of rows) writeDataRow(w, columns.map((c, i) => encodeValue(c.type, row[i], formatOf(formats, i))));
+  for (const row of rows) {
+    writeDataRow(w, columns.map((c, i) => encodeValue(c.type, row[i], formatOf(formats, i))));
+    if (w.length >= out.chunkBytes) await out.spill(w);
+  }
 }
 
 /** Runs (once) and returns the next batch of a portal's rows, honouring Execute's row limit. */
-export async function executePortal(w: MessageWriter, portal: LocalPortal, maxRows: number, ctx: ExecContext): Promise<void> {
+export async function executePortal(w: MessageWriter, portal: LocalPortal, maxRows: number, ctx: ExecContext, out: RowOutput): Promise<void> {
   if (portal.rows === null) {
     const params = portal.params.map((value, i) => ({ value, format: formatOf(portal.paramFormats, i) }));
     const result = await executeCancellable(portal.plan, ctx, params);
@@ -114,7 +124,7 @@ export async function executePortal(w: MessageWriter, portal: LocalPortal, maxRo
     portal.commandTag = result.commandTag;
   }
   const end = maxRows > 0 ? Math.min(portal.rows.length, portal.position + maxRows) : portal.rows.length;
-  writeRows(w, portal.plan.columns, portal.rows.slice(portal.position, end), portal.resultFormats);
+  await writeRows(w, portal.plan.columns, portal.rows.slice(portal.position, end), portal.resultFormats, out);
   portal.position = end;
   if (end < portal.rows.length) writeEmpty(w, BackendCode.PortalSuspended);
   else writeCommandComplete(w, portal.commandTag);

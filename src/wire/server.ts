@@ -18,6 +18,7 @@ export interface ProxyServer {
   readonly host: string;
   readonly port: number;
   readonly sessions: ReadonlySet<Session>;
+  readonly metrics: ProxyMetrics;
   close(): Promise<void>;
 }
 
@@ -38,6 +39,7 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
     log,
   };
   const sessions = new Set<Session>();
+  metrics.sessionBuffers.read = () => [...sessions].map((session) => session.bufferedBytes());
   const server = createServer({ noDelay: true }, (socket) => accept(socket, deps, sessions));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -46,7 +48,7 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.listenPort;
   log.info({ host: config.listenHost, port, upstream: `${config.upstreamHost}:${config.upstreamPort}`, tls: tls !== null }, 'proxy listening');
-  return { host: config.listenHost, port, sessions, close: () => closeServer(server, sessions) };
+  return { host: config.listenHost, port, sessions, metrics, close: () => closeServer(server, sessions) };
 }
 
 function accept(socket: Socket, deps: SessionDeps, sessions: Set<Session>): void {

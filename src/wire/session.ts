@@ -10,6 +10,9 @@ import { UpstreamLink } from './upstream-link.ts';
 import { LocalCopy, copyInResponse, isCopyMessage } from './local-copy.ts';
 import type { ExecContext, LocalPlan } from '../sql/local-plan.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { ReadGate } from './read-gate.ts';
+import type { MessageWriter } from './backend-writer.ts';
+import type { RowOutput } from './local-statements.ts';
 import type { CancelRegistry } from './cancel.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
 import type { Config } from '../config.ts';
@@ -46,6 +49,11 @@ export class Session {
   private held: Buffer[] = [];
   private heldBytes = 0;
   private busy = false;
+  /** Reading from the client, stopped while any reason holds (see ReadGate). */
+  readonly clientGate = new ReadGate(() => this.client);
+  /** The client has more than maxClientBacklogBytes unread: nothing more is read or answered until it drains. */
+  private backlogged = false;
+  private roomWaiters: (() => void)[] = [];
   private startupTimer: NodeJS.Timeout | null;
   private readyWaiters: (() => void)[] = [];
   /** After an extended-protocol error: drop messages until Sync, as PostgreSQL does. */
@@ -79,7 +87,7 @@ export class Session {
     socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
     socket.on('error', () => this.close('client socket error'));
     socket.on('close', () => this.close('client closed'));
-    socket.on('drain', () => this.upstream?.resume());
+    socket.on('drain', () => this.onClientDrain());
     if (this.deps.config.idleSessionTimeoutMs > 0) {
       socket.setTimeout(this.deps.config.idleSessionTimeoutMs, () => this.onIdle());
     }
@@ -93,7 +101,7 @@ export class Session {
       this.fatal(err);
       return;
     }
-    if (this.busy || this.inbox.length > 0) {
+    if (this.busy || this.inbox.length > 0 || this.backlogged) {
       for (const m of messages) if (!this.toLocalCopy(m)) this.enqueue(m);
       return;
     }
@@ -101,9 +109,9 @@ export class Session {
     try {
       for (let i = 0; i < messages.length; i++) {
         const pending = this.handle(messages[i]!);
-        if (pending !== undefined) {
+        if (pending !== undefined || this.backlogged) {
           for (let j = i + 1; j < messages.length; j++) this.enqueue(messages[j]!);
-          this.wait(pending);
+          if (pending !== undefined) this.wait(pending);
           break;
         }
       }
@@ -130,8 +138,8 @@ export class Session {
   async copyIn(plan: LocalPlan, ctx: ExecContext): Promise<string> {
     const copyIn = plan.copyIn!;
     const copy = new LocalCopy(copyIn.open(ctx), {
-      pauseClient: () => this.client.pause(),
-      resumeClient: () => this.client.resume(),
+      pauseClient: () => this.clientGate.hold('copy'),
+      resumeClient: () => this.clientGate.release('copy'),
     }, this.deps.config.maxHeldClientBytes);
     this.writeClient(copyInResponse(copyIn));
     this.localCopy = copy;
@@ -154,7 +162,7 @@ export class Session {
   private enqueue(message: FrontendMessage): void {
     this.inbox.push(message);
     this.inboxBytes += message.raw.length;
-    if (this.inboxBytes > this.deps.config.maxHeldClientBytes) this.client.pause();
+    if (this.inboxBytes > this.deps.config.maxHeldClientBytes) this.clientGate.hold('inbox');
   }
 
   /** Messages after an asynchronous step (a local statement) wait until it is done, in order. */
@@ -169,13 +177,13 @@ export class Session {
   private pump(): void {
     this.upstream?.cork();
     try {
-      while (!this.busy && this.inbox.length > 0 && this.phase !== 'closed') {
+      while (!this.busy && !this.backlogged && this.inbox.length > 0 && this.phase !== 'closed') {
         const message = this.inbox.shift()!;
         this.inboxBytes -= message.raw.length;
         const pending = this.handle(message);
         if (pending !== undefined) this.wait(pending);
       }
-      if (this.inboxBytes <= this.deps.config.maxHeldClientBytes / 2 && this.client.isPaused()) this.client.resume();
+      if (this.inboxBytes <= this.deps.config.maxHeldClientBytes / 2) this.clientGate.release('inbox');
     } catch (err) {
       this.fatal(err);
     } finally {
@@ -264,7 +272,8 @@ export class Session {
       return;
     }
     if (this.phase === 'closed') return;
-    if (!this.client.write(data)) this.upstream?.pause();
+    this.client.write(data);
+    this.checkBacklog();
   }
 
   /**
@@ -285,10 +294,52 @@ export class Session {
     this.heldBytes = 0;
     if (this.phase === 'closed') return;
     if (held.length > 1) this.client.cork();
-    let full = false;
-    for (const data of held) full = !this.client.write(data) || full;
+    for (const data of held) this.client.write(data);
     if (held.length > 1) this.client.uncork();
-    if (full) this.upstream?.pause();
+    this.checkBacklog();
+  }
+
+  /**
+   * Sends what a large local result has so far and waits while the client is behind, so a result is
+   * never held whole: at most one chunk plus maxClientBacklogBytes of it are in the proxy at a time.
+   */
+  async spill(w: MessageWriter): Promise<void> {
+    this.holdClient(w.take());
+    this.flushClient();
+    if (this.backlogged) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    if (this.phase === 'closed') {
+      throw new VectorgateError(SqlState.ConnectionFailure, 'connection closed while sending a result', { severity: 'FATAL' });
+    }
+  }
+
+  /** Large local results stream through spill() in chunks of maxHeldResponseBytes. */
+  get rowOutput(): RowOutput {
+    return { chunkBytes: this.deps.config.maxHeldResponseBytes, spill: (w) => this.spill(w) };
+  }
+
+  /** Bytes this session holds for its client: messages waiting to run, responses not yet sent or not yet read. */
+  bufferedBytes(): number {
+    return this.inboxBytes + this.heldBytes + this.client.writableLength + (this.upstream?.writableLength ?? 0);
+  }
+
+  /**
+   * A client that does not read its responses stops being read, and so does its upstream, as
+   * PostgreSQL stops reading while its send buffer is full: memory stays bounded by the limit.
+   */
+  private checkBacklog(): void {
+    if (this.backlogged || this.client.writableLength < this.deps.config.maxClientBacklogBytes) return;
+    this.backlogged = true;
+    this.clientGate.hold('backlog');
+    this.upstream?.gate.hold('backlog');
+  }
+
+  private onClientDrain(): void {
+    if (!this.backlogged) return;
+    this.backlogged = false;
+    this.clientGate.release('backlog');
+    this.upstream?.gate.release('backlog');
+    for (const resolve of this.roomWaiters.splice(0)) resolve();
+    if (!this.busy) this.pump();
   }
 
   dispatcherTable(): Dispatcher['table'] {
@@ -324,7 +375,14 @@ export class Session {
     this.dispatcher.cancel();
     this.localCopy?.abort(new VectorgateError(SqlState.ConnectionFailure, 'connection closed during COPY'));
     this.upstream?.close();
-    if (!this.client.writableEnded) this.client.end();
+    // Nothing held is sent any more: drop it now, and do not wait a second for a client that never reads.
+    this.inbox = [];
+    this.inboxBytes = 0;
+    this.held = [];
+    this.heldBytes = 0;
+    for (const resolve of this.roomWaiters.splice(0)) resolve();
+    if (this.backlogged) this.client.destroy();
+    else if (!this.client.writableEnded) this.client.end();
     setTimeout(() => this.client.destroy(), 1000).unref();
     this.deps.log.debug({ reason }, 'session closed');
     this.onClosed?.();

@@ -78,7 +78,7 @@ async function localPart(session: Session, part: StatementPart, run: LocalRunner
     } else {
       const result = await run((ctx) => executeCancellable(plan, ctx, []));
       describeRows(w, plan.columns, []);
-      writeRows(w, plan.columns, result.rows, []);
+      await writeRows(w, plan.columns, result.rows, [], session.rowOutput);
       writeCommandComplete(w, result.commandTag);
     }
     session.holdClient(w.finish());

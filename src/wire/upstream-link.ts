@@ -7,6 +7,7 @@ import { AuthKind, BackendCode, FrontendCode, type TransactionStatus } from './c
 import { BackendFramer, Disposition, type BackendSink } from './backend-framer.ts';
 import { ResponseQueue, isAsynchronous, isTerminal, type Expectation } from './response-queue.ts';
 import { stripChannelBinding } from './auth.ts';
+import { ReadGate } from './read-gate.ts';
 import type { Session } from './session.ts';
 
 /** What an entry with `capture` reads instead of forwarding: its rows, or a statement's parameter types. */
@@ -25,13 +26,22 @@ export class UpstreamLink implements BackendSink {
   private idleWaiters: (() => void)[] = [];
   /** The entry the message being framed belongs to, fixed at its header. */
   private current: Expectation | undefined;
+  /** Reading from the upstream stops while the client is not reading (Session.checkBacklog). */
+  readonly gate: ReadGate;
 
   constructor(private readonly socket: Socket, private readonly session: Session) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => session.close('upstream socket error'));
     socket.on('close', () => session.close('upstream closed'));
-    socket.on('drain', () => session.client.resume());
+    // The reverse direction: the client is read again once the upstream has taken what was sent.
+    socket.on('drain', () => session.clientGate.release('peer'));
+    this.gate = new ReadGate(() => socket);
+  }
+
+  /** Bytes written to the upstream and not yet taken by it. */
+  get writableLength(): number {
+    return this.socket.writableLength;
   }
 
   get pendingResponses(): number {
@@ -43,7 +53,7 @@ export class UpstreamLink implements BackendSink {
 
   write(data: Buffer): void {
     if (this.batch === null) {
-      if (!this.socket.write(data)) this.session.client.pause();
+      if (!this.socket.write(data)) this.session.clientGate.hold('peer');
       return;
     }
     const last = this.batch[this.batch.length - 1];
@@ -74,11 +84,10 @@ export class UpstreamLink implements BackendSink {
     for (const data of batch) this.write(data);
     this.socket.uncork();
   }
-  pause(): void { this.socket.pause(); }
-  resume(): void { this.socket.resume(); }
 
   close(): void {
     this.socket.end();
+    // PostgreSQL ends the backend on Terminate or EOF; a socket it no longer reads is cut after a second.
     setTimeout(() => this.socket.destroy(), 1000).unref();
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
