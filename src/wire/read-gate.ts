@@ -5,9 +5,10 @@ import type { Socket } from 'node:net';
 
 /**
  * Why reading stops. `backlog`: the client is not reading its responses; `peer`: the socket we forward
- * to is full; `inbox`: messages wait behind a local statement; `copy`: a COPY's sink is behind.
+ * to is full; `inbox`: messages wait behind a local statement; `copy`: a COPY's sink is behind;
+ * `shutdown`: the proxy is stopping and takes no new statements.
  */
-export type PauseReason = 'backlog' | 'peer' | 'inbox' | 'copy';
+export type PauseReason = 'backlog' | 'peer' | 'inbox' | 'copy' | 'shutdown';
 
 export class ReadGate {
   private readonly reasons = new Set<PauseReason>();

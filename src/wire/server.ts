@@ -48,7 +48,7 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.listenPort;
   log.info({ host: config.listenHost, port, upstream: `${config.upstreamHost}:${config.upstreamPort}`, tls: tls !== null }, 'proxy listening');
-  return { host: config.listenHost, port, sessions, metrics, close: () => closeServer(server, sessions) };
+  return { host: config.listenHost, port, sessions, metrics, close: () => closeServer(server, sessions, config, log) };
 }
 
 function accept(socket: Socket, deps: SessionDeps, sessions: Set<Session>): void {
@@ -68,10 +68,30 @@ function accept(socket: Socket, deps: SessionDeps, sessions: Set<Session>): void
   };
 }
 
-async function closeServer(server: Server, sessions: Set<Session>): Promise<void> {
+const SHUTDOWN_POLL_MS = 20;
+/** After every session is ended, how long the listener may wait for its last sockets to go. */
+const LISTENER_CLOSE_WAIT_MS = 1000;
+
+const adminShutdown = () => new VectorgateError(SqlState.AdminShutdown, 'terminating connection due to administrator command', { severity: 'FATAL' });
+
+/**
+ * Stops accepting, lets each session's running statement finish for up to shutdownGraceMs (it then
+ * gets PostgreSQL's FATAL 57P01, as in a fast shutdown), and ends the rest at the deadline whatever
+ * their clients do: one that never reads or a half-open socket cannot hold the shutdown up.
+ * https://www.postgresql.org/docs/current/server-shutdown.html
+ */
+async function closeServer(server: Server, sessions: Set<Session>, config: Config, log: Logger): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  for (const session of sessions) session.close('proxy shutting down');
-  await closed;
+  for (const session of sessions) session.stopAccepting();
+  const deadline = performance.now() + config.shutdownGraceMs;
+  for (;;) {
+    for (const session of sessions) if (session.phase !== 'ready' || session.idle) session.fatal(adminShutdown());
+    if (sessions.size === 0 || performance.now() >= deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, SHUTDOWN_POLL_MS));
+  }
+  if (sessions.size > 0) log.warn({ sessions: sessions.size, graceMs: config.shutdownGraceMs }, 'ending sessions whose statements did not finish in time');
+  for (const session of sessions) session.destroy('proxy shutting down');
+  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, LISTENER_CLOSE_WAIT_MS).unref())]);
 }
 
 /** Opens a connection to the upstream, with TLS when configured (SSLRequest first, as libpq does). */

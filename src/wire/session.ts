@@ -54,6 +54,8 @@ export class Session {
   /** The client has more than maxClientBacklogBytes unread: nothing more is read or answered until it drains. */
   private backlogged = false;
   private roomWaiters: (() => void)[] = [];
+  /** Shutting down: nothing more is read or started; the running statement may finish. */
+  private draining = false;
   private startupTimer: NodeJS.Timeout | null;
   private readyWaiters: (() => void)[] = [];
   /** After an extended-protocol error: drop messages until Sync, as PostgreSQL does. */
@@ -101,7 +103,7 @@ export class Session {
       this.fatal(err);
       return;
     }
-    if (this.busy || this.inbox.length > 0 || this.backlogged) {
+    if (this.busy || this.inbox.length > 0 || this.backlogged || this.draining) {
       for (const m of messages) if (!this.toLocalCopy(m)) this.enqueue(m);
       return;
     }
@@ -177,7 +179,7 @@ export class Session {
   private pump(): void {
     this.upstream?.cork();
     try {
-      while (!this.busy && !this.backlogged && this.inbox.length > 0 && this.phase !== 'closed') {
+      while (!this.busy && !this.backlogged && !this.draining && this.inbox.length > 0 && this.phase !== 'closed') {
         const message = this.inbox.shift()!;
         this.inboxBytes -= message.raw.length;
         const pending = this.handle(message);
@@ -354,6 +356,23 @@ export class Session {
   private onIdle(): void {
     if (this.phase !== 'ready' || this.txStatus !== 'I' || this.busy || (this.upstream?.pendingResponses ?? 0) > 0) return;
     this.fatal(new VectorgateError(SqlState.IdleSessionTimeout, 'terminating connection due to idle-session timeout', { severity: 'FATAL' }));
+  }
+
+  /** Shutdown: stop reading the client and starting its queued messages; what runs may finish. */
+  stopAccepting(): void {
+    this.draining = true;
+    this.clientGate.hold('shutdown');
+  }
+
+  /** No local statement running and no upstream answer outstanding: it can end without losing one. */
+  get idle(): boolean {
+    return !this.busy && (this.upstream?.pendingResponses ?? 0) === 0;
+  }
+
+  /** Ends the session at once, without waiting for the client to read its last bytes. */
+  destroy(reason: string): void {
+    this.close(reason);
+    this.client.destroy();
   }
 
   /** Ends the connection with a FATAL error (08P01 for malformed input). */
