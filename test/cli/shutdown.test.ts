@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -39,8 +39,12 @@ interface Proxy {
 }
 
 async function startProxy(dataDir: string, env: Record<string, string>): Promise<Proxy> {
+  return spawnVectorgate(['proxy', '--upstream', `postgres://127.0.0.1:${cluster.port}`], dataDir, env, 'proxy listening');
+}
+
+async function spawnVectorgate(command: string[], dataDir: string, env: Record<string, string>, readyMessage: string): Promise<Proxy> {
   const port = await freePort();
-  const child = spawn('node', ['bin/vectorgate.js', 'proxy', '--upstream', `postgres://127.0.0.1:${cluster.port}`,
+  const child = spawn('node', ['bin/vectorgate.js', ...command,
     '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'info'],
   { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   children.push(child);
@@ -53,7 +57,7 @@ async function startProxy(dataDir: string, env: Record<string, string>): Promise
       const lines = (partial + d.toString()).split('\n');
       partial = lines.pop()!;
       for (const line of lines) if (line.startsWith('{')) proxy.logs.push(JSON.parse(line));
-      if (proxy.logs.some((l) => l.msg === 'proxy listening')) resolve();
+      if (proxy.logs.some((l) => l.msg === readyMessage)) resolve();
     });
     void proxy.exited.then((code) => reject(new Error(`proxy exited ${code}: ${stderr}`)));
   });
@@ -197,4 +201,37 @@ test('a snapshot that cannot be written at shutdown (disk full) still ends it: e
   const line = proxy.logs.find((l) => l.msg === 'stopped without a snapshot');
   assert.ok(line, 'a log line says the shutdown went without a snapshot');
   assert.match(String(line.err), /no snapshot of "kept" at shutdown: .*(ENOSPC|ENOTDIR|EEXIST).*write-ahead log keeps every acknowledged write/);
+});
+
+/** PostgreSQL outlives a SIGKILLed `vectorgate start`: stop whatever a failed run left. */
+function stopLeftPostgres(dir: string): void {
+  const pidFile = join(dir, 'pg', 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  try { process.kill(Number(readFileSync(pidFile, 'utf8').split('\n')[0]), 'SIGINT'); } catch { /* already gone */ }
+}
+
+test('vectorgate start stops its PostgreSQL even when the shutdown snapshot fails', async () => {
+  const dir = dataDir();
+  chmodSync(dir, 0o755);
+  try {
+    const started = await spawnVectorgate(['start'], dir, {}, 'proxy listening');
+    const credentials = JSON.parse(readFileSync(join(dir, 'credentials.json'), 'utf8')) as { user: string; password: string; database: string };
+    const client = new pg.Client({ host: '127.0.0.1', port: started.port, user: credentials.user, password: credentials.password, database: credentials.database });
+    await client.connect();
+    await client.query(`SELECT vector_create_collection('kept', 3)`);
+    await client.query(`SELECT vector_upsert('kept', 'a', '[1,2,3]')`);
+    await client.end();
+    const collections = join(dir, 'vectors', COLLECTIONS_DIR);
+    for (const collection of readdirSync(collections)) {
+      const snapshots = join(collections, collection, 'shard-0', 'snapshots');
+      rmSync(snapshots, { recursive: true, force: true });
+      writeFileSync(snapshots, 'not a directory');
+    }
+    started.child.kill('SIGTERM');
+    assert.equal(await started.exited, 1);
+    assert.ok(started.logs.some((l) => l.msg === 'stopped without a snapshot'));
+    assert.equal(existsSync(join(dir, 'pg', 'postmaster.pid')), false, 'PostgreSQL was stopped');
+  } finally {
+    stopLeftPostgres(dir);
+  }
 });
