@@ -56,6 +56,8 @@ export interface Config {
    * hold; a large local result is written in chunks of maxHeldResponseBytes under this limit.
    */
   maxClientBacklogBytes: number;
+  /** A client that reads none of its backlog for this long is disconnected (08006), freeing its upstream backend. */
+  clientBacklogTimeoutMs: number;
   /** At shutdown (SIGTERM): how long running statements may finish before their sessions are ended. */
   shutdownGraceMs: number;
   /** At shutdown: the whole stop (statements, snapshots, PostgreSQL) ends within this, else the process exits anyway. */
@@ -154,6 +156,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxHeldClientBytes: 8 * 1024 * 1024,
   maxHeldResponseBytes: 64 * 1024,
   maxClientBacklogBytes: 1024 * 1024,
+  clientBacklogTimeoutMs: 600_000,
   shutdownGraceMs: 10_000,
   shutdownTimeoutMs: 120_000,
   classifyCacheEntries: 10_000,
@@ -201,7 +204,7 @@ export function makeConfig(overrides: Partial<Config> = {}): Config {
 function assertConfig(config: Config): void {
   const positive: (keyof Config)[] = [
     'maxMessageBytes', 'maxStartupPacketBytes', 'maxConnections', 'startupTimeoutMs',
-    'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'maxClientBacklogBytes', 'shutdownGraceMs', 'shutdownTimeoutMs', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
+    'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'maxClientBacklogBytes', 'clientBacklogTimeoutMs', 'shutdownGraceMs', 'shutdownTimeoutMs', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'logSampleEvery',
     'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',

@@ -69,9 +69,6 @@ function accept(socket: Socket, deps: SessionDeps, sessions: Set<Session>): void
 }
 
 const SHUTDOWN_POLL_MS = 20;
-/** After every session is ended, how long the listener may wait for its last sockets to go. */
-const LISTENER_CLOSE_WAIT_MS = 1000;
-
 const adminShutdown = () => new VectorgateError(SqlState.AdminShutdown, 'terminating connection due to administrator command', { severity: 'FATAL' });
 
 /**
@@ -91,7 +88,8 @@ async function closeServer(server: Server, sessions: Set<Session>, config: Confi
   }
   if (sessions.size > 0) log.warn({ sessions: sessions.size, graceMs: config.shutdownGraceMs }, 'ending sessions whose statements did not finish in time');
   for (const session of sessions) session.destroy('proxy shutting down');
-  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, LISTENER_CLOSE_WAIT_MS).unref())]);
+  // Clients of ended sessions close their side in their own time, but not past the deadline.
+  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - performance.now())).unref())]);
 }
 
 /** Opens a connection to the upstream, with TLS when configured (SSLRequest first, as libpq does). */

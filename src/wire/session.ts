@@ -53,6 +53,7 @@ export class Session {
   readonly clientGate = new ReadGate(() => this.client);
   /** The client has more than maxClientBacklogBytes unread: nothing more is read or answered until it drains. */
   private backlogged = false;
+  private backlogTimer: NodeJS.Timeout | null = null;
   private roomWaiters: (() => void)[] = [];
   /** Shutting down: nothing more is read or started; the running statement may finish. */
   private draining = false;
@@ -333,11 +334,15 @@ export class Session {
     this.backlogged = true;
     this.clientGate.hold('backlog');
     this.upstream?.gate.hold('backlog');
+    const timeoutMs = this.deps.config.clientBacklogTimeoutMs;
+    this.backlogTimer = setTimeout(() => this.fatal(new VectorgateError(SqlState.ConnectionFailure,
+      `terminating connection: the client read none of its results for ${timeoutMs} ms`, { severity: 'FATAL' })), timeoutMs);
   }
 
   private onClientDrain(): void {
     if (!this.backlogged) return;
     this.backlogged = false;
+    if (this.backlogTimer) clearTimeout(this.backlogTimer);
     this.clientGate.release('backlog');
     this.upstream?.gate.release('backlog');
     for (const resolve of this.roomWaiters.splice(0)) resolve();
@@ -400,6 +405,7 @@ export class Session {
     this.held = [];
     this.heldBytes = 0;
     for (const resolve of this.roomWaiters.splice(0)) resolve();
+    if (this.backlogTimer) clearTimeout(this.backlogTimer);
     if (this.backlogged) this.client.destroy();
     else if (!this.client.writableEnded) this.client.end();
     setTimeout(() => this.client.destroy(), 1000).unref();

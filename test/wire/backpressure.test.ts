@@ -170,3 +170,19 @@ test('node-pg receives a k = 10,000 search with 2 KB payloads complete and corre
     await client.end();
   }
 });
+
+test('a client that reads none of its backlog for clientBacklogTimeoutMs is disconnected, freeing its session', async () => {
+  const own = await startStack({ config: { maxClientBacklogBytes: BACKLOG_BYTES, clientBacklogTimeoutMs: 1000 } });
+  const client = await WireClient.connect(own.proxyPort, ROLES.trust.user, DATABASE);
+  try {
+    client.socket.pause();
+    client.send(...Array.from({ length: 100 }, () => serialize.query(`SELECT repeat('x', 100000)`)));
+    for (let i = 0; i < 600 && own.proxy.sessions.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(own.proxy.sessions.size, 0, 'the session was ended');
+    const buffered = own.proxy.metrics.registry.getSingleMetric('vectorgate_client_buffered_bytes')!;
+    assert.equal((await buffered.get()).values[0]!.value, 0);
+  } finally {
+    client.socket.destroy();
+    await own.stop();
+  }
+});
