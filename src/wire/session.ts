@@ -11,7 +11,7 @@ import { LocalCopy, copyInResponse, isCopyMessage } from './local-copy.ts';
 import type { ExecContext, LocalPlan } from '../sql/local-plan.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { ReadGate } from './read-gate.ts';
-import type { MessageWriter } from './backend-writer.ts';
+import { ClientOutput } from './client-output.ts';
 import type { RowOutput } from './local-statements.ts';
 import type { CancelRegistry } from './cancel.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
@@ -45,16 +45,11 @@ export class Session {
   private readonly dispatcher: Dispatcher;
   private inbox: FrontendMessage[] = [];
   private inboxBytes = 0;
-  /** Local responses not yet written (holdClient). */
-  private held: Buffer[] = [];
-  private heldBytes = 0;
+  /** Responses held until Sync/Flush and the client's unread backlog; nothing runs while it is backlogged. */
+  private readonly output: ClientOutput;
   private busy = false;
   /** Reading from the client, stopped while any reason holds (see ReadGate). */
   readonly clientGate = new ReadGate(() => this.client);
-  /** The client has more than maxClientBacklogBytes unread: nothing more is read or answered until it drains. */
-  private backlogged = false;
-  private backlogTimer: NodeJS.Timeout | null = null;
-  private roomWaiters: (() => void)[] = [];
   /** Shutting down: nothing more is read or started; the running statement may finish. */
   private draining = false;
   private startupTimer: NodeJS.Timeout | null;
@@ -81,6 +76,12 @@ export class Session {
     this.client = socket;
     this.reader = new FrontendReader(deps.config);
     this.dispatcher = new Dispatcher(this);
+    this.output = new ClientOutput({
+      client: () => this.client,
+      closed: () => this.phase === 'closed',
+      onBacklog: (backlogged) => this.onBacklog(backlogged),
+      onStalled: (err) => this.fatal(err),
+    }, deps.config);
     this.startupTimer = setTimeout(() => this.close('startup timeout'), deps.config.startupTimeoutMs);
     this.attachClient(socket);
   }
@@ -90,7 +91,7 @@ export class Session {
     socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
     socket.on('error', () => this.close('client socket error'));
     socket.on('close', () => this.close('client closed'));
-    socket.on('drain', () => this.onClientDrain());
+    socket.on('drain', () => this.output.onDrain());
     if (this.deps.config.idleSessionTimeoutMs > 0) {
       socket.setTimeout(this.deps.config.idleSessionTimeoutMs, () => this.onIdle());
     }
@@ -104,7 +105,7 @@ export class Session {
       this.fatal(err);
       return;
     }
-    if (this.busy || this.inbox.length > 0 || this.backlogged || this.draining) {
+    if (this.busy || this.inbox.length > 0 || this.output.backlogged || this.draining) {
       for (const m of messages) if (!this.toLocalCopy(m)) this.enqueue(m);
       return;
     }
@@ -112,7 +113,7 @@ export class Session {
     try {
       for (let i = 0; i < messages.length; i++) {
         const pending = this.handle(messages[i]!);
-        if (pending !== undefined || this.backlogged) {
+        if (pending !== undefined || this.output.backlogged) {
           for (let j = i + 1; j < messages.length; j++) this.enqueue(messages[j]!);
           if (pending !== undefined) this.wait(pending);
           break;
@@ -180,7 +181,7 @@ export class Session {
   private pump(): void {
     this.upstream?.cork();
     try {
-      while (!this.busy && !this.backlogged && !this.draining && this.inbox.length > 0 && this.phase !== 'closed') {
+      while (!this.busy && !this.output.backlogged && !this.draining && this.inbox.length > 0 && this.phase !== 'closed') {
         const message = this.inbox.shift()!;
         this.inboxBytes -= message.raw.length;
         const pending = this.handle(message);
@@ -269,14 +270,7 @@ export class Session {
 
   /** Writes to the client now, after any held responses (see holdClient). */
   writeClient(data: Buffer): void {
-    if (this.held.length > 0) {
-      this.held.push(data);
-      this.flushClient();
-      return;
-    }
-    if (this.phase === 'closed') return;
-    this.client.write(data);
-    this.checkBacklog();
+    this.output.write(data);
   }
 
   /**
@@ -285,67 +279,32 @@ export class Session {
    * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
    */
   holdClient(data: Buffer): void {
-    this.held.push(data);
-    this.heldBytes += data.length;
-    if (this.heldBytes >= this.deps.config.maxHeldResponseBytes) this.flushClient();
+    this.output.hold(data);
   }
 
   flushClient(): void {
-    const held = this.held;
-    if (held.length === 0) return;
-    this.held = [];
-    this.heldBytes = 0;
-    if (this.phase === 'closed') return;
-    if (held.length > 1) this.client.cork();
-    for (const data of held) this.client.write(data);
-    if (held.length > 1) this.client.uncork();
-    this.checkBacklog();
+    this.output.flush();
   }
 
-  /**
-   * Sends what a large local result has so far and waits while the client is behind, so a result is
-   * never held whole: at most one chunk plus maxClientBacklogBytes of it are in the proxy at a time.
-   */
-  async spill(w: MessageWriter): Promise<void> {
-    this.holdClient(w.take());
-    this.flushClient();
-    if (this.backlogged) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
-    if (this.phase === 'closed') {
-      throw new VectorgateError(SqlState.ConnectionFailure, 'connection closed while sending a result', { severity: 'FATAL' });
-    }
-  }
-
-  /** Large local results stream through spill() in chunks of maxHeldResponseBytes. */
+  /** Large local results stream through ClientOutput.spill in chunks of maxHeldResponseBytes. */
   get rowOutput(): RowOutput {
-    return { chunkBytes: this.deps.config.maxHeldResponseBytes, spill: (w) => this.spill(w) };
+    return { chunkBytes: this.deps.config.maxHeldResponseBytes, spill: (w) => this.output.spill(w) };
   }
 
   /** Bytes this session holds for its client: messages waiting to run, responses not yet sent or not yet read. */
   bufferedBytes(): number {
-    return this.inboxBytes + this.heldBytes + this.client.writableLength + (this.upstream?.writableLength ?? 0);
+    return this.inboxBytes + this.output.bufferedBytes + (this.upstream?.writableLength ?? 0);
   }
 
-  /**
-   * A client that does not read its responses stops being read, and so does its upstream, as
-   * PostgreSQL stops reading while its send buffer is full: memory stays bounded by the limit.
-   */
-  private checkBacklog(): void {
-    if (this.backlogged || this.client.writableLength < this.deps.config.maxClientBacklogBytes) return;
-    this.backlogged = true;
-    this.clientGate.hold('backlog');
-    this.upstream?.gate.hold('backlog');
-    const timeoutMs = this.deps.config.clientBacklogTimeoutMs;
-    this.backlogTimer = setTimeout(() => this.fatal(new VectorgateError(SqlState.ConnectionFailure,
-      `terminating connection: the client read none of its results for ${timeoutMs} ms`, { severity: 'FATAL' })), timeoutMs);
-  }
-
-  private onClientDrain(): void {
-    if (!this.backlogged) return;
-    this.backlogged = false;
-    if (this.backlogTimer) clearTimeout(this.backlogTimer);
+  /** Backlogged: read neither the client nor its upstream, start nothing queued, until the client drains. */
+  private onBacklog(backlogged: boolean): void {
+    if (backlogged) {
+      this.clientGate.hold('backlog');
+      this.upstream?.gate.hold('backlog');
+      return;
+    }
     this.clientGate.release('backlog');
     this.upstream?.gate.release('backlog');
-    for (const resolve of this.roomWaiters.splice(0)) resolve();
     if (!this.busy) this.pump();
   }
 
@@ -402,11 +361,9 @@ export class Session {
     // Nothing held is sent any more: drop it now, and do not wait a second for a client that never reads.
     this.inbox = [];
     this.inboxBytes = 0;
-    this.held = [];
-    this.heldBytes = 0;
-    for (const resolve of this.roomWaiters.splice(0)) resolve();
-    if (this.backlogTimer) clearTimeout(this.backlogTimer);
-    if (this.backlogged) this.client.destroy();
+    const backlogged = this.output.backlogged;
+    this.output.close();
+    if (backlogged) this.client.destroy();
     else if (!this.client.writableEnded) this.client.end();
     setTimeout(() => this.client.destroy(), 1000).unref();
     this.deps.log.debug({ reason }, 'session closed');
