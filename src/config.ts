@@ -56,6 +56,11 @@ export interface Config {
    * hold; a large local result is written in chunks of maxHeldResponseBytes under this limit.
    */
   maxClientBacklogBytes: number;
+  /**
+   * Answers a session may await from the upstream at once (one per forwarded message); past it the
+   * client is not read until half have come, so a flood of tiny statements cannot grow the queue.
+   */
+  maxPendingResponses: number;
   /** A client that reads none of its backlog for this long is disconnected (08006), freeing its upstream backend. */
   clientBacklogTimeoutMs: number;
   /** At shutdown (SIGTERM): how long running statements may finish before their sessions are ended. */
@@ -157,6 +162,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxHeldResponseBytes: 64 * 1024,
   maxClientBacklogBytes: 1024 * 1024,
   clientBacklogTimeoutMs: 600_000,
+  maxPendingResponses: 100_000,
   shutdownGraceMs: 10_000,
   shutdownTimeoutMs: 120_000,
   classifyCacheEntries: 10_000,
@@ -204,7 +210,7 @@ export function makeConfig(overrides: Partial<Config> = {}): Config {
 function assertConfig(config: Config): void {
   const positive: (keyof Config)[] = [
     'maxMessageBytes', 'maxStartupPacketBytes', 'maxConnections', 'startupTimeoutMs',
-    'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'maxClientBacklogBytes', 'clientBacklogTimeoutMs', 'shutdownGraceMs', 'shutdownTimeoutMs', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
+    'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'maxClientBacklogBytes', 'clientBacklogTimeoutMs', 'maxPendingResponses', 'shutdownGraceMs', 'shutdownTimeoutMs', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'logSampleEvery',
     'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',

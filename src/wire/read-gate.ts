@@ -6,9 +6,10 @@ import type { Socket } from 'node:net';
 /**
  * Why reading stops. `backlog`: the client is not reading its responses; `peer`: the socket we forward
  * to is full; `inbox`: messages wait behind a local statement; `copy`: a COPY's sink is behind;
- * `shutdown`: the proxy is stopping and takes no new statements.
+ * `pending`: too many upstream answers are awaited; `shutdown`: the proxy is stopping and takes no new
+ * statements.
  */
-export type PauseReason = 'backlog' | 'peer' | 'inbox' | 'copy' | 'shutdown';
+export type PauseReason = 'backlog' | 'peer' | 'pending' | 'inbox' | 'copy' | 'shutdown';
 
 export class ReadGate {
   private readonly reasons = new Set<PauseReason>();

@@ -66,6 +66,7 @@ export class UpstreamLink implements BackendSink {
 
   expect(entry: Expectation): void {
     this.queue.push(entry);
+    if (this.queue.length >= this.session.deps.config.maxPendingResponses) this.session.clientGate.hold('pending');
   }
 
   cork(): void {
@@ -166,6 +167,7 @@ export class UpstreamLink implements BackendSink {
     if (code === BackendCode.ErrorResponse) head.sawError = true;
     if (!isTerminal(head.expect, code)) return;
     this.queue.shift();
+    if (this.queue.length <= this.session.deps.config.maxPendingResponses / 2) this.session.clientGate.release('pending');
     head.onDone?.(head);
     if (code === BackendCode.ErrorResponse && head.extended) this.skipToSync();
     if (this.queue.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
@@ -174,6 +176,7 @@ export class UpstreamLink implements BackendSink {
   /** The upstream now ignores messages until Sync; so do we, for the ones not yet sent. */
   private skipToSync(): void {
     this.queue.dropUntilSync();
+    if (this.queue.length <= this.session.deps.config.maxPendingResponses / 2) this.session.clientGate.release('pending');
     if (this.queue.length === 0) this.session.ignoreTillSync = true;
   }
 

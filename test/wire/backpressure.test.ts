@@ -186,3 +186,29 @@ test('a client that reads none of its backlog for clientBacklogTimeoutMs is disc
     await own.stop();
   }
 });
+
+test('a flood of tiny statements from a client that never reads awaits at most maxPendingResponses answers', async () => {
+  const maxPending = 1000;
+  const own = await startStack({ config: { maxClientBacklogBytes: BACKLOG_BYTES, maxPendingResponses: maxPending } });
+  const client = await WireClient.connect(own.proxyPort, ROLES.trust.user, DATABASE);
+  try {
+    client.socket.pause();
+    const query = serialize.query('SELECT 1');
+    client.socket.write(Buffer.concat(Array.from({ length: 300_000 }, () => query))); // 4 MB of statements, each awaiting an answer
+    const session = [...own.proxy.sessions][0]!;
+    let peak = 0;
+    let last = -1;
+    for (let same = 0; same < 10; await new Promise((resolve) => setTimeout(resolve, 100))) {
+      const now = session.upstream?.pendingResponses ?? 0;
+      peak = Math.max(peak, now);
+      same = now === last && now > 0 ? same + 1 : 0;
+      last = now;
+    }
+    // The limit stops reading; what the reads already under way bring (64 kB each) still goes up.
+    const bound = maxPending + 2 * Math.ceil(CHUNK_BYTES / query.length);
+    assert.ok(peak <= bound, `${peak} answers awaited at once, limit ${bound}`);
+  } finally {
+    client.socket.destroy();
+    await own.stop();
+  }
+});
