@@ -26,7 +26,7 @@ export class UpstreamLink implements BackendSink {
   private idleWaiters: (() => void)[] = [];
   /** The entry the message being framed belongs to, fixed at its header. */
   private current: Expectation | undefined;
-  /** Reading from the upstream stops while the client is not reading (Session.checkBacklog). */
+  /** Reading from the upstream stops while the client is not reading its backlog (client-output.ts). */
   readonly gate: ReadGate;
 
   constructor(private readonly socket: Socket, private readonly session: Session) {
