@@ -109,7 +109,7 @@ function halfOpen(port: number): Socket {
 }
 
 test('SIGTERM lets a running statement finish, ends abusive sessions at the grace deadline, exits 0', async () => {
-  const proxy = await startProxy(dataDir(), { VECTORGATE_SHUTDOWN_GRACE_MS: '4000' });
+  const proxy = await startProxy(dataDir(), { VECTORGATE_SHUTDOWN_GRACE_MS: '6000' });
   const client = pgClient(proxy.port);
   const ended = new Promise<string>((resolve) => client.on('error', (err: Error & { code?: string }) => resolve(String(err.code))));
   await client.connect();
@@ -134,7 +134,8 @@ test('a second SIGTERM during a stuck shutdown exits at once, with exit code 2',
   const stuck = client.query('SELECT pg_sleep(600)').catch(() => undefined);
   await untilRunning('SELECT pg_sleep(600)');
   proxy.child.kill('SIGTERM');
-  while (!proxy.logs.some((l) => l.msg === 'shutting down')) await new Promise((resolve) => setTimeout(resolve, 50));
+  for (let i = 0; i < 600 && !proxy.logs.some((l) => l.msg === 'shutting down'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(proxy.logs.some((l) => l.msg === 'shutting down'), 'the first SIGTERM started the shutdown');
   proxy.child.kill('SIGTERM');
   assert.equal(await proxy.exited, 2);
   assert.ok(proxy.logs.some((l) => l.msg === 'SIGTERM again: exiting at once, without finishing the shutdown'));
