@@ -2,7 +2,7 @@
 // the proxy's resident memory before, at its peak during --seconds of it, and after the client left,
 // and whether another session kept answering. Run it against several checkouts (e.g. a clone of
 // main and this tree) to compare; each must have its node_modules. See issue 8.
-//   node --import tsx bench/slow-reader.ts -- [--seconds 60] [--checkouts after=.,before=/tmp/vg-main]
+//   node --import tsx bench/slow-reader.ts [--seconds 60] [--checkouts after=.,before=../main-clone]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
