@@ -54,6 +54,24 @@ export interface Config {
    * of the client) per pipeline instead of one per message. Past this size they go out at once.
    */
   maxHeldResponseBytes: number;
+  /**
+   * Responses waiting in a client's socket (sent, not yet read by the client) before the session
+   * stops reading from that client and from its upstream until the client reads them — what
+   * PostgreSQL does when its send buffer is full. Bounds the memory one client that never reads can
+   * hold; a large local result is written in chunks of maxHeldResponseBytes under this limit.
+   */
+  maxClientBacklogBytes: number;
+  /**
+   * Answers a session may await from the upstream at once (one per forwarded message); past it the
+   * client is not read until half have come, so a flood of tiny statements cannot grow the queue.
+   */
+  maxPendingResponses: number;
+  /** A client that reads none of its backlog for this long is disconnected (08006), freeing its upstream backend. */
+  clientBacklogTimeoutMs: number;
+  /** At shutdown (SIGTERM): how long running statements may finish before their sessions are ended. */
+  shutdownGraceMs: number;
+  /** At shutdown: the whole stop (statements, snapshots, PostgreSQL) ends within this, else the process exits anyway. */
+  shutdownTimeoutMs: number;
   /** Statements whose classification (local or pass-through) is cached per process. */
   classifyCacheEntries: number;
   /** Longest SQL text whose classification is cached (longer ones are classified every time). */
@@ -153,6 +171,11 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   upstreamConnectTimeoutMs: 10_000,
   maxHeldClientBytes: 8 * 1024 * 1024,
   maxHeldResponseBytes: 64 * 1024,
+  maxClientBacklogBytes: 1024 * 1024,
+  clientBacklogTimeoutMs: 600_000,
+  maxPendingResponses: 100_000,
+  shutdownGraceMs: 10_000,
+  shutdownTimeoutMs: 120_000,
   classifyCacheEntries: 10_000,
   classifyCacheMaxSqlBytes: 16 * 1024,
   maxClassifiedSqlBytes: 1024 * 1024,
@@ -199,7 +222,7 @@ export function makeConfig(overrides: Partial<Config> = {}): Config {
 function assertConfig(config: Config): void {
   const positive: (keyof Config)[] = [
     'maxMessageBytes', 'maxStartupPacketBytes', 'maxConnections', 'startupTimeoutMs',
-    'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
+    'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'maxClientBacklogBytes', 'clientBacklogTimeoutMs', 'maxPendingResponses', 'shutdownGraceMs', 'shutdownTimeoutMs', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'maxInternalStatementsPerSession', 'logSampleEvery',
     'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',

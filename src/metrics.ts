@@ -13,6 +13,8 @@ export interface ProxyMetrics {
   roundTripUpstream: { observe(seconds: number): void };
   statementLocal: { observe(seconds: number): void };
   protocolErrors: Counter;
+  /** Set by the proxy: the bytes each open session holds for its client (Session.bufferedBytes). */
+  sessionBuffers: { read: () => number[] };
 }
 
 /** One pass-through round trip in this many is timed. */
@@ -36,8 +38,20 @@ export function createMetrics(): ProxyMetrics {
     labelNames: ['route'], registers: [registry],
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
   });
+  const sessionBuffers = { read: (): number[] => [] };
+  new Gauge({
+    name: 'vectorgate_client_buffered_bytes', help: 'Bytes held for all clients: queued messages, responses not yet sent or not yet read',
+    registers: [registry],
+    collect() { this.set(sessionBuffers.read().reduce((sum, n) => sum + n, 0)); },
+  });
+  new Gauge({
+    name: 'vectorgate_client_buffered_bytes_max', help: 'Bytes held for the one client holding most (bounded by maxClientBacklogBytes and maxHeldClientBytes)',
+    registers: [registry],
+    collect() { this.set(sessionBuffers.read().reduce((max, n) => Math.max(max, n), 0)); },
+  });
   return {
     registry,
+    sessionBuffers,
     connections: new Gauge({ name: 'vectorgate_client_connections', help: 'Open client connections', registers: [registry] }),
     connectionsTotal: new Counter({ name: 'vectorgate_client_connections_total', help: 'Client connections accepted', registers: [registry] }),
     connectionsRejected: new Counter({ name: 'vectorgate_client_connections_rejected_total', help: 'Client connections refused at the connection limit', registers: [registry] }),

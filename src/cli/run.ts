@@ -69,9 +69,15 @@ export async function runStart(config: Config): Promise<void> {
     // The bound port, not the configured one: --listen host:0 picks a free port.
     const url = `postgresql://${credentials.user}:${credentials.password}@${config.listenHost}:${port}/${credentials.database}`;
     console.log(`vectorgate is ready. Connect with:\n  psql '${url}'`);
-    onShutdown(log, async () => {
-      await stopProxy();
-      await postgres.stop();
+    onShutdown(log, config, async () => {
+      try {
+        await stopProxy();
+      } finally {
+        await postgres.stop();
+      }
+    }, () => {
+      // A forced exit still asks PostgreSQL for its fast shutdown, which it finishes on its own.
+      if (postgres.pid !== undefined) process.kill(postgres.pid, 'SIGINT');
     });
   } catch (err) {
     await postgres.stop();
@@ -82,7 +88,7 @@ export async function runStart(config: Config): Promise<void> {
 export async function runProxy(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
   const { stop } = await serve(config, log);
-  onShutdown(log, stop);
+  onShutdown(log, config, stop, () => undefined);
 }
 
 /** Collections (data in <dataDir>/vectors: catalog, per-shard logs, snapshots), proxy, metrics. */
@@ -98,7 +104,12 @@ async function serve(config: Config, log: Logger): Promise<{ stop: () => Promise
     const stop = async () => {
       metricsServer?.close();
       await proxy.close();
-      await collections.close();
+      try {
+        await collections.close();
+      } catch (err) {
+        log.error({ err: err instanceof Error ? err.message : String(err) }, 'stopped without a snapshot');
+        throw err;
+      }
     };
     return { stop, port: proxy.port };
   } catch (err) {
@@ -107,15 +118,39 @@ async function serve(config: Config, log: Logger): Promise<{ stop: () => Promise
   }
 }
 
-function onShutdown(log: Logger, stop: () => Promise<void>): void {
+/** Exit codes of a shutdown: every step done; a step failed (e.g. no snapshot on a full disk); cut short. */
+export const EXIT_CLEAN = 0;
+export const EXIT_STEP_FAILED = 1;
+export const EXIT_FORCED = 2;
+
+/**
+ * SIGTERM/SIGINT: stop (sessions get shutdownGraceMs to finish their statements, then snapshots and
+ * PostgreSQL), and exit however it went — after shutdownTimeoutMs at the latest. A second signal
+ * exits at once, as a second Ctrl-C is expected to.
+ */
+function onShutdown(log: Logger, config: Config, stop: () => Promise<void>, forceStop: () => void): void {
   let stopping = false;
+  const exit = (code: number) => {
+    log.flush();
+    process.exit(code);
+  };
+  const force = (why: string) => {
+    log.error({ exitCode: EXIT_FORCED }, why);
+    forceStop();
+    exit(EXIT_FORCED);
+  };
   const handler = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      force(`${signal} again: exiting at once, without finishing the shutdown`);
+      return;
+    }
     stopping = true;
-    log.info({ signal }, 'shutting down');
-    stop().then(() => process.exit(0), (err: unknown) => {
-      log.error({ err }, 'shutdown failed');
-      process.exit(1);
+    log.info({ signal, graceMs: config.shutdownGraceMs, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
+    setTimeout(() => force(`shutdown did not finish within shutdownTimeoutMs (${config.shutdownTimeoutMs} ms): exiting`),
+      config.shutdownTimeoutMs);
+    stop().then(() => exit(EXIT_CLEAN), (err: unknown) => {
+      log.error({ err: err instanceof Error ? err.message : String(err), exitCode: EXIT_STEP_FAILED }, 'shutdown failed');
+      exit(EXIT_STEP_FAILED);
     });
   };
   process.on('SIGINT', () => handler('SIGINT'));

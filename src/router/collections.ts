@@ -163,13 +163,28 @@ export class Collections {
     await Promise.all(range(entry.shards).map((i) => this.#host.call({ type: 'snapshot', shard: shardKey(entry, i) })));
   }
 
-  /** A clean shutdown snapshots every collection first, so the next start replays nothing. */
+  /**
+   * A clean shutdown snapshots every collection it can, so the next start replays nothing; one whose
+   * snapshot cannot be written (a full disk) keeps its log, which the next start replays.
+   */
   async close(): Promise<void> {
+    const failed: { name: string; err: unknown }[] = [];
     try {
-      for (const entry of this.#catalog.list()) await this.snapshot(entry.name);
+      for (const entry of this.#catalog.list()) {
+        try {
+          await this.snapshot(entry.name);
+        } catch (err) {
+          failed.push({ name: entry.name, err });
+        }
+      }
     } finally {
       await this.#host.close();
     }
+    if (failed.length === 0) return;
+    const cause = toVectorgateError(failed[0]!.err);
+    throw new VectorgateError(cause.code,
+      `no snapshot of ${failed.map((f) => `"${f.name}"`).join(', ')} at shutdown: ${cause.message}; ` +
+      'the write-ahead log keeps every acknowledged write and the next start replays it', { cause: failed[0]!.err });
   }
 
   /** Synchronous catalog lookup (no shard calls), e.g. to tell a COPY into a collection from one into a table. */

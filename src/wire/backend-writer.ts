@@ -73,6 +73,19 @@ export class MessageWriter {
     return this;
   }
 
+  /** Bytes written so far. */
+  get length(): number {
+    return this.offset;
+  }
+
+  /** Returns the whole messages written so far and starts over with a fresh buffer (they stay valid). */
+  take(): Buffer {
+    const out = this.finish();
+    this.buf = Buffer.allocUnsafe(Math.min(this.buf.length, 64 * 1024));
+    this.offset = 0;
+    return out;
+  }
+
   finish(): Buffer {
     if (this.messageStart >= 0) throw new Error('MessageWriter: finish() inside an open message');
     return this.buf.subarray(0, this.offset);

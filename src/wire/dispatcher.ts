@@ -262,7 +262,7 @@ export class Dispatcher {
       let failed = true;
       try {
         if (route.plan.copyIn) writeCommandComplete(w, await this.run((ctx) => this.session.copyIn(route.plan, ctx)));
-        else await this.run((ctx) => executePortal(w, route, maxRows, ctx));
+        else await this.run((ctx) => executePortal(w, route, maxRows, ctx, this.session.rowOutput));
         failed = false;
       } finally {
         if (sampled) {

@@ -101,16 +101,26 @@ export function describeRows(w: MessageWriter, columns: ResultColumn[] | null, f
   else writeRowDescription(w, fieldsOf(columns, formats));
 }
 
-/** `encoding`: the session's client_encoding, which text values are sent in (client-text.ts). */
-export function writeRows(w: MessageWriter, columns: ResultColumn[] | null, rows: unknown[][], formats: number[], encoding = 'UTF8'): void {
+/** Where a result's rows go: in chunks of `chunkBytes`, each spilled to the client under backpressure. */
+export interface RowOutput {
+  chunkBytes: number;
+  spill(w: MessageWriter): Promise<void>;
+}
+
+/**
+ * Encodes rows into `w`, spilling whenever a chunk is full, so a large result never exists whole as bytes.
+ * `encoding`: the session's client_encoding, which text values are sent in (client-text.ts).
+ */
+export async function writeRows(w: MessageWriter, columns: ResultColumn[] | null, rows: unknown[][], formats: number[], out: RowOutput, encoding = 'UTF8'): Promise<void> {
   if (columns === null) return;
   for (const row of rows) {
     writeDataRow(w, columns.map((c, i) => inClientEncoding(encodeValue(c.type, row[i], formatOf(formats, i)), c.type.oid, formatOf(formats, i), encoding)));
+    if (w.length >= out.chunkBytes) await out.spill(w);
   }
 }
 
 /** Runs (once) and returns the next batch of a portal's rows, honouring Execute's row limit. */
-export async function executePortal(w: MessageWriter, portal: LocalPortal, maxRows: number, ctx: ExecContext): Promise<void> {
+export async function executePortal(w: MessageWriter, portal: LocalPortal, maxRows: number, ctx: ExecContext, out: RowOutput): Promise<void> {
   if (portal.rows === null) {
     const params = portal.params.map((value, i) => ({ value, format: formatOf(portal.paramFormats, i) }));
     const result = await executeCancellable(portal.plan, ctx, params);
@@ -118,7 +128,7 @@ export async function executePortal(w: MessageWriter, portal: LocalPortal, maxRo
     portal.commandTag = result.commandTag;
   }
   const end = maxRows > 0 ? Math.min(portal.rows.length, portal.position + maxRows) : portal.rows.length;
-  writeRows(w, portal.plan.columns, portal.rows.slice(portal.position, end), portal.resultFormats, ctx.clientEncoding);
+  await writeRows(w, portal.plan.columns, portal.rows.slice(portal.position, end), portal.resultFormats, out, ctx.clientEncoding);
   portal.position = end;
   if (end < portal.rows.length) writeEmpty(w, BackendCode.PortalSuspended);
   else writeCommandComplete(w, portal.commandTag);

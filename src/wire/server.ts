@@ -18,6 +18,7 @@ export interface ProxyServer {
   readonly host: string;
   readonly port: number;
   readonly sessions: ReadonlySet<Session>;
+  readonly metrics: ProxyMetrics;
   close(): Promise<void>;
 }
 
@@ -38,6 +39,7 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
     log,
   };
   const sessions = new Set<Session>();
+  metrics.sessionBuffers.read = () => [...sessions].map((session) => session.bufferedBytes());
   const server = createServer({ noDelay: true }, (socket) => accept(socket, deps, sessions));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -46,7 +48,7 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.listenPort;
   log.info({ host: config.listenHost, port, upstream: `${config.upstreamHost}:${config.upstreamPort}`, tls: tls !== null }, 'proxy listening');
-  return { host: config.listenHost, port, sessions, close: () => closeServer(server, sessions) };
+  return { host: config.listenHost, port, sessions, metrics, close: () => closeServer(server, sessions, config, log) };
 }
 
 function accept(socket: Socket, deps: SessionDeps, sessions: Set<Session>): void {
@@ -66,10 +68,29 @@ function accept(socket: Socket, deps: SessionDeps, sessions: Set<Session>): void
   };
 }
 
-async function closeServer(server: Server, sessions: Set<Session>): Promise<void> {
+/** Shutdown notices a statement's end by looking every few ms: one place, instead of a hook wherever a statement can end. */
+const SHUTDOWN_POLL_MS = 20;
+const adminShutdown = () => new VectorgateError(SqlState.AdminShutdown, 'terminating connection due to administrator command', { severity: 'FATAL' });
+
+/**
+ * Stops accepting, lets each session's running statement finish for up to shutdownGraceMs (it then
+ * gets PostgreSQL's FATAL 57P01, as in a fast shutdown), and ends the rest at the deadline whatever
+ * their clients do: one that never reads or a half-open socket cannot hold the shutdown up.
+ * https://www.postgresql.org/docs/current/server-shutdown.html
+ */
+async function closeServer(server: Server, sessions: Set<Session>, config: Config, log: Logger): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  for (const session of sessions) session.close('proxy shutting down');
-  await closed;
+  for (const session of sessions) session.stopAccepting();
+  const deadline = performance.now() + config.shutdownGraceMs;
+  for (;;) {
+    for (const session of sessions) if (session.phase !== 'ready' || session.idle) session.fatal(adminShutdown());
+    if (sessions.size === 0 || performance.now() >= deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, SHUTDOWN_POLL_MS));
+  }
+  if (sessions.size > 0) log.warn({ sessions: sessions.size, graceMs: config.shutdownGraceMs }, 'ending sessions whose statements did not finish in time');
+  for (const session of sessions) session.destroy('proxy shutting down');
+  // Clients of ended sessions close their side in their own time, but not past the deadline.
+  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - performance.now())).unref())]);
 }
 
 /** Opens a connection to the upstream, with TLS when configured (SSLRequest first, as libpq does). */

@@ -10,6 +10,9 @@ import { UpstreamLink } from './upstream-link.ts';
 import { LocalCopy, copyInResponse, isCopyMessage } from './local-copy.ts';
 import type { ExecContext, LocalPlan } from '../sql/local-plan.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { ReadGate } from './read-gate.ts';
+import { ClientOutput } from './client-output.ts';
+import type { RowOutput } from './local-statements.ts';
 import type { CancelRegistry } from './cancel.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
 import type { Config } from '../config.ts';
@@ -42,10 +45,13 @@ export class Session {
   private readonly dispatcher: Dispatcher;
   private inbox: FrontendMessage[] = [];
   private inboxBytes = 0;
-  /** Local responses not yet written (holdClient). */
-  private held: Buffer[] = [];
-  private heldBytes = 0;
+  /** Responses held until Sync/Flush and the client's unread backlog; nothing runs while it is backlogged. */
+  private readonly output: ClientOutput;
   private busy = false;
+  /** Reading from the client, stopped while any reason holds (see ReadGate). */
+  readonly clientGate = new ReadGate(() => this.client);
+  /** Shutting down: nothing more is read or started; the running statement may finish. */
+  private draining = false;
   private startupTimer: NodeJS.Timeout | null;
   private readyWaiters: (() => void)[] = [];
   /** After an extended-protocol error: drop messages until Sync, as PostgreSQL does. */
@@ -72,6 +78,12 @@ export class Session {
     this.client = socket;
     this.reader = new FrontendReader(deps.config);
     this.dispatcher = new Dispatcher(this);
+    this.output = new ClientOutput({
+      client: () => this.client,
+      closed: () => this.phase === 'closed',
+      onBacklog: (backlogged) => this.onBacklog(backlogged),
+      onStalled: (err) => this.fatal(err),
+    }, deps.config);
     this.startupTimer = setTimeout(() => this.close('startup timeout'), deps.config.startupTimeoutMs);
     this.attachClient(socket);
   }
@@ -81,7 +93,7 @@ export class Session {
     socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
     socket.on('error', () => this.close('client socket error'));
     socket.on('close', () => this.close('client closed'));
-    socket.on('drain', () => this.upstream?.resume());
+    socket.on('drain', () => this.output.onDrain());
     if (this.deps.config.idleSessionTimeoutMs > 0) {
       socket.setTimeout(this.deps.config.idleSessionTimeoutMs, () => this.onIdle());
     }
@@ -95,7 +107,7 @@ export class Session {
       this.fatal(err);
       return;
     }
-    if (this.busy || this.inbox.length > 0) {
+    if (this.busy || this.inbox.length > 0 || this.output.backlogged || this.draining) {
       for (const m of messages) if (!this.toLocalCopy(m)) this.enqueue(m);
       return;
     }
@@ -103,9 +115,9 @@ export class Session {
     try {
       for (let i = 0; i < messages.length; i++) {
         const pending = this.handle(messages[i]!);
-        if (pending !== undefined) {
+        if (pending !== undefined || this.output.backlogged) {
           for (let j = i + 1; j < messages.length; j++) this.enqueue(messages[j]!);
-          this.wait(pending);
+          if (pending !== undefined) this.wait(pending);
           break;
         }
       }
@@ -132,8 +144,8 @@ export class Session {
   async copyIn(plan: LocalPlan, ctx: ExecContext): Promise<string> {
     const copyIn = plan.copyIn!;
     const copy = new LocalCopy(copyIn.open(ctx), {
-      pauseClient: () => this.client.pause(),
-      resumeClient: () => this.client.resume(),
+      pauseClient: () => this.clientGate.hold('copy'),
+      resumeClient: () => this.clientGate.release('copy'),
     }, this.deps.config.maxHeldClientBytes);
     this.writeClient(copyInResponse(copyIn));
     this.localCopy = copy;
@@ -156,7 +168,7 @@ export class Session {
   private enqueue(message: FrontendMessage): void {
     this.inbox.push(message);
     this.inboxBytes += message.raw.length;
-    if (this.inboxBytes > this.deps.config.maxHeldClientBytes) this.client.pause();
+    if (this.inboxBytes > this.deps.config.maxHeldClientBytes) this.clientGate.hold('inbox');
   }
 
   /** Messages after an asynchronous step (a local statement) wait until it is done, in order. */
@@ -171,13 +183,13 @@ export class Session {
   private pump(): void {
     this.upstream?.cork();
     try {
-      while (!this.busy && this.inbox.length > 0 && this.phase !== 'closed') {
+      while (!this.busy && !this.output.backlogged && !this.draining && this.inbox.length > 0 && this.phase !== 'closed') {
         const message = this.inbox.shift()!;
         this.inboxBytes -= message.raw.length;
         const pending = this.handle(message);
         if (pending !== undefined) this.wait(pending);
       }
-      if (this.inboxBytes <= this.deps.config.maxHeldClientBytes / 2 && this.client.isPaused()) this.client.resume();
+      if (this.inboxBytes <= this.deps.config.maxHeldClientBytes / 2) this.clientGate.release('inbox');
     } catch (err) {
       this.fatal(err);
     } finally {
@@ -260,13 +272,7 @@ export class Session {
 
   /** Writes to the client now, after any held responses (see holdClient). */
   writeClient(data: Buffer): void {
-    if (this.held.length > 0) {
-      this.held.push(data);
-      this.flushClient();
-      return;
-    }
-    if (this.phase === 'closed') return;
-    if (!this.client.write(data)) this.upstream?.pause();
+    this.output.write(data);
   }
 
   /**
@@ -275,22 +281,33 @@ export class Session {
    * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
    */
   holdClient(data: Buffer): void {
-    this.held.push(data);
-    this.heldBytes += data.length;
-    if (this.heldBytes >= this.deps.config.maxHeldResponseBytes) this.flushClient();
+    this.output.hold(data);
   }
 
   flushClient(): void {
-    const held = this.held;
-    if (held.length === 0) return;
-    this.held = [];
-    this.heldBytes = 0;
-    if (this.phase === 'closed') return;
-    if (held.length > 1) this.client.cork();
-    let full = false;
-    for (const data of held) full = !this.client.write(data) || full;
-    if (held.length > 1) this.client.uncork();
-    if (full) this.upstream?.pause();
+    this.output.flush();
+  }
+
+  /** Large local results stream through ClientOutput.spill in chunks of maxHeldResponseBytes. */
+  get rowOutput(): RowOutput {
+    return { chunkBytes: this.deps.config.maxHeldResponseBytes, spill: (w) => this.output.spill(w) };
+  }
+
+  /** Bytes this session holds for its client: messages waiting to run, responses not yet sent or not yet read. */
+  bufferedBytes(): number {
+    return this.inboxBytes + this.output.bufferedBytes + (this.upstream?.writableLength ?? 0);
+  }
+
+  /** Backlogged: read neither the client nor its upstream, start nothing queued, until the client drains. */
+  private onBacklog(backlogged: boolean): void {
+    if (backlogged) {
+      this.clientGate.hold('backlog');
+      this.upstream?.gate.hold('backlog');
+      return;
+    }
+    this.clientGate.release('backlog');
+    this.upstream?.gate.release('backlog');
+    if (!this.busy) this.pump();
   }
 
   dispatcherTable(): Dispatcher['table'] {
@@ -305,6 +322,23 @@ export class Session {
   private onIdle(): void {
     if (this.phase !== 'ready' || this.txStatus !== 'I' || this.busy || (this.upstream?.pendingResponses ?? 0) > 0) return;
     this.fatal(new VectorgateError(SqlState.IdleSessionTimeout, 'terminating connection due to idle-session timeout', { severity: 'FATAL' }));
+  }
+
+  /** Shutdown: stop reading the client and starting its queued messages; what runs may finish. */
+  stopAccepting(): void {
+    this.draining = true;
+    this.clientGate.hold('shutdown');
+  }
+
+  /** No local statement running and no upstream answer outstanding: it can end without losing one. */
+  get idle(): boolean {
+    return !this.busy && (this.upstream?.pendingResponses ?? 0) === 0;
+  }
+
+  /** Ends the session at once, without waiting for the client to read its last bytes. */
+  destroy(reason: string): void {
+    this.close(reason);
+    this.client.destroy();
   }
 
   /** Ends the connection with a FATAL error (08P01 for malformed input). */
@@ -326,7 +360,13 @@ export class Session {
     this.dispatcher.cancel();
     this.localCopy?.abort(new VectorgateError(SqlState.ConnectionFailure, 'connection closed during COPY'));
     this.upstream?.close();
-    if (!this.client.writableEnded) this.client.end();
+    // Nothing held is sent any more: drop it now, and do not wait a second for a client that never reads.
+    this.inbox = [];
+    this.inboxBytes = 0;
+    const backlogged = this.output.backlogged;
+    this.output.close();
+    if (backlogged) this.client.destroy();
+    else if (!this.client.writableEnded) this.client.end();
     setTimeout(() => this.client.destroy(), 1000).unref();
     this.deps.log.debug({ reason }, 'session closed');
     this.onClosed?.();

@@ -102,7 +102,7 @@ async function answer(session: Session, plan: LocalPlan, run: LocalRunner, w: Me
   }
   const result = await run((ctx) => executeCancellable(plan, ctx, []));
   describeRows(w, plan.columns, []);
-  writeRows(w, plan.columns, result.rows, [], session.clientEncoding);
+  await writeRows(w, plan.columns, result.rows, [], session.rowOutput, session.clientEncoding);
   writeCommandComplete(w, result.commandTag);
   return { failed: false, rows: result.rows.length };
 }

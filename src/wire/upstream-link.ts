@@ -8,6 +8,7 @@ import { BackendFramer, Disposition, type BackendSink } from './backend-framer.t
 import { ResponseQueue, isAsynchronous, isTerminal, type Expectation } from './response-queue.ts';
 import { stripChannelBinding } from './auth.ts';
 import { noteClientEncoding } from './client-text.ts';
+import { ReadGate } from './read-gate.ts';
 import type { Session } from './session.ts';
 
 /** What an entry with `capture` reads instead of forwarding: its rows, or a statement's parameter types. */
@@ -26,13 +27,22 @@ export class UpstreamLink implements BackendSink {
   private idleWaiters: (() => void)[] = [];
   /** The entry the message being framed belongs to, fixed at its header. */
   private current: Expectation | undefined;
+  /** Reading from the upstream stops while the client is not reading its backlog (client-output.ts). */
+  readonly gate: ReadGate;
 
   constructor(private readonly socket: Socket, private readonly session: Session) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => session.close('upstream socket error'));
     socket.on('close', () => session.close('upstream closed'));
-    socket.on('drain', () => session.client.resume());
+    // The reverse direction: the client is read again once the upstream has taken what was sent.
+    socket.on('drain', () => session.clientGate.release('peer'));
+    this.gate = new ReadGate(() => socket);
+  }
+
+  /** Bytes written to the upstream and not yet taken by it. */
+  get writableLength(): number {
+    return this.socket.writableLength;
   }
 
   get pendingResponses(): number {
@@ -44,7 +54,7 @@ export class UpstreamLink implements BackendSink {
 
   write(data: Buffer): void {
     if (this.batch === null) {
-      if (!this.socket.write(data)) this.session.client.pause();
+      if (!this.socket.write(data)) this.session.clientGate.hold('peer');
       return;
     }
     const last = this.batch[this.batch.length - 1];
@@ -57,6 +67,7 @@ export class UpstreamLink implements BackendSink {
 
   expect(entry: Expectation): void {
     this.queue.push(entry);
+    if (this.queue.length >= this.session.deps.config.maxPendingResponses) this.session.clientGate.hold('pending');
   }
 
   cork(): void {
@@ -75,11 +86,10 @@ export class UpstreamLink implements BackendSink {
     for (const data of batch) this.write(data);
     this.socket.uncork();
   }
-  pause(): void { this.socket.pause(); }
-  resume(): void { this.socket.resume(); }
 
   close(): void {
     this.socket.end();
+    // PostgreSQL ends the backend on Terminate or EOF; a socket it no longer reads is cut after a second.
     setTimeout(() => this.socket.destroy(), 1000).unref();
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
@@ -165,6 +175,7 @@ export class UpstreamLink implements BackendSink {
     if (code === BackendCode.ErrorResponse) head.sawError = true;
     if (!isTerminal(head.expect, code)) return;
     this.queue.shift();
+    if (this.queue.length <= this.session.deps.config.maxPendingResponses / 2) this.session.clientGate.release('pending');
     head.onDone?.(head);
     if (code === BackendCode.ErrorResponse && head.extended) this.skipToSync();
     if (this.queue.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
@@ -173,6 +184,7 @@ export class UpstreamLink implements BackendSink {
   /** The upstream now ignores messages until Sync; so do we, for the ones not yet sent. */
   private skipToSync(): void {
     this.queue.dropUntilSync();
+    if (this.queue.length <= this.session.deps.config.maxPendingResponses / 2) this.session.clientGate.release('pending');
     if (this.queue.length === 0) this.session.ignoreTillSync = true;
   }
 
