@@ -11,6 +11,7 @@ import { copyParser, type CopyOptions, type ParsedRow } from './copy-format.ts';
 import { checkId } from '../engine/shard.ts';
 import type { CopySink, ExecContext, LocalPlan, ParamValue } from './local-plan.ts';
 import { decodeJsonText, decodeText, decodeVector } from './param-decode.ts';
+import { warnIfInTransactionBlock } from './functions/writes.ts';
 
 const COLUMNS = ['id', 'vector', 'payload'] as const;
 type Column = (typeof COLUMNS)[number];
@@ -100,6 +101,7 @@ class CollectionCopySink implements CopySink {
     const spec = this.collections.spec(name);
     if (spec === undefined) throw new VectorgateError(SqlState.UndefinedTable, `collection "${name}" does not exist`);
     this.dims = spec.dims;
+    warnIfInTransactionBlock(ctx);
   }
 
   async write(data: Buffer): Promise<void> {

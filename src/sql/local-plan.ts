@@ -34,8 +34,28 @@ export interface ExecContext {
    * session's vectorgate.statement_timeout; past it the signal aborts with 57014.
    */
   limitTime(timeoutMs: number): void;
+  /**
+   * The session's transaction status when the statement started, as PostgreSQL's last ReadyForQuery
+   * said: 'I' idle, 'T' in a transaction block, 'E' in a failed one.
+   * https://www.postgresql.org/docs/current/protocol-message-formats.html#PROTOCOL-MESSAGE-FORMATS-READYFORQUERY
+   */
+  transactionStatus: 'I' | 'T' | 'E';
+  /**
+   * Sends a NoticeResponse before the statement's result, at most once per transaction block for a
+   * given key (every time outside one).
+   */
+  noticeOncePerTransaction(key: string, notice: Notice): void;
   /** Set while EXPLAIN runs: each vector search records how it was answered here. */
   explain?: ExplainedCall[];
+}
+
+/** A NoticeResponse's fields. https://www.postgresql.org/docs/current/protocol-error-fields.html */
+export interface Notice {
+  severity: 'WARNING' | 'NOTICE';
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
 }
 
 export interface ExplainedCall {

@@ -6,7 +6,7 @@ import {
   BodyReader, checkEmptyBody, decodeBind, decodeBindNames, decodeClose, decodeDescribe, decodeExecute, decodeParse, decodeQuery,
   type FrontendMessage,
 } from './frontend-codec.ts';
-import { MessageWriter, writeCommandComplete, writeEmpty, writeError, writeReadyForQuery } from './backend-writer.ts';
+import { MessageWriter, writeCommandComplete, writeEmpty, writeError, writeNotice, writeReadyForQuery } from './backend-writer.ts';
 import { Expect, expectationFor, newExpectation } from './response-queue.ts';
 import { StatementTable, bindLocal, type LocalPortal, type LocalStatement, describeRows, describeStatement, executePortal } from './local-statements.ts';
 import { runSimpleQuery } from './simple-query.ts';
@@ -63,6 +63,16 @@ export class Dispatcher {
         session.settingsInUse = true;
       },
       limitTime,
+      transactionStatus: session.txStatus,
+      noticeOncePerTransaction: (key, notice) => {
+        if (session.txStatus !== 'I') {
+          if (session.transactionNotices.has(key)) return;
+          session.transactionNotices.add(key);
+        }
+        const w = new MessageWriter(128);
+        writeNotice(w, notice);
+        session.holdClient(w.finish());
+      },
     };
     try {
       return await work(ctx);
