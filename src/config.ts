@@ -110,6 +110,11 @@ export interface Config {
   walGroupCommitMaxBytes: number;
   /** Appends waiting for a group commit per shard, at most. */
   walMaxPendingAppends: number;
+  /**
+   * Segment size of a collection's decision log (commit records of multi-shard batches, 25 bytes
+   * each); once this much was appended, commits no shard log can still need are removed.
+   */
+  decisionLogSegmentBytes: number;
   /** Log bytes after which a snapshot is due. */
   snapshotMinLogBytes: number;
   /** Ingest rate above which a due snapshot is deferred. */
@@ -172,6 +177,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   walSegmentBytes: 64 * 1024 * 1024,
   walGroupCommitMaxBytes: 16 * 1024 * 1024,
   walMaxPendingAppends: 10_000,
+  decisionLogSegmentBytes: 1024 * 1024,
   snapshotMinLogBytes: 64 * 1024 * 1024,
   snapshotHeavyIngestBytesPerSec: 8 * 1024 * 1024,
   snapshotMaxLogBytes: 1024 * 1024 * 1024,
@@ -193,7 +199,7 @@ function assertConfig(config: Config): void {
     'maxPayloadBytes', 'copyBatchRows', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'walSegmentBytes',
-    'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'snapshotMinLogBytes',
+    'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs',
   ];
   for (const key of positive) {
