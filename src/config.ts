@@ -74,6 +74,14 @@ export interface Config {
   maxPayloadBytes: number;
   /** Rows COPY into a collection parses before writing them as one batch (at most maxBatchRows). */
   copyBatchRows: number;
+  /**
+   * A COPY into a collection of at most this many rows is all-or-nothing: its rows are held and
+   * written as one batch at CopyDone (at most maxBatchRows). Past it (or copyAtomicMaxBytes) a NOTICE
+   * says so, and it writes batches of copyBatchRows that stay if the COPY then fails.
+   */
+  copyAtomicMaxRows: number;
+  /** COPY data bytes (as sent) up to which a COPY into a collection is all-or-nothing (see copyAtomicMaxRows). */
+  copyAtomicMaxBytes: number;
   /** Longest row of COPY data into a collection (bytes), so a missing newline cannot grow a buffer without end. */
   maxCopyRowBytes: number;
   /** Largest k of one search. */
@@ -159,6 +167,8 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxIdBytes: 1024,
   maxPayloadBytes: 64 * 1024,
   copyBatchRows: 2000,
+  copyAtomicMaxRows: 10_000,
+  copyAtomicMaxBytes: 32 * 1024 * 1024,
   maxCopyRowBytes: 1024 * 1024,
   maxK: 10_000,
   maxEf: 10_000,
@@ -196,7 +206,7 @@ function assertConfig(config: Config): void {
     'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'logSampleEvery',
     'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
-    'maxPayloadBytes', 'copyBatchRows', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
+    'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
@@ -215,6 +225,7 @@ function assertConfig(config: Config): void {
     throw new RangeError('snapshotMinLogBytes must not exceed snapshotMaxLogBytes');
   }
   if (config.copyBatchRows > config.maxBatchRows) throw new RangeError('copyBatchRows must not exceed maxBatchRows');
+  if (config.copyAtomicMaxRows > config.maxBatchRows) throw new RangeError('copyAtomicMaxRows must not exceed maxBatchRows');
   if (config.defaultEfSearch > config.maxEf) throw new RangeError('defaultEfSearch must not exceed maxEf');
   if (config.maxStartupPacketBytes > config.maxMessageBytes) {
     throw new RangeError('maxStartupPacketBytes must not exceed maxMessageBytes');

@@ -40,10 +40,9 @@ export interface ExecContext {
    * https://www.postgresql.org/docs/current/protocol-message-formats.html#PROTOCOL-MESSAGE-FORMATS-READYFORQUERY
    */
   transactionStatus: 'I' | 'T' | 'E';
-  /**
-   * Sends a NoticeResponse before the statement's result, at most once per transaction block for a
-   * given key (every time outside one).
-   */
+  /** Sends a NoticeResponse now, ahead of the statement's result (PostgreSQL sends them as they arise). */
+  notice(notice: Notice): void;
+  /** notice(), at most once per transaction block for a given key (every time outside one). */
   noticeOncePerTransaction(key: string, notice: Notice): void;
   /** Set while EXPLAIN runs: each vector search records how it was answered here. */
   explain?: ExplainedCall[];

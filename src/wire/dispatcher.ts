@@ -16,7 +16,7 @@ import { bindComposed, describeComposed } from './composed.ts';
 import { mayBeOurs } from '../sql/prefilter.ts';
 import { ROUND_TRIP_SAMPLE } from '../metrics.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
-import type { Classification, ExecContext } from '../sql/local-plan.ts';
+import type { Classification, ExecContext, Notice } from '../sql/local-plan.ts';
 import type { Session } from './session.ts';
 
 export class Dispatcher {
@@ -64,14 +64,13 @@ export class Dispatcher {
       },
       limitTime,
       transactionStatus: session.txStatus,
+      notice: (notice) => sendNotice(session, notice),
       noticeOncePerTransaction: (key, notice) => {
         if (session.txStatus !== 'I') {
           if (session.transactionNotices.has(key)) return;
           session.transactionNotices.add(key);
         }
-        const w = new MessageWriter(128);
-        writeNotice(w, notice);
-        session.holdClient(w.finish());
+        sendNotice(session, notice);
       },
     };
     try {
@@ -319,4 +318,11 @@ export function poisonUpstream(session: Session, extended: boolean): void {
   upstream.write(w.finish());
   upstream.expect(entry);
   if (extended) session.midPipeline = true;
+}
+
+/** A NoticeResponse to the client now, after the responses held before it. */
+function sendNotice(session: Session, notice: Notice): void {
+  const w = new MessageWriter(128);
+  writeNotice(w, notice);
+  session.writeClient(w.finish());
 }
