@@ -1,8 +1,11 @@
 // Runs shard replicas in worker_threads (default one worker per core) and talks to them. Shards are
 // spread over the workers by count. Each worker has at most workerMaxInflight requests sent and
 // workerMaxQueued waiting behind them; past that a request fails with 53400 instead of queueing
-// without bound. A multi-shard batch's decision (decide) is never refused: a prepared part waiting for
-// it holds back its shard, and there are at most as many as prepares were admitted.
+// without bound. A multi-shard batch's decision (decide) never waits and is never refused: the
+// requests ahead of it may be writes held back by the very prepared record it decides, and there are
+// no more decides than admitted prepares. Prepares themselves wait in order with everything else,
+// which is safe: a prepare waits for nothing but its own append, and the queue is first in, first
+// out, so every worker sends the parts of batches in the same order (no cycle of waits).
 import { availableParallelism } from 'node:os';
 import { Worker, type Transferable } from 'node:worker_threads';
 import type { Config } from '../config.ts';

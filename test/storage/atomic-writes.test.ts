@@ -100,6 +100,25 @@ describe('a multi-shard batch that fails stores none of its rows', () => {
   });
 });
 
+test('many concurrent single- and multi-shard writes through a narrow worker all finish, none lost', async () => {
+  // Writes held back behind an undecided prepare fill a worker's in-flight slots: the decide that
+  // releases them must not wait in the queue behind them (it did, and this hung).
+  const dir = freshDir();
+  const random = rng(4);
+  await withCollections(dir, { shardWorkers: 2, workerMaxInflight: 2, workerMaxQueued: 1000 }, async (db) => {
+    await db.createCollection({ name: 'docs', dims: DIMS, shards: 4 });
+    const written: string[] = [];
+    await Promise.all(Array.from({ length: 24 }, async (_, w) => {
+      for (let b = 0; b < 6; b++) {
+        const batch = rows(random, `c${w}-${b}`, (w + b) % 3 === 0 ? 1 : 8);
+        await db.upsert('docs', batch);
+        written.push(...batch.map((r) => r.id));
+      }
+    }));
+    assert.equal(await storedCount(db, 'docs', written), written.length);
+  });
+});
+
 describe('a shard applies in log order around prepared records', () => {
   const spec: IndexSpec = { dims: DIMS, metric: 'l2', quantization: 'none', m: 16, efConstruction: 64, engine: 'usearch' };
   const config = makeConfig({ walSegmentBytes: 4096 });
