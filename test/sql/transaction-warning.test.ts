@@ -3,7 +3,10 @@
 // notice event) and psql (notices on stderr).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { startStack, type Stack } from '../helpers/stack.ts';
 import type { ClientTarget } from '../helpers/client-target.ts';
 import { ROLES, DATABASE } from '../helpers/cluster.ts';
@@ -60,6 +63,15 @@ test('node-pg: the extended protocol warns too (a prepared vector_upsert with pa
   await client.query({ text: `SELECT vector_upsert('txwarn', $1, $2::real[])`, values: ['e', '{4,4}'] });
   await client.query('COMMIT');
   assert.equal(warnings().length, 1);
+});
+
+test('node-pg: a COPY into a collection inside a transaction block warns too', async () => {
+  notices.length = 0;
+  await client.query('BEGIN');
+  await pipeline(Readable.from([Buffer.from('copied\t[6,6]\t\\N\n')]), client.query(copyFrom('COPY txwarn FROM STDIN')));
+  await client.query('ROLLBACK');
+  assert.equal(warnings().length, 1);
+  assert.equal((await client.query(`SELECT * FROM vector_get('txwarn', 'copied')`)).rowCount, 1);
 });
 
 test('psql: the WARNING reaches stderr and the session goes on', async () => {
