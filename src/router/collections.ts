@@ -46,7 +46,8 @@ export class Collections {
   readonly #host: ShardHost;
   /** Each open collection's decision log, by its directory name. */
   readonly #decisions = new Map<string, DecisionLog>();
-  readonly #trimming = new Set<string>();
+  /** Decision-log trims running, by collection directory (close waits for them). */
+  readonly #trimming = new Map<string, Promise<void>>();
 
   private constructor(config: Config, catalog: Catalog, host: ShardHost) {
     this.config = config;
@@ -81,6 +82,7 @@ export class Collections {
 
   async dropCollection(name: string): Promise<void> {
     const entry = await this.#catalog.remove(this.#entry(name).name);
+    await this.#trimming.get(entry.dir);
     await Promise.all(range(entry.shards).map((i) => this.#host.closeShard(shardKey(entry, i))));
     await this.#decisions.get(entry.dir)?.close();
     this.#decisions.delete(entry.dir);
@@ -147,7 +149,9 @@ export class Collections {
     await Promise.all(shards.map(async (shard) => {
       positions[shard] = (await this.#host.call({ type: 'decide', shard: shardKey(entry, shard), txid, commit: true }))!;
     }));
-    if (log.trimDue) void this.#trimDecisions(entry, log);
+    if (log.trimDue && !this.#trimming.has(entry.dir)) {
+      this.#trimming.set(entry.dir, this.#trimDecisions(entry, log).finally(() => this.#trimming.delete(entry.dir)));
+    }
     return positions;
   }
 
@@ -156,8 +160,6 @@ export class Collections {
    * still holds (shard logs shrink as snapshots are taken).
    */
   async #trimDecisions(entry: CollectionEntry, log: DecisionLog): Promise<void> {
-    if (this.#trimming.has(entry.dir)) return;
-    this.#trimming.add(entry.dir);
     try {
       const beforeSeq = log.lastSeq + 1;
       const oldest = await Promise.all(range(entry.shards).map((i) => this.#host.call({ type: 'retained', shard: shardKey(entry, i) })));
@@ -165,8 +167,6 @@ export class Collections {
       await log.trim(needed.length === 0 ? null : Math.min(...needed), beforeSeq);
     } catch (err) {
       process.emitWarning(`trimming the decision log of ${entry.name} failed: ${String(err)}`);
-    } finally {
-      this.#trimming.delete(entry.dir);
     }
   }
 
@@ -231,6 +231,7 @@ export class Collections {
     try {
       for (const entry of this.#catalog.list()) await this.snapshot(entry.name);
     } finally {
+      await Promise.allSettled([...this.#trimming.values()]);
       await this.#host.close();
       await this.#closeDecisionLogs();
     }
