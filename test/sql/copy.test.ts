@@ -24,6 +24,8 @@ const DIMS = 4;
 const ROWS = 500;
 /** COPYs of up to this many rows are all-or-nothing here; the 500-row ones go past it. */
 const ATOMIC_ROWS = 300;
+/** … and of up to this many bytes of COPY data. */
+const ATOMIC_BYTES = 512 * 1024;
 const notices: { severity?: string; message?: string }[] = [];
 let stack: Stack;
 let client: pg.Client;
@@ -35,7 +37,7 @@ const random = seeded(3);
 before(async () => {
   // A small input buffer: the proxy stops reading a COPY's data until it has taken what it read, so a
   // CopyFail or a disconnect behind 300 KB of rows reaches it only after most of them were parsed.
-  stack = await startStack({ config: { copyBatchRows: 64, copyAtomicMaxRows: ATOMIC_ROWS, maxHeldClientBytes: 32 * 1024 } });
+  stack = await startStack({ config: { copyBatchRows: 64, copyAtomicMaxRows: ATOMIC_ROWS, copyAtomicMaxBytes: ATOMIC_BYTES, maxHeldClientBytes: 32 * 1024 } });
   client = new pg.Client({ host: stack.proxyHost, port: stack.proxyPort, user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE });
   await client.connect();
   client.on('notice', (n) => notices.push(n));
@@ -241,4 +243,17 @@ test('past copyAtomicMaxRows a NOTICE says earlier batches stay, before the firs
   const small = makeRows('s', 100);
   await pipeline(Readable.from([Buffer.from(textCopy(small))]), client.query(copyFrom('COPY copy_long FROM STDIN')));
   assert.equal(notices.length, 0, 'a COPY within the limit gets no NOTICE');
+});
+
+test('past copyAtomicMaxBytes (with fewer rows than the row limit) the NOTICE comes too', async () => {
+  await collection('copy_wide');
+  notices.length = 0;
+  const rows = makeRows('w', 200).map((r, i) => ({ ...r, payload: { i, text: 'y'.repeat(3000) } }));
+  const data = Buffer.from(textCopy(rows) + 'broken\t[1,2,x,4]\t\\N\n');
+  assert.ok(data.length > ATOMIC_BYTES && rows.length < ATOMIC_ROWS);
+  const err = await rejection(pipeline(Readable.from([data]), client.query(copyFrom('COPY copy_wide FROM STDIN'))));
+  assert.equal((err as { code?: string }).code, '22P02');
+  assert.match(notices.find((n) => n.severity === 'NOTICE')?.message ?? '', new RegExp(`exceeds ${ATOMIC_ROWS} rows or ${ATOMIC_BYTES} bytes`));
+  // One CopyData message of all the rows: past the byte limit from the first row on, 3 × 64 written.
+  assert.equal(await storedVectors('copy_wide'), 192);
 });
