@@ -102,6 +102,14 @@ export interface Config {
   maxPayloadBytes: number;
   /** Rows COPY into a collection parses before writing them as one batch (at most maxBatchRows). */
   copyBatchRows: number;
+  /**
+   * A COPY into a collection of at most this many rows is all-or-nothing: its rows are held and
+   * written as one batch at CopyDone (at most maxBatchRows). Past it (or copyAtomicMaxBytes) a NOTICE
+   * says so, and it writes batches of copyBatchRows that stay if the COPY then fails.
+   */
+  copyAtomicMaxRows: number;
+  /** COPY data bytes (as sent) up to which a COPY into a collection is all-or-nothing (see copyAtomicMaxRows). */
+  copyAtomicMaxBytes: number;
   /** Longest row of COPY data into a collection (bytes), so a missing newline cannot grow a buffer without end. */
   maxCopyRowBytes: number;
   /** Largest k of one search. */
@@ -138,6 +146,11 @@ export interface Config {
   walGroupCommitMaxBytes: number;
   /** Appends waiting for a group commit per shard, at most. */
   walMaxPendingAppends: number;
+  /**
+   * Segment size of a collection's decision log (commit records of multi-shard batches, 25 bytes
+   * each); once this much was appended, commits no shard log can still need are removed.
+   */
+  decisionLogSegmentBytes: number;
   /** Log bytes after which a snapshot is due. */
   snapshotMinLogBytes: number;
   /** Ingest rate above which a due snapshot is deferred. */
@@ -189,6 +202,8 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxIdBytes: 1024,
   maxPayloadBytes: 64 * 1024,
   copyBatchRows: 2000,
+  copyAtomicMaxRows: 10_000,
+  copyAtomicMaxBytes: 32 * 1024 * 1024,
   maxCopyRowBytes: 1024 * 1024,
   maxK: 10_000,
   maxEf: 10_000,
@@ -207,6 +222,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   walSegmentBytes: 64 * 1024 * 1024,
   walGroupCommitMaxBytes: 16 * 1024 * 1024,
   walMaxPendingAppends: 10_000,
+  decisionLogSegmentBytes: 1024 * 1024,
   snapshotMinLogBytes: 64 * 1024 * 1024,
   snapshotHeavyIngestBytesPerSec: 8 * 1024 * 1024,
   snapshotMaxLogBytes: 1024 * 1024 * 1024,
@@ -225,10 +241,10 @@ function assertConfig(config: Config): void {
     'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'maxClientBacklogBytes', 'clientBacklogTimeoutMs', 'maxPendingResponses', 'shutdownGraceMs', 'shutdownTimeoutMs', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'maxInternalStatementsPerSession', 'logSampleEvery',
     'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
-    'maxPayloadBytes', 'copyBatchRows', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
+    'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'walSegmentBytes',
-    'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'snapshotMinLogBytes',
+    'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs',
   ];
   for (const key of positive) {
@@ -244,6 +260,7 @@ function assertConfig(config: Config): void {
     throw new RangeError('snapshotMinLogBytes must not exceed snapshotMaxLogBytes');
   }
   if (config.copyBatchRows > config.maxBatchRows) throw new RangeError('copyBatchRows must not exceed maxBatchRows');
+  if (config.copyAtomicMaxRows > config.maxBatchRows) throw new RangeError('copyAtomicMaxRows must not exceed maxBatchRows');
   if (config.defaultEfSearch > config.maxEf) throw new RangeError('defaultEfSearch must not exceed maxEf');
   if (config.maxStartupPacketBytes > config.maxMessageBytes) {
     throw new RangeError('maxStartupPacketBytes must not exceed maxMessageBytes');

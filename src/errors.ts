@@ -4,6 +4,7 @@
 
 export const SqlState = {
   SuccessfulCompletion: '00000',
+  Warning: '01000',
   ConnectionFailure: '08006',
   ProtocolViolation: '08P01',
   FeatureNotSupported: '0A000',

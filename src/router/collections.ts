@@ -1,17 +1,22 @@
 // The API the proxy calls for vector collections: catalog, routing, durable writes and searches over
 // the shard workers. Writes are acknowledged only when every shard's log append is fsync'd; the
-// returned positions (shard → sequence number) are what session consistency waits on.
+// returned positions (shard → sequence number) are what session consistency waits on. One call's
+// writes are all-or-nothing: a batch for one shard is one log record; a batch over several shards
+// commits with two-phase commit through the collection's decision log (storage/decision-log.ts).
 import { join } from 'node:path';
+import type { Transferable } from 'node:worker_threads';
 import { makeConfig, type Config } from '../config.ts';
 import type { StoredRow } from '../engine/shard.ts';
 import type { IndexSpec } from '../engine/vector-index.ts';
 import { SqlState, toVectorgateError, VectorgateError } from '../errors.ts';
 import { removeIfExists } from '../storage/fsync.ts';
 import { Catalog, type CollectionEntry, type CollectionSpec } from '../storage/catalog.ts';
+import { DecisionLog } from '../storage/decision-log.ts';
 import { checkPolicy, resolvePolicy } from './policies.ts';
 import { mergeTopK, shardOf } from './router.ts';
 import { ShardHost } from './shard-host.ts';
 import type { ExplainedSearch } from './shard-replica.ts';
+import type { UpsertRows } from './worker-protocol.ts';
 import { checkBatchSize, checkCollectionName, checkCreateSpec, checkRows, checkSearch, toVector, type CreateSpec, type Row } from './validate.ts';
 import { checkId } from '../engine/shard.ts';
 
@@ -20,6 +25,9 @@ export type { CreateSpec, Row } from './validate.ts';
 export interface CollectionInfo extends CollectionSpec { createdAt: string; policies: Record<string, string>; vectors: number }
 export interface SearchRow { id: string; distance: number; payload: string | null }
 export interface WriteAck { rows: number; positions: Record<number, number> }
+/** One shard's part of a write. */
+interface WritePart { upsert?: UpsertRows; delete?: string[] }
+
 export interface SearchParams { ef?: number; filter?: unknown }
 export interface SearchExplanation {
   rows: SearchRow[];
@@ -35,6 +43,10 @@ export class Collections {
   readonly config: Config;
   readonly #catalog: Catalog;
   readonly #host: ShardHost;
+  /** Each open collection's decision log, by its directory name. */
+  readonly #decisions = new Map<string, DecisionLog>();
+  /** Decision-log trims running, by collection directory (close waits for them). */
+  readonly #trimming = new Map<string, Promise<void>>();
 
   private constructor(config: Config, catalog: Catalog, host: ShardHost) {
     this.config = config;
@@ -48,9 +60,10 @@ export class Collections {
     const host = new ShardHost(config);
     const collections = new Collections(config, catalog, host);
     try {
-      await Promise.all(catalog.list().map((entry) => collections.#openShards(entry)));
+      await Promise.all(catalog.list().map((entry) => collections.#openCollection(entry)));
     } catch (err) {
       await host.close();
+      await collections.#closeDecisionLogs();
       throw err;
     }
     return collections;
@@ -65,10 +78,12 @@ export class Collections {
     // crash in between leaves only a directory that Catalog.open removes.
     const entry = this.#catalog.prepare(checked);
     try {
-      await this.#openShards(entry);
+      await this.#openCollection(entry);
       await this.#catalog.commit(entry);
     } catch (err) {
       await Promise.allSettled(range(entry.shards).map((i) => this.#host.closeShard(shardKey(entry, i))));
+      await this.#decisions.get(entry.dir)?.close().catch(() => undefined);
+      this.#decisions.delete(entry.dir);
       await removeIfExists(this.#catalog.collectionDir(entry));
       throw toVectorgateError(err);
     }
@@ -77,7 +92,10 @@ export class Collections {
 
   async dropCollection(name: string): Promise<void> {
     const entry = await this.#catalog.remove(this.#entry(name).name);
+    await this.#trimming.get(entry.dir);
     await Promise.all(range(entry.shards).map((i) => this.#host.closeShard(shardKey(entry, i))));
+    await this.#decisions.get(entry.dir)?.close();
+    this.#decisions.delete(entry.dir);
     await removeIfExists(this.#catalog.collectionDir(entry));
   }
 
@@ -88,30 +106,84 @@ export class Collections {
     }));
   }
 
-  /** Inserts or replaces rows; resolves when every shard's part is durable (and applied). */
+  /**
+   * Inserts or replaces rows, all or none; resolves when every shard's part is durable and applied.
+   * Everything a shard would check is checked here first, so a bad row fails the batch before any append.
+   */
   async upsert(name: string, rows: readonly Row[]): Promise<WriteAck> {
     const entry = this.#entry(name);
     const checked = checkRows(rows, entry, this.config);
-    const groups = groupBy(checked, (r) => shardOf(r.id, entry.shards));
-    const positions: Record<number, number> = {};
-    await Promise.all([...groups].map(async ([shard, part]) => {
+    const parts = new Map<number, WritePart>();
+    for (const [shard, part] of groupBy(checked, (r) => shardOf(r.id, entry.shards))) {
       const vectors = new Float32Array(part.length * entry.dims);
       part.forEach((r, i) => vectors.set(r.vector, i * entry.dims));
-      const upsert = { ids: part.map((r) => r.id), vectors, payloads: part.map((r) => r.payload) };
-      positions[shard] = await this.#host.call({ type: 'write', shard: shardKey(entry, shard), upsert }, [vectors.buffer]);
-    }));
-    return { rows: checked.length, positions };
+      parts.set(shard, { upsert: { ids: part.map((r) => r.id), vectors, payloads: part.map((r) => r.payload) } });
+    }
+    return { rows: checked.length, positions: await this.#write(entry, parts) };
   }
 
+  /** Deletes rows, all or none (see upsert). */
   async delete(name: string, ids: readonly string[]): Promise<WriteAck> {
     const entry = this.#entry(name);
     checkBatchSize(ids.length, this.config);
     for (const id of ids) checkId(id, this.config.maxIdBytes);
+    const parts = new Map<number, WritePart>();
+    for (const [shard, part] of groupBy(ids, (id) => shardOf(id, entry.shards))) parts.set(shard, { delete: part });
+    return { rows: ids.length, positions: await this.#write(entry, parts) };
+  }
+
+  /** One call's writes: one shard's part is one record (its own commit point); several commit together. */
+  async #write(entry: CollectionEntry, parts: Map<number, WritePart>): Promise<Record<number, number>> {
     const positions: Record<number, number> = {};
-    await Promise.all([...groupBy(ids, (id) => shardOf(id, entry.shards))].map(async ([shard, part]) => {
-      positions[shard] = await this.#host.call({ type: 'write', shard: shardKey(entry, shard), delete: part });
+    const transfer = (part: WritePart): Transferable[] => (part.upsert === undefined ? [] : [part.upsert.vectors.buffer as ArrayBuffer]);
+    if (parts.size <= 1) {
+      for (const [shard, part] of parts) positions[shard] = await this.#host.call({ type: 'write', shard: shardKey(entry, shard), ...part }, transfer(part));
+      return positions;
+    }
+    const log = this.#decisionLog(entry);
+    const txid = await log.nextTxid();
+    const shards = [...parts.keys()];
+    const prepared = await Promise.allSettled([...parts].map(([shard, part]) =>
+      this.#host.call({ type: 'prepare', shard: shardKey(entry, shard), txid, ...part }, transfer(part))));
+    const refused = prepared.find((r) => r.status === 'rejected');
+    try {
+      if (refused !== undefined) throw refused.reason;
+      await log.commit(txid);
+    } catch (err) {
+      // No commit record: the batch did not happen. The shards drop their prepared parts now, and
+      // recovery would skip them. (A commit whose fsync failed may still be on disk: in doubt, like a
+      // COMMIT whose connection broke; all shards then apply it after a restart.)
+      await Promise.allSettled(shards.map((shard) => this.#host.call({ type: 'decide', shard: shardKey(entry, shard), txid, commit: false })));
+      throw err;
+    }
+    await Promise.all(shards.map(async (shard) => {
+      positions[shard] = (await this.#host.call({ type: 'decide', shard: shardKey(entry, shard), txid, commit: true }))!;
     }));
-    return { rows: ids.length, positions };
+    if (log.trimDue && !this.#trimming.has(entry.dir)) {
+      this.#trimming.set(entry.dir, this.#trimDecisions(entry, log).finally(() => this.#trimming.delete(entry.dir)));
+    }
+    return positions;
+  }
+
+  /**
+   * Drops commits no shard can need any more: older than the oldest prepared record any shard's log
+   * still holds (shard logs shrink as snapshots are taken).
+   */
+  async #trimDecisions(entry: CollectionEntry, log: DecisionLog): Promise<void> {
+    try {
+      const beforeSeq = log.lastSeq + 1;
+      const oldest = await Promise.all(range(entry.shards).map((i) => this.#host.call({ type: 'retained', shard: shardKey(entry, i) })));
+      const needed = oldest.filter((t): t is number => t !== null);
+      await log.trim(needed.length === 0 ? null : Math.min(...needed), beforeSeq);
+    } catch (err) {
+      process.emitWarning(`trimming the decision log of ${entry.name} failed: ${String(err)}`);
+    }
+  }
+
+  #decisionLog(entry: CollectionEntry): DecisionLog {
+    const log = this.#decisions.get(entry.dir);
+    if (log === undefined) throw new VectorgateError(SqlState.InternalError, `collection "${entry.name}" has no open decision log`);
+    return log;
   }
 
   async get(name: string, id: string): Promise<StoredRow | null> {
@@ -178,13 +250,20 @@ export class Collections {
         }
       }
     } finally {
+      await Promise.allSettled([...this.#trimming.values()]);
       await this.#host.close();
+      await this.#closeDecisionLogs();
     }
     if (failed.length === 0) return;
     const cause = toVectorgateError(failed[0]!.err);
     throw new VectorgateError(cause.code,
       `no snapshot of ${failed.map((f) => `"${f.name}"`).join(', ')} at shutdown: ${cause.message}; ` +
       'the write-ahead log keeps every acknowledged write and the next start replays it', { cause: failed[0]!.err });
+  }
+
+  async #closeDecisionLogs(): Promise<void> {
+    await Promise.allSettled([...this.#decisions.values()].map((log) => log.close()));
+    this.#decisions.clear();
   }
 
   /** Synchronous catalog lookup (no shard calls), e.g. to tell a COPY into a collection from one into a table. */
@@ -199,11 +278,15 @@ export class Collections {
     return entry;
   }
 
-  async #openShards(entry: CollectionEntry): Promise<void> {
+  /** The decision log first: each shard's recovery needs the committed txids. */
+  async #openCollection(entry: CollectionEntry): Promise<void> {
     const spec: IndexSpec = { dims: entry.dims, metric: entry.metric, quantization: entry.quantization, m: entry.m, efConstruction: entry.efConstruction, engine: entry.engine };
     const dir = this.#catalog.collectionDir(entry);
+    const log = await DecisionLog.open(dir, this.config);
+    this.#decisions.set(entry.dir, log);
+    const committed = log.committedTxids();
     // Every open settles before a failure is reported, so that the caller's cleanup closes them all.
-    const opened = await Promise.allSettled(range(entry.shards).map((i) => this.#host.open(shardKey(entry, i), join(dir, `shard-${i}`), spec)));
+    const opened = await Promise.allSettled(range(entry.shards).map((i) => this.#host.open(shardKey(entry, i), join(dir, `shard-${i}`), spec, committed)));
     const failed = opened.find((r) => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
   }

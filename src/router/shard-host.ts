@@ -1,7 +1,11 @@
 // Runs shard replicas in worker_threads (default one worker per core) and talks to them. Shards are
 // spread over the workers by count. Each worker has at most workerMaxInflight requests sent and
 // workerMaxQueued waiting behind them; past that a request fails with 53400 instead of queueing
-// without bound.
+// without bound. A multi-shard batch's decision (decide) never waits and is never refused: the
+// requests ahead of it may be writes held back by the very prepared record it decides, and there are
+// no more decides than admitted prepares. Prepares themselves wait in order with everything else,
+// which is safe: a prepare waits for nothing but its own append, and the queue is first in, first
+// out, so every worker sends the parts of batches in the same order (no cycle of waits).
 import { availableParallelism } from 'node:os';
 import { Worker, type Transferable } from 'node:worker_threads';
 import type { Config } from '../config.ts';
@@ -35,12 +39,12 @@ export class ShardHost {
   get workerCount(): number { return this.#slots.length; }
 
   /** Opens a shard replica on the least loaded worker. */
-  async open(shard: string, dir: string, spec: IndexSpec): Promise<void> {
+  async open(shard: string, dir: string, spec: IndexSpec, committed: number[] = []): Promise<void> {
     const slot = this.#slots.reduce((a, b) => (b.shards < a.shards ? b : a));
     this.#placement.set(shard, slot);
     slot.shards++;
     try {
-      await this.#send(slot, { type: 'open', shard, dir, spec }, []);
+      await this.#send(slot, { type: 'open', shard, dir, spec, committed }, []);
     } catch (err) {
       this.#placement.delete(shard);
       slot.shards--;
@@ -87,7 +91,7 @@ export class ShardHost {
     if (slot.failure !== null) return Promise.reject(slot.failure);
     return new Promise((resolve, reject) => {
       const call: Call = { rid: this.#nextRid++, req, transfer, resolve, reject };
-      if (slot.calls.size < this.#config.workerMaxInflight) return this.#post(slot, call);
+      if (slot.calls.size < this.#config.workerMaxInflight || req.type === 'decide') return this.#post(slot, call);
       if (slot.queue.length >= this.#config.workerMaxQueued) {
         return reject(new VectorgateError(SqlState.ConfigurationLimitExceeded,
           `shard worker queue is full (${this.#config.workerMaxQueued} requests waiting)`));
@@ -106,6 +110,7 @@ export class ShardHost {
     if (call === undefined) return;
     slot.calls.delete(res.rid);
     if (res.ok) call.resolve(res.value); else call.reject(fromWire(res.error));
+    if (slot.calls.size >= this.#config.workerMaxInflight) return;
     const next = slot.queue.shift();
     if (next !== undefined) this.#post(slot, next);
   }

@@ -1,6 +1,10 @@
 // One shard replica on local disk: its write-ahead log, the state machine, and its snapshots.
 // open() = newest intact snapshot + replay of the log after it. write() validates, appends one record
-// and resolves once the record is fsync'd and applied (the log's onDurable hook applies it, in order).
+// and resolves once the record is fsync'd and applied. prepare() appends a multi-shard batch's part,
+// which takes effect at decide(txid, true) (after the collection's decision log holds the commit).
+// Records are applied strictly in log order: an undecided prepared record holds back the records
+// after it (durable, their acks waiting) until its decision, so replay reproduces the same order.
+// Deciding needs only durable prepares, never an apply, so the hold-back cannot deadlock.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
@@ -9,12 +13,15 @@ import { Shard, type SearchOptions, type ShardHit, type StoredRow } from '../eng
 import type { SearchTrace } from '../engine/shard-search.ts';
 import { captureShard, restoreShard } from '../engine/shard-snapshot.ts';
 import type { IndexSpec } from '../engine/vector-index.ts';
-import { decodeBody, encodeBody, HEADER_BYTES, type Op } from '../storage/record-codec.ts';
+import { decodeBody, encodeBody, HEADER_BYTES, txidOf, type Op } from '../storage/record-codec.ts';
 import { listSnapshots, verifySnapshot, writeSnapshot } from '../storage/snapshot.ts';
 import { SnapshotPolicy } from '../storage/snapshot-policy.ts';
 import { Wal } from '../storage/wal.ts';
 
 export interface ExplainedSearch { hits: ShardHit[]; trace: SearchTrace; ms: number; lastApplied: number }
+
+interface Unapplied { seq: number; txid: number | null; ops: Op[] }
+interface Waiter { resolve: (seq: number) => void; reject: (err: unknown) => void }
 
 export interface ReplicaStats { count: number; lastApplied: number; logBytes: number; snapshotSeq: number; memoryBytes: number }
 
@@ -25,23 +32,45 @@ export class ShardReplica {
   readonly #policy: SnapshotPolicy;
   /** Ops of records in flight, so that applying them does not decode what was just encoded. */
   readonly #inFlight = new WeakMap<Buffer, Op[]>();
+  /** Durable records not applied yet, in log order; the first is an undecided prepared record. */
+  readonly #unapplied: Unapplied[] = [];
+  /** Undecided prepared records: txid → seq. */
+  readonly #prepared = new Map<number, number>();
+  /** Decisions for prepared records that are not applied yet: txid → commit. */
+  readonly #decisions = new Map<number, boolean>();
+  /** Writers waiting for their record to be applied, by seq. */
+  readonly #waiters = new Map<number, Waiter>();
+  /** Prepared records the log still holds (seq, txid), oldest first: what the decision log must keep. */
+  #retained: { seq: number; txid: number }[];
+  #failure: unknown = null;
   #snapshotSeq: number;
   #bytesSinceSnapshot = 0;
   #snapshotting: Promise<void> | null = null;
 
-  private constructor(dir: string, shard: Shard, wal: Wal, config: Config, snapshotSeq: number) {
+  private constructor(dir: string, shard: Shard, wal: Wal, config: Config, snapshotSeq: number, retained: { seq: number; txid: number }[]) {
     this.dir = dir;
     this.#shard = shard;
     this.#wal = wal;
     this.#policy = new SnapshotPolicy(config);
     this.#snapshotSeq = snapshotSeq;
+    this.#retained = retained;
     wal.onDurable = (seq, body) => {
       const ops = this.#inFlight.get(body) ?? decodeBody(body).ops;
-      shard.apply(seq, ops);
+      const txid = txidOf(body);
+      if (txid !== null) {
+        this.#prepared.set(txid, seq);
+        this.#retained.push({ seq, txid });
+      }
+      this.#unapplied.push({ seq, txid, ops });
+      this.#drain();
     };
   }
 
-  static async open(dir: string, spec: IndexSpec, config: Config): Promise<ShardReplica> {
+  /**
+   * Opens the replica; `committed` are the txids the collection's decision log holds commits for:
+   * a prepared record of any other txid is skipped (its batch never committed).
+   */
+  static async open(dir: string, spec: IndexSpec, config: Config, committed: ReadonlySet<number> = new Set()): Promise<ShardReplica> {
     mkdirSync(join(dir, 'wal'), { recursive: true });
     const shard = await newestShard(dir, spec, config);
     const snapshotSeq = shard.lastApplied;
@@ -51,12 +80,17 @@ export class ShardReplica {
         `shard ${dir}: the log starts at ${wal.firstSeq} but the newest snapshot covers only ${shard.lastApplied}`, { severity: 'FATAL' });
     }
     let replayed = 0;
-    for await (const record of wal.records(shard.lastApplied + 1)) {
-      shard.apply(record.seq, decodeBody(record.body).ops);
+    const retained: { seq: number; txid: number }[] = [];
+    // From the log's start, not the snapshot's: an older snapshot's recovery would need those txids too.
+    for await (const record of wal.records(wal.firstSeq)) {
+      const txid = txidOf(record.body);
+      if (txid !== null) retained.push({ seq: record.seq, txid });
+      if (record.seq <= shard.lastApplied) continue;
+      shard.apply(record.seq, txid === null || committed.has(txid) ? decodeBody(record.body).ops : []);
       replayed += HEADER_BYTES + record.body.length;
     }
     if (wal.lastSeq < shard.lastApplied) await wal.startAfter(shard.lastApplied);
-    const replica = new ShardReplica(dir, shard, wal, config, snapshotSeq);
+    const replica = new ShardReplica(dir, shard, wal, config, snapshotSeq, retained);
     replica.#bytesSinceSnapshot = replayed;
     return replica;
   }
@@ -65,13 +99,79 @@ export class ShardReplica {
 
   /** Resolves with the record's sequence number once it is durable and applied. */
   async write(ops: Op[]): Promise<number> {
+    return this.#applied(await this.#append(ops, null));
+  }
+
+  /** Appends a multi-shard batch's part; resolves with its seq once durable (not applied: see decide). */
+  prepare(txid: number, ops: Op[]): Promise<number> {
+    return this.#append(ops, txid);
+  }
+
+  /**
+   * The decision for a prepared txid: commit applies it (resolving with its seq once applied), abort
+   * drops it. A txid never prepared here (its prepare failed) has nothing to decide: null.
+   */
+  async decide(txid: number, commit: boolean): Promise<number | null> {
+    const seq = this.#prepared.get(txid);
+    if (seq === undefined) return null;
+    this.#decisions.set(txid, commit);
+    this.#drain();
+    return commit ? this.#applied(seq) : null;
+  }
+
+  /** The oldest txid of a prepared record this log still holds (null: none). */
+  oldestRetainedTxid(): number | null {
+    const firstSeq = this.#wal.firstSeq;
+    this.#retained = this.#retained.filter((r) => r.seq >= firstSeq);
+    return this.#retained.reduce<number | null>((min, r) => (min === null || r.txid < min ? r.txid : min), null);
+  }
+
+  async #append(ops: Op[], txid: number | null): Promise<number> {
+    if (this.#failure !== null) throw this.#failed();
     this.#shard.checkWrite(ops);
-    const body = encodeBody(this.#shard.spec.dims, ops);
+    const body = encodeBody(this.#shard.spec.dims, ops, txid);
     this.#inFlight.set(body, ops);
     const seq = await this.#wal.append(body);
     this.#bytesSinceSnapshot += HEADER_BYTES + body.length;
     this.#policy.recordAppend(HEADER_BYTES + body.length, Date.now());
     return seq;
+  }
+
+  /** Applies durable records in log order, up to the first undecided prepared record. */
+  #drain(): void {
+    try {
+      for (let head = this.#unapplied[0]; head !== undefined; head = this.#unapplied[0]) {
+        let ops = head.ops;
+        if (head.txid !== null) {
+          const commit = this.#decisions.get(head.txid);
+          if (commit === undefined) return;
+          this.#decisions.delete(head.txid);
+          this.#prepared.delete(head.txid);
+          if (!commit) ops = [];
+        }
+        this.#unapplied.shift();
+        this.#shard.apply(head.seq, ops);
+        const waiter = this.#waiters.get(head.seq);
+        this.#waiters.delete(head.seq);
+        waiter?.resolve(head.seq);
+      }
+    } catch (err) {
+      // A record that cannot be applied is a bug: the state no longer follows the log, so stop.
+      this.#failure = err;
+      for (const waiter of this.#waiters.values()) waiter.reject(this.#failed());
+      this.#waiters.clear();
+      throw err;
+    }
+  }
+
+  #applied(seq: number): Promise<number> {
+    if (this.#shard.lastApplied >= seq) return Promise.resolve(seq);
+    if (this.#failure !== null) return Promise.reject(this.#failed());
+    return new Promise((resolve, reject) => this.#waiters.set(seq, { resolve, reject }));
+  }
+
+  #failed(): VectorgateError {
+    return new VectorgateError(SqlState.InternalError, `shard ${this.dir} failed to apply its log and accepts no writes`, { cause: this.#failure });
   }
 
   search(query: Float32Array, k: number, options: SearchOptions): ShardHit[] {

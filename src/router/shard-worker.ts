@@ -16,7 +16,7 @@ function replica(shard: string): ShardReplica {
   return r;
 }
 
-function opsOf(req: Extract<Request, { type: 'write' }>): Op[] {
+function opsOf(req: Extract<Request, { type: 'write' | 'prepare' }>): Op[] {
   const ops: Op[] = [];
   if (req.upsert !== undefined) {
     const { ids, vectors, payloads } = req.upsert;
@@ -31,7 +31,7 @@ async function handle(req: Request): Promise<unknown> {
   switch (req.type) {
     case 'open':
       if (replicas.has(req.shard)) throw new Error(`shard ${req.shard} is already open`);
-      replicas.set(req.shard, await ShardReplica.open(req.dir, req.spec, config));
+      replicas.set(req.shard, await ShardReplica.open(req.dir, req.spec, config, new Set(req.committed)));
       return null;
     case 'close': {
       const r = replicas.get(req.shard);
@@ -40,6 +40,9 @@ async function handle(req: Request): Promise<unknown> {
       return null;
     }
     case 'write': return replica(req.shard).write(opsOf(req));
+    case 'prepare': return replica(req.shard).prepare(req.txid, opsOf(req));
+    case 'decide': return replica(req.shard).decide(req.txid, req.commit);
+    case 'retained': return replica(req.shard).oldestRetainedTxid();
     case 'search': return replica(req.shard).search(req.query, req.k, req.options);
     case 'explain': return replica(req.shard).explain(req.query, req.k, req.options);
     case 'get': return replica(req.shard).get(req.id);

@@ -11,9 +11,12 @@ export interface WorkerData { config: Config }
 export interface UpsertRows { ids: string[]; vectors: Float32Array; payloads: (string | null)[] }
 
 export type Request =
-  | { type: 'open'; shard: string; dir: string; spec: IndexSpec }
+  | { type: 'open'; shard: string; dir: string; spec: IndexSpec; committed: number[] }
   | { type: 'close'; shard: string }
   | { type: 'write'; shard: string; upsert?: UpsertRows; delete?: string[] }
+  | { type: 'prepare'; shard: string; txid: number; upsert?: UpsertRows; delete?: string[] }
+  | { type: 'decide'; shard: string; txid: number; commit: boolean }
+  | { type: 'retained'; shard: string }
   | { type: 'search'; shard: string; query: Float32Array; k: number; options: SearchOptions }
   | { type: 'explain'; shard: string; query: Float32Array; k: number; options: SearchOptions }
   | { type: 'get'; shard: string; id: string }
@@ -24,6 +27,9 @@ export interface Results {
   open: null;
   close: null;
   write: number;
+  prepare: number;
+  decide: number | null;
+  retained: number | null;
   search: ShardHit[];
   explain: ExplainedSearch;
   get: StoredRow | null;

@@ -1,7 +1,9 @@
 // COPY <collection> [(id, vector, payload)] FROM STDIN [WITH (FORMAT text|csv|binary, HEADER, DELIMITER,
-// NULL)]: the wire streams CopyData into the sink, which parses rows and upserts them in batches of
-// copyBatchRows (each batch durable before more data is taken). Unlike a COPY into a table, a failure
-// part-way leaves the batches written before it in place; the error says which line failed.
+// NULL)]: the wire streams CopyData into the sink, which parses and checks rows. Like a COPY into a
+// table, a COPY that fails (bad row, CopyFail, disconnect) keeps nothing: its rows are held and written
+// as one all-or-nothing batch at CopyDone, up to copyAtomicMaxRows rows and copyAtomicMaxBytes bytes.
+// A larger COPY gets a NOTICE when it crosses that limit, then writes batches of copyBatchRows (each
+// durable before more data is taken), and a failure after that keeps the batches written before it.
 // https://www.postgresql.org/docs/current/sql-copy.html
 import type { Config } from '../config.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
@@ -12,6 +14,7 @@ import { checkId } from '../engine/shard.ts';
 import type { CopySink, ExecContext, LocalPlan, ParamValue } from './local-plan.ts';
 import { decodeJsonText, decodeText, decodeVector } from './param-decode.ts';
 import { utf8CopySink } from './copy-encoding.ts';
+import { warnIfInTransactionBlock } from './functions/writes.ts';
 
 const COLUMNS = ['id', 'vector', 'payload'] as const;
 type Column = (typeof COLUMNS)[number];
@@ -97,6 +100,13 @@ class CollectionCopySink implements CopySink {
   private readonly dims: number;
   private batch: Row[] = [];
   private written = 0;
+  private copiedBytes = 0;
+  /**
+   * Rows are held to be written together at CopyDone, so a COPY that fails keeps nothing, as
+   * PostgreSQL's COPY keeps nothing; false once the COPY outgrew copyAtomicMaxRows/Bytes.
+   * https://www.postgresql.org/docs/current/sql-copy.html
+   */
+  private atomic = true;
 
   constructor(private readonly ctx: ExecContext, private readonly name: string, private readonly columns: Column[], options: CopyOptions) {
     this.collections = ctx.collections!;
@@ -105,15 +115,19 @@ class CollectionCopySink implements CopySink {
     const spec = this.collections.spec(name);
     if (spec === undefined) throw new VectorgateError(SqlState.UndefinedTable, `collection "${name}" does not exist`);
     this.dims = spec.dims;
+    warnIfInTransactionBlock(ctx);
   }
 
   async write(data: Buffer): Promise<void> {
+    this.copiedBytes += data.length;
     await this.take(() => this.parser.push(data));
   }
 
   async end(): Promise<string> {
     await this.take(() => this.parser.end());
-    await this.flush();
+    if (this.atomic) await this.flush(this.batch.length);
+    await this.flushFullBatches();
+    await this.flush(this.batch.length);
     return `COPY ${this.written}`;
   }
 
@@ -130,8 +144,28 @@ class CollectionCopySink implements CopySink {
     }
     for (const { line, fields } of rows) {
       this.batch.push(this.row(line, fields));
-      if (this.batch.length >= this.config.copyBatchRows) await this.flush();
+      if (this.atomic && this.outgrown()) this.leaveAtomic();
+      if (!this.atomic) await this.flushFullBatches();
     }
+  }
+
+  private outgrown(): boolean {
+    return this.batch.length > this.config.copyAtomicMaxRows || this.copiedBytes > this.config.copyAtomicMaxBytes;
+  }
+
+  /** Says so before the first batch is written: from here on a failure keeps the batches before it. */
+  private leaveAtomic(): void {
+    this.atomic = false;
+    this.ctx.notice({
+      severity: 'NOTICE',
+      code: SqlState.SuccessfulCompletion,
+      message: `COPY into collection "${this.name}" exceeds ${this.config.copyAtomicMaxRows} rows or ${this.config.copyAtomicMaxBytes} bytes: ` +
+        `its rows are now written in batches of ${this.config.copyBatchRows}, and if the COPY fails, the batches written before stay`,
+    });
+  }
+
+  private async flushFullBatches(): Promise<void> {
+    while (this.batch.length >= this.config.copyBatchRows) await this.flush(this.config.copyBatchRows);
   }
 
   /** PostgreSQL's CONTEXT line for COPY: "COPY name, line N[, column C]". */
@@ -185,11 +219,11 @@ class CollectionCopySink implements CopySink {
     return vector;
   }
 
-  private async flush(): Promise<void> {
-    if (this.batch.length === 0) return;
+  /** Writes the first `count` rows held as one all-or-nothing batch. */
+  private async flush(count: number): Promise<void> {
+    if (count === 0) return;
     if (this.ctx.signal.aborted) throw new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to user request');
-    const rows = this.batch;
-    this.batch = [];
+    const rows = this.batch.splice(0, count);
     const ack = await this.collections.upsert(this.name, rows);
     this.written += ack.rows;
   }

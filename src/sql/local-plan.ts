@@ -34,15 +34,35 @@ export interface ExecContext {
   queryUpstream(sql: string): Promise<(string | null)[][]>;
   /** A vectorgate.* setting is being changed upstream: read them back before the next local statement. */
   touchSettings(change: { name: string; local: boolean }): void;
-  /** Sends a NOTICE before the statement's result; the same text only once per statement. */
-  notice(message: string): void;
   /**
    * Sets the statement's time limit (ms from its start; 0 = none), replacing the one armed from the
    * session's vectorgate.statement_timeout; past it the signal aborts with 57014.
    */
   limitTime(timeoutMs: number): void;
+  /**
+   * The session's transaction status when the statement started, as PostgreSQL's last ReadyForQuery
+   * said: 'I' idle, 'T' in a transaction block, 'E' in a failed one.
+   * https://www.postgresql.org/docs/current/protocol-message-formats.html#PROTOCOL-MESSAGE-FORMATS-READYFORQUERY
+   */
+  transactionStatus: 'I' | 'T' | 'E';
+  /**
+   * Sends a NoticeResponse ahead of the statement's result (PostgreSQL sends them as they arise); a
+   * bare string is a NOTICE with SQLSTATE 00000. The same message goes out once per statement.
+   */
+  notice(notice: Notice | string): void;
+  /** notice(), at most once per transaction block for a given key (every time outside one). */
+  noticeOncePerTransaction(key: string, notice: Notice): void;
   /** Set while EXPLAIN runs: each vector search records how it was answered here. */
   explain?: ExplainedCall[];
+}
+
+/** A NoticeResponse's fields. https://www.postgresql.org/docs/current/protocol-error-fields.html */
+export interface Notice {
+  severity: 'WARNING' | 'NOTICE';
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
 }
 
 export interface ExplainedCall {

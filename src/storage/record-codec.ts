@@ -3,11 +3,15 @@
 // body = [u8 version][u32 dims][u32 op count] then per op, in order:
 //   upsert: [u8 1][u16 id length][id utf8][u32 payload length][payload JSON utf8][f32 × dims]
 //   delete: [u8 2][u16 id length][id utf8]
+// Version 1 is a batch that commits by itself. Version 2 is a *prepared* part of a multi-shard batch:
+// [u8 2][u64 txid] and then the same fields; it takes effect only if the collection's decision log
+// holds a commit for txid (storage/decision-log.ts), and is skipped otherwise.
 // The checksum covers the sequence number so that a record copied to the wrong place is caught.
 import { crc32c } from '@node-rs/crc32';
 
 export const HEADER_BYTES = 16;
 const VERSION = 1;
+const VERSION_PREPARED = 2;
 const OP_UPSERT = 1;
 const OP_DELETE = 2;
 /** A body length no sane record has: guards the reader against treating garbage as a huge record. */
@@ -22,16 +26,19 @@ export interface LogRecord {
   ops: Op[];
 }
 
-export function encodeBody(dims: number, ops: readonly Op[]): Buffer {
+/** A record body; with txid, a prepared part of that multi-shard transaction. */
+export function encodeBody(dims: number, ops: readonly Op[], txid: number | null = null): Buffer {
   const ids = ops.map((o) => Buffer.from(o.id, 'utf8'));
   const payloads = ops.map((o) => (o.op === 'upsert' && o.payload !== null ? Buffer.from(o.payload, 'utf8') : null));
-  let size = 9;
+  const prefix = txid === null ? 0 : 8;
+  let size = 9 + prefix;
   ops.forEach((o, i) => {
     size += 3 + ids[i]!.length;
     if (o.op === 'upsert') size += 4 + (payloads[i]?.length ?? 0) + 4 * dims;
   });
   const body = Buffer.allocUnsafe(size);
-  let at = body.writeUInt8(VERSION, 0);
+  let at = body.writeUInt8(txid === null ? VERSION : VERSION_PREPARED, 0);
+  if (txid !== null) at = writeTxid(body, txid, at);
   at = body.writeUInt32LE(dims, at);
   at = body.writeUInt32LE(ops.length, at);
   ops.forEach((o, i) => {
@@ -66,12 +73,27 @@ export function encodeHeader(seq: number, body: Uint8Array): Buffer {
   return header;
 }
 
-export function decodeBody(body: Buffer): { dims: number; ops: Op[] } {
-  if (body.readUInt8(0) !== VERSION) throw new Error(`unknown record version ${body.readUInt8(0)}`);
-  const dims = body.readUInt32LE(1);
-  const count = body.readUInt32LE(5);
+function writeTxid(body: Buffer, txid: number, at: number): number {
+  if (!Number.isSafeInteger(txid) || txid < 1) throw new RangeError(`bad transaction id ${txid}`);
+  return body.writeBigUInt64LE(BigInt(txid), at);
+}
+
+/** The transaction id of a prepared record, null for one that commits by itself (reads 9 bytes). */
+export function txidOf(body: Buffer): number | null {
+  const version = body.readUInt8(0);
+  if (version === VERSION) return null;
+  if (version !== VERSION_PREPARED) throw new Error(`unknown record version ${version}`);
+  return Number(body.readBigUInt64LE(1));
+}
+
+/** The record's ops; `txid` is present only for a prepared record. */
+export function decodeBody(body: Buffer): { dims: number; ops: Op[]; txid?: number } {
+  const txid = txidOf(body);
+  const start = txid === null ? 1 : 9;
+  const dims = body.readUInt32LE(start);
+  const count = body.readUInt32LE(start + 4);
   const ops: Op[] = [];
-  let at = 9;
+  let at = start + 8;
   for (let i = 0; i < count; i++) {
     const kind = body.readUInt8(at);
     const idLength = body.readUInt16LE(at + 1);
@@ -93,5 +115,5 @@ export function decodeBody(body: Buffer): { dims: number; ops: Op[] } {
     ops.push({ op: 'upsert', id, vector, payload });
   }
   if (at !== body.length) throw new Error(`record body has ${body.length - at} trailing bytes`);
-  return { dims, ops };
+  return txid === null ? { dims, ops } : { dims, ops, txid };
 }

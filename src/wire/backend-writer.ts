@@ -2,6 +2,7 @@
 // https://www.postgresql.org/docs/current/protocol-message-formats.html
 import { BackendCode, type TransactionStatus } from './codes.ts';
 import type { VectorgateError } from '../errors.ts';
+import type { Notice } from '../sql/local-plan.ts';
 
 /** Growable buffer for one or more messages; `finish()` returns the bytes written. */
 export class MessageWriter {
@@ -151,6 +152,18 @@ export function writeError(w: MessageWriter, err: VectorgateError): void {
   if (err.detail !== undefined) w.byte(0x44).cstring(err.detail); // D
   if (err.hint !== undefined) w.byte(0x48).cstring(err.hint); // H
   if (err.where !== undefined) w.byte(0x57).cstring(err.where); // W
+  w.byte(0).end();
+}
+
+/** NoticeResponse: the same fields as ErrorResponse. */
+export function writeNotice(w: MessageWriter, notice: Notice): void {
+  w.begin(BackendCode.NoticeResponse);
+  w.byte(0x53).cstring(notice.severity); // S
+  w.byte(0x56).cstring(notice.severity); // V: not localized
+  w.byte(0x43).cstring(notice.code); // C
+  w.byte(0x4d).cstring(notice.message); // M
+  if (notice.detail !== undefined) w.byte(0x44).cstring(notice.detail); // D
+  if (notice.hint !== undefined) w.byte(0x48).cstring(notice.hint); // H
   w.byte(0).end();
 }
 

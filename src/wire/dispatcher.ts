@@ -6,13 +6,12 @@ import {
   BodyReader, checkEmptyBody, decodeBind, decodeBindNames, decodeClose, decodeDescribe, decodeExecute,
   type FrontendMessage,
 } from './frontend-codec.ts';
-import { MessageWriter, writeCommandComplete, writeEmpty, writeError, writeReadyForQuery } from './backend-writer.ts';
+import { MessageWriter, writeCommandComplete, writeEmpty, writeError, writeNotice, writeReadyForQuery } from './backend-writer.ts';
 import { Expect, expectationFor, newExpectation } from './response-queue.ts';
 import { StatementTable, bindLocal, type LocalPortal, type LocalStatement, describeRows, describeStatement, executePortal } from './local-statements.ts';
 import { runSimpleQuery } from './simple-query.ts';
 import { internalQuery } from './internal-query.ts';
 import { localSettingsOf, noteSettingChange, refreshSettings } from './settings-sync.ts';
-import { noticeMessage } from './notice.ts';
 import { logStatement, logWhenDone, queryKind } from './statement-log.ts';
 import { statementSampler } from '../log.ts';
 import { bindComposed, describeComposed } from './composed.ts';
@@ -21,7 +20,7 @@ import { checkClientEncoding } from '../sql/client-encoding.ts';
 import { mayBeOurs } from '../sql/prefilter.ts';
 import { ROUND_TRIP_SAMPLE } from '../metrics.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
-import type { Classification, ExecContext } from '../sql/local-plan.ts';
+import type { Classification, ExecContext, Notice } from '../sql/local-plan.ts';
 import type { Session } from './session.ts';
 
 export class Dispatcher {
@@ -72,12 +71,21 @@ export class Dispatcher {
       clientEncoding: session.clientEncoding,
       queryUpstream: (sql) => internalQuery(session, sql),
       touchSettings: (change) => noteSettingChange(session, change),
-      notice: (message) => {
-        if (notices.has(message)) return;
-        notices.add(message);
-        session.holdClient(noticeMessage(message));
-      },
       limitTime,
+      transactionStatus: session.txStatus,
+      notice: (notice) => {
+        const full: Notice = typeof notice === 'string' ? { severity: 'NOTICE', code: SqlState.SuccessfulCompletion, message: notice } : notice;
+        if (notices.has(full.message)) return;
+        notices.add(full.message);
+        sendNotice(session, full);
+      },
+      noticeOncePerTransaction: (key, notice) => {
+        if (session.txStatus !== 'I') {
+          if (session.transactionNotices.has(key)) return;
+          session.transactionNotices.add(key);
+        }
+        sendNotice(session, notice);
+      },
     };
     try {
       return await work(ctx);
@@ -354,4 +362,11 @@ export function poisonUpstream(session: Session, extended: boolean): void {
   upstream.write(w.finish());
   upstream.expect(entry);
   if (extended) session.midPipeline = true;
+}
+
+/** A NoticeResponse to the client now, after the responses held before it. */
+function sendNotice(session: Session, notice: Notice): void {
+  const w = new MessageWriter(128);
+  writeNotice(w, notice);
+  session.writeClient(w.finish());
 }

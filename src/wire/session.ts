@@ -61,6 +61,8 @@ export class Session {
   midPipeline = false;
   /** Statements the proxy prepared upstream for its own reads, by SQL text. */
   readonly internalStatements = new Map<string, string>();
+  /** Notices sent once per transaction block (ExecContext.noticeOncePerTransaction), by key; cleared when it ends. */
+  readonly transactionNotices = new Set<string>();
   /** Effective `vectorgate.*` values of this session (read from PostgreSQL), by name without the prefix. */
   readonly settings = new Map<string, string>();
   /** They may differ from PostgreSQL's now: read them before the next local statement. */

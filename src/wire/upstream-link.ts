@@ -150,6 +150,7 @@ export class UpstreamLink implements BackendSink {
     }
     if (code === BackendCode.ReadyForQuery) {
       this.session.txStatus = String.fromCharCode(raw[5]!) as TransactionStatus;
+      if (this.session.txStatus === 'I') this.session.transactionNotices.clear();
       if (this.session.settingsInUse) this.session.settingsStale = true;
       if (this.session.phase === 'auth') {
         this.session.onReady();

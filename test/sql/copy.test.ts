@@ -1,6 +1,7 @@
 // COPY ... FROM STDIN into a collection, in text, csv and binary, through pg-copy-streams (data cut into
 // uneven CopyData messages that split rows anywhere) and psql's \copy; COPY into a table still goes to
-// PostgreSQL; bad data gets its SQLSTATE with the line, and the session goes on.
+// PostgreSQL; bad data gets its SQLSTATE with the line, and the session goes on. A COPY that fails (bad
+// row, CopyFail, client gone) keeps nothing up to copyAtomicMaxRows; a longer one says so in a NOTICE.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,9 +18,15 @@ import { seeded, randomInt, type Random } from '../helpers/random.ts';
 import { rejection } from '../clients/pg-connect.ts';
 import { psql, lines } from '../clients/psql-runner.ts';
 import { copyBinary } from './sql-helpers.ts';
+import { WireClient, serialize } from '../helpers/wire-client.ts';
 
 const DIMS = 4;
 const ROWS = 500;
+/** COPYs of up to this many rows are all-or-nothing here; the 500-row ones go past it. */
+const ATOMIC_ROWS = 300;
+/** … and of up to this many bytes of COPY data. */
+const ATOMIC_BYTES = 512 * 1024;
+const notices: { severity?: string; message?: string }[] = [];
 let stack: Stack;
 let client: pg.Client;
 let dir: string;
@@ -28,9 +35,12 @@ const target = (): ClientTarget => ({ kind: 'vectorgate', host: stack.proxyHost,
 const random = seeded(3);
 
 before(async () => {
-  stack = await startStack({ config: { copyBatchRows: 64 } });
+  // A small input buffer: the proxy stops reading a COPY's data until it has taken what it read, so a
+  // CopyFail or a disconnect behind 300 KB of rows reaches it only after most of them were parsed.
+  stack = await startStack({ config: { copyBatchRows: 64, copyAtomicMaxRows: ATOMIC_ROWS, copyAtomicMaxBytes: ATOMIC_BYTES, maxHeldClientBytes: 32 * 1024 } });
   client = new pg.Client({ host: stack.proxyHost, port: stack.proxyPort, user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE });
   await client.connect();
+  client.on('notice', (n) => notices.push(n));
   dir = mkdtempSync(join(tmpdir(), 'vectorgate-copy-'));
 });
 after(async () => {
@@ -161,4 +171,89 @@ test('bad COPY data gets its SQLSTATE and the line and column of the bad row, an
   assert.equal((await client.query(`SELECT * FROM vector_get('copy_text', 'dims')`)).rowCount, 0);
   const err = await rejection(client.query('COPY copy_text TO STDOUT'));
   assert.equal(err.code, '0A000');
+});
+
+/** 250 rows of about 1.2 KB each: far more than the proxy reads ahead. */
+function bulkyCopy(prefix: string): Buffer {
+  const rows = makeRows(prefix, 250).map((r, i) => ({ ...r, payload: { i, text: 'x'.repeat(1200) } }));
+  return Buffer.from(textCopy(rows));
+}
+
+async function storedVectors(name: string): Promise<number> {
+  const listed = (await client.query(`SELECT name, vectors FROM vector_collections()`)).rows.find((r) => r.name === name);
+  return Number(listed.vectors);
+}
+
+test('a COPY with a bad row keeps none of its rows (200 rows, 3 batches of copyBatchRows before the bad one)', async () => {
+  await collection('copy_bad_row');
+  const rows = makeRows('bad', 200);
+  const data = textCopy(rows.slice(0, 199)) + 'broken\t[1,2,x,4]\t\\N\n' + textCopy(rows.slice(199));
+  const err = await rejection(pipeline(Readable.from(unevenChunks(random, Buffer.from(data))), client.query(copyFrom('COPY copy_bad_row FROM STDIN'))));
+  assert.equal((err as { code?: string }).code, '22P02');
+  assert.equal(await storedVectors('copy_bad_row'), 0);
+  // The same rows without the bad one arrive whole.
+  await pipeline(Readable.from([Buffer.from(textCopy(rows))]), client.query(copyFrom('COPY copy_bad_row FROM STDIN')));
+  await assertStored('copy_bad_row', rows);
+});
+
+test('a COPY the client ends with CopyFail keeps none of its rows', async () => {
+  await collection('copy_fail');
+  const stream = client.query(copyFrom('COPY copy_fail FROM STDIN'));
+  const failed = rejection(new Promise((resolve, reject) => { stream.on('finish', resolve); stream.on('error', reject); }));
+  // Written through as CopyData messages of 8 KB before the CopyFail (destroy() drops what the stream
+  // still buffers).
+  const data = bulkyCopy('f');
+  for (let at = 0; at < data.length; at += 8192) await new Promise((resolve) => stream.write(data.subarray(at, at + 8192), resolve));
+  // pg-copy-streams sends CopyFail with the error's message when the stream is destroyed.
+  stream.destroy(new Error('the client gave up'));
+  const err = await failed as Error & { code?: string };
+  assert.equal(err.code, '57014', err.message);
+  assert.equal(await storedVectors('copy_fail'), 0);
+  assert.deepEqual((await client.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+});
+
+test('a COPY whose client disconnects keeps none of its rows', async () => {
+  await collection('copy_gone');
+  const before = stack.proxy.sessions.size;
+  const raw = await WireClient.connect(stack.proxyPort, ROLES.trust.user, DATABASE);
+  try {
+    raw.send(serialize.query('COPY copy_gone FROM STDIN'));
+    await raw.readUntil((m) => m.name === 'copyInResponse');
+    const data = bulkyCopy('g');
+    for (let at = 0; at < data.length; at += 8192) raw.send(serialize.copyData(data.subarray(at, at + 8192)));
+  } finally {
+    raw.socket.destroy();
+  }
+  while (stack.proxy.sessions.size > before) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(await storedVectors('copy_gone'), 0);
+});
+
+test('past copyAtomicMaxRows a NOTICE says earlier batches stay, before the first one is written', async () => {
+  await collection('copy_long');
+  notices.length = 0;
+  const rows = makeRows('l', 450);
+  const data = textCopy(rows) + 'broken\t[1,2,x,4]\t\\N\n';
+  const err = await rejection(pipeline(Readable.from([Buffer.from(data)]), client.query(copyFrom('COPY copy_long FROM STDIN'))));
+  assert.equal((err as { code?: string }).code, '22P02');
+  const notice = notices.find((n) => n.severity === 'NOTICE');
+  assert.match(notice?.message ?? '', new RegExp(`^COPY into collection "copy_long" exceeds ${ATOMIC_ROWS} rows .*the batches written before stay$`));
+  // Every full batch of 64 before the bad row was written: 7 × 64 of the 450.
+  assert.equal(await storedVectors('copy_long'), 448);
+  notices.length = 0;
+  const small = makeRows('s', 100);
+  await pipeline(Readable.from([Buffer.from(textCopy(small))]), client.query(copyFrom('COPY copy_long FROM STDIN')));
+  assert.equal(notices.length, 0, 'a COPY within the limit gets no NOTICE');
+});
+
+test('past copyAtomicMaxBytes (with fewer rows than the row limit) the NOTICE comes too', async () => {
+  await collection('copy_wide');
+  notices.length = 0;
+  const rows = makeRows('w', 200).map((r, i) => ({ ...r, payload: { i, text: 'y'.repeat(3000) } }));
+  const data = Buffer.from(textCopy(rows) + 'broken\t[1,2,x,4]\t\\N\n');
+  assert.ok(data.length > ATOMIC_BYTES && rows.length < ATOMIC_ROWS);
+  const err = await rejection(pipeline(Readable.from([data]), client.query(copyFrom('COPY copy_wide FROM STDIN'))));
+  assert.equal((err as { code?: string }).code, '22P02');
+  assert.match(notices.find((n) => n.severity === 'NOTICE')?.message ?? '', new RegExp(`exceeds ${ATOMIC_ROWS} rows or ${ATOMIC_BYTES} bytes`));
+  // One CopyData message of all the rows: past the byte limit from the first row on, 3 × 64 written.
+  assert.equal(await storedVectors('copy_wide'), 192);
 });

@@ -1,10 +1,25 @@
 // Writes: one row, a jsonb batch, or a delete. Each returns the number of rows affected (bigint), like
 // the row count of INSERT/DELETE, and returns only once the write is durable.
 import { SqlState, VectorgateError } from '../../errors.ts';
+import type { ExecContext } from '../local-plan.ts';
 import type { Row } from '../../router/collections.ts';
 import { INT8 } from '../pg-types.ts';
 import { vectorFromJson } from '../vector-input.ts';
 import { collectionsOf, type LocalFunction } from './types.ts';
+
+/**
+ * Vector writes are durable when the call returns and ROLLBACK does not undo them (yet): say so at
+ * the first one inside a transaction block, instead of letting a ROLLBACK mislead silently.
+ */
+export function warnIfInTransactionBlock(ctx: ExecContext): void {
+  if (ctx.transactionStatus === 'I') return;
+  ctx.noticeOncePerTransaction('vector-writes-not-transactional', {
+    severity: 'WARNING',
+    code: SqlState.Warning,
+    message: 'vector writes are not transactional: this write is durable now and ROLLBACK will not undo it',
+    detail: 'vector_upsert, vector_delete and COPY into a collection commit on their own, inside or outside a transaction block.',
+  });
+}
 
 export const upsert: LocalFunction = {
   name: 'vector_upsert',
@@ -17,6 +32,7 @@ export const upsert: LocalFunction = {
         { name: 'vector', kind: 'vector' }, { name: 'payload', kind: 'jsonb', optional: true },
       ],
       async run(ctx, a) {
+        warnIfInTransactionBlock(ctx);
         const row = { id: a.text('id'), vector: a.vector('vector'), payload: a.optJson('payload') ?? null };
         const ack = await collectionsOf(ctx).upsert(a.text('collection'), [row]);
         return [[ack.rows]];
@@ -26,6 +42,7 @@ export const upsert: LocalFunction = {
       params: [{ name: 'collection', kind: 'text' }, { name: 'rows', kind: 'jsonb' }],
       async run(ctx, a) {
         const rows = batchRows(a.json('rows'));
+        warnIfInTransactionBlock(ctx);
         const ack = await collectionsOf(ctx).upsert(a.text('collection'), rows);
         return [[ack.rows]];
       },
@@ -61,6 +78,7 @@ export const remove: LocalFunction = {
       const collections = collectionsOf(ctx);
       const name = a.text('collection');
       const id = a.text('id');
+      warnIfInTransactionBlock(ctx);
       // Like DELETE's row count: 0 when there was no such row (the delete is logged either way).
       const existed = (await collections.get(name, id)) !== null;
       await collections.delete(name, [id]);
