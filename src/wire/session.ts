@@ -152,8 +152,7 @@ export class Session {
     this.writeClient(copyInResponse(copyIn));
     this.localCopy = copy;
     while (this.inbox.length > 0 && copy.accepting) {
-      const message = this.inbox.shift()!;
-      this.inboxBytes -= message.raw.length;
+      const message = this.dequeue();
       if (isCopyMessage(message.code)) copy.take(message.code, message.raw);
       else copy.unexpected(message.code);
     }
@@ -173,6 +172,14 @@ export class Session {
     if (this.inboxBytes > this.deps.config.maxHeldClientBytes) this.clientGate.hold('inbox');
   }
 
+  /** The oldest held message; reading resumes once the inbox is down to half its limit (whoever takes it: pump or a COPY). */
+  private dequeue(): FrontendMessage {
+    const message = this.inbox.shift()!;
+    this.inboxBytes -= message.raw.length;
+    if (this.inboxBytes <= this.deps.config.maxHeldClientBytes / 2) this.clientGate.release('inbox');
+    return message;
+  }
+
   /** Messages after an asynchronous step (a local statement) wait until it is done, in order. */
   private wait(pending: Promise<void>): void {
     this.busy = true;
@@ -186,12 +193,9 @@ export class Session {
     this.upstream?.cork();
     try {
       while (!this.busy && !this.output.backlogged && !this.draining && this.inbox.length > 0 && this.phase !== 'closed') {
-        const message = this.inbox.shift()!;
-        this.inboxBytes -= message.raw.length;
-        const pending = this.handle(message);
+        const pending = this.handle(this.dequeue());
         if (pending !== undefined) this.wait(pending);
       }
-      if (this.inboxBytes <= this.deps.config.maxHeldClientBytes / 2) this.clientGate.release('inbox');
     } catch (err) {
       this.fatal(err);
     } finally {
