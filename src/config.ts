@@ -34,6 +34,8 @@ export interface Config {
   maxMessageBytes: number;
   /** Largest startup packet (PostgreSQL's MAX_STARTUP_PACKET_LENGTH). */
   maxStartupPacketBytes: number;
+  /** Largest password/SASL/GSS message body before authentication (PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH). */
+  maxAuthTokenBytes: number;
   /** Client connections served at once; more get FATAL 53300 like PostgreSQL's max_connections. */
   maxConnections: number;
   /** From TCP accept to ReadyForQuery (PostgreSQL: authentication_timeout). */
@@ -136,6 +138,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   metricsPort: 9187,
   maxMessageBytes: 64 * 1024 * 1024,
   maxStartupPacketBytes: 10_000,
+  maxAuthTokenBytes: 65_535,
   maxConnections: 1000,
   startupTimeoutMs: 60_000,
   idleSessionTimeoutMs: 0,
@@ -186,7 +189,7 @@ export function makeConfig(overrides: Partial<Config> = {}): Config {
 
 function assertConfig(config: Config): void {
   const positive: (keyof Config)[] = [
-    'maxMessageBytes', 'maxStartupPacketBytes', 'maxConnections', 'startupTimeoutMs',
+    'maxMessageBytes', 'maxStartupPacketBytes', 'maxAuthTokenBytes', 'maxConnections', 'startupTimeoutMs',
     'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'logSampleEvery',
     'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
