@@ -51,6 +51,11 @@ export class Session {
   /** After an extended-protocol error: drop messages until Sync, as PostgreSQL does. */
   ignoreTillSync = false;
   localCopy: LocalCopy | null = null;
+  /**
+   * Pass-through COPY FROM STDIN: CopyInResponses seen from the upstream, and CopyDone/CopyFail sent
+   * to it. While started > endsSent the upstream is copying and ignores Sync.
+   */
+  readonly upstreamCopy = { started: 0, endsSent: 0 };
   /** A bad message length during authentication went upstream for PostgreSQL to answer; the client is not read. */
   private handedOver = false;
   /** Extended-protocol messages have gone upstream since the last Sync (an implicit transaction may be open). */
