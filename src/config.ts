@@ -44,6 +44,8 @@ export interface Config {
   idleSessionTimeoutMs: number;
   /** Connecting to the upstream PostgreSQL. */
   upstreamConnectTimeoutMs: number;
+  /** Delivering a CancelRequest upstream; the client's cancel connection closes after it at the latest. */
+  cancelTimeoutMs: number;
   /** Client messages held behind a running local statement, before reading from the client pauses. */
   maxHeldClientBytes: number;
   /**
@@ -143,6 +145,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   startupTimeoutMs: 60_000,
   idleSessionTimeoutMs: 0,
   upstreamConnectTimeoutMs: 10_000,
+  cancelTimeoutMs: 10_000,
   maxHeldClientBytes: 8 * 1024 * 1024,
   maxHeldResponseBytes: 64 * 1024,
   classifyCacheEntries: 10_000,
@@ -190,7 +193,7 @@ export function makeConfig(overrides: Partial<Config> = {}): Config {
 function assertConfig(config: Config): void {
   const positive: (keyof Config)[] = [
     'maxMessageBytes', 'maxStartupPacketBytes', 'maxAuthTokenBytes', 'maxConnections', 'startupTimeoutMs',
-    'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
+    'upstreamConnectTimeoutMs', 'cancelTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'logSampleEvery',
     'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',

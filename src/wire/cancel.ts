@@ -31,18 +31,31 @@ export class CancelRegistry {
     return this.byKey.size;
   }
 
-  /** Unknown keys are ignored, as PostgreSQL ignores them: the proxy is no relay for strangers. */
-  cancel(processId: number, secretKey: number): void {
+  /**
+   * Unknown keys are ignored, as PostgreSQL ignores them: the proxy is no relay for strangers.
+   * Resolves once the cancel was delivered: PostgreSQL closes a cancel connection only after it has
+   * signalled the backend, so the client's own cancel connection is closed after that and a late cancel
+   * cannot hit the client's next statement. Resolves after `timeoutMs` at the latest.
+   * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-CANCELING-REQUESTS
+   */
+  cancel(processId: number, secretKey: number): Promise<void> {
     const entry = this.byKey.get(`${processId}:${secretKey}`);
-    if (entry === undefined) return;
+    if (entry === undefined) return Promise.resolve();
     entry.session.cancelLocal();
     const packet = Buffer.alloc(16);
     packet.writeInt32BE(16, 0);
     packet.writeInt32BE(StartupCode.CancelRequest, 4);
     packet.writeInt32BE(processId, 8);
     packet.writeInt32BE(secretKey, 12);
-    const socket = connect(this.upstream.port, this.upstream.host, () => socket.end(packet));
-    socket.setTimeout(this.upstream.timeoutMs, () => socket.destroy());
-    socket.on('error', () => socket.destroy());
+    return new Promise((resolve) => {
+      const socket = connect(this.upstream.port, this.upstream.host, () => socket.write(packet));
+      const timer = setTimeout(() => socket.destroy(), this.upstream.timeoutMs);
+      socket.on('data', () => undefined);
+      socket.on('error', () => socket.destroy());
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 }

@@ -33,7 +33,7 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
     tls,
     tlsCertificate: config.tlsCertFile ? new X509Certificate(readFileSync(config.tlsCertFile)).raw : null,
     connectUpstream: () => connectUpstream(config),
-    cancels: new CancelRegistry({ host: config.upstreamHost, port: config.upstreamPort, timeoutMs: config.upstreamConnectTimeoutMs }),
+    cancels: new CancelRegistry({ host: config.upstreamHost, port: config.upstreamPort, timeoutMs: config.cancelTimeoutMs }),
     metrics,
     log,
   };

@@ -230,9 +230,9 @@ export class Session {
         this.client.write(SSL_REFUSE);
         return undefined;
       case 'cancel':
-        this.deps.cancels.cancel(packet.processId, packet.secretKey);
-        this.close('cancel request handled');
-        return undefined;
+        // Nothing more is read from a cancel connection; it closes once the cancel has reached PostgreSQL.
+        this.client.pause();
+        return this.deps.cancels.cancel(packet.processId, packet.secretKey).then(() => this.close('cancel request handled'));
       case 'startup':
         // Until authenticated, a message is no larger than PostgreSQL reads for a password, SASL or GSS
         // token (PG_MAX_AUTH_TOKEN_LENGTH), checked at its header; over it, PostgreSQL just closes.
