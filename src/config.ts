@@ -38,8 +38,17 @@ export interface Config {
   maxAuthTokenBytes: number;
   /** Client connections served at once; more get FATAL 53300 like PostgreSQL's max_connections. */
   maxConnections: number;
+  /**
+   * Slots of maxConnections that connections still in startup cannot take: kept for sessions that have
+   * authenticated, as PostgreSQL keeps superuser_reserved_connections (at most maxConnections − 1 apply).
+   */
+  reservedAuthenticatedConnections: number;
+  /** Connections from one client address still in startup (not yet authenticated); more get FATAL 53300. */
+  maxStartupPerAddress: number;
   /** From TCP accept to ReadyForQuery (PostgreSQL: authentication_timeout). */
   startupTimeoutMs: number;
+  /** A connection that sends no byte for this long after accept is closed without an answer. */
+  startupSilenceTimeoutMs: number;
   /** Close a session idle outside a transaction for this long; 0 = never (PostgreSQL's default). */
   idleSessionTimeoutMs: number;
   /** Connecting to the upstream PostgreSQL. */
@@ -142,7 +151,10 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxStartupPacketBytes: 10_000,
   maxAuthTokenBytes: 65_535,
   maxConnections: 1000,
+  reservedAuthenticatedConnections: 10,
+  maxStartupPerAddress: 32,
   startupTimeoutMs: 60_000,
+  startupSilenceTimeoutMs: 10_000,
   idleSessionTimeoutMs: 0,
   upstreamConnectTimeoutMs: 10_000,
   cancelTimeoutMs: 10_000,
@@ -192,7 +204,7 @@ export function makeConfig(overrides: Partial<Config> = {}): Config {
 
 function assertConfig(config: Config): void {
   const positive: (keyof Config)[] = [
-    'maxMessageBytes', 'maxStartupPacketBytes', 'maxAuthTokenBytes', 'maxConnections', 'startupTimeoutMs',
+    'maxMessageBytes', 'maxStartupPacketBytes', 'maxAuthTokenBytes', 'maxConnections', 'maxStartupPerAddress', 'startupTimeoutMs', 'startupSilenceTimeoutMs',
     'upstreamConnectTimeoutMs', 'cancelTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'logSampleEvery',
     'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
@@ -216,6 +228,9 @@ function assertConfig(config: Config): void {
   }
   if (config.copyBatchRows > config.maxBatchRows) throw new RangeError('copyBatchRows must not exceed maxBatchRows');
   if (config.defaultEfSearch > config.maxEf) throw new RangeError('defaultEfSearch must not exceed maxEf');
+  if (!Number.isInteger(config.reservedAuthenticatedConnections) || config.reservedAuthenticatedConnections < 0) {
+    throw new RangeError('reservedAuthenticatedConnections must be a non-negative integer');
+  }
   if (config.maxStartupPacketBytes > config.maxMessageBytes) {
     throw new RangeError('maxStartupPacketBytes must not exceed maxMessageBytes');
   }

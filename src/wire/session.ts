@@ -47,6 +47,9 @@ export class Session {
   private heldBytes = 0;
   private busy = false;
   private startupTimer: NodeJS.Timeout | null;
+  /** Until the first byte: a socket that says nothing is closed sooner than one that is logging in. */
+  private silenceTimer: NodeJS.Timeout | null;
+  readonly remoteAddress: string;
   private readyWaiters: (() => void)[] = [];
   /** After an extended-protocol error: drop messages until Sync, as PostgreSQL does. */
   ignoreTillSync = false;
@@ -77,8 +80,15 @@ export class Session {
     this.client = socket;
     this.reader = new FrontendReader(deps.config);
     this.dispatcher = new Dispatcher(this);
+    this.remoteAddress = socket.remoteAddress ?? '';
     this.startupTimer = setTimeout(() => this.close('startup timeout'), deps.config.startupTimeoutMs);
+    this.silenceTimer = setTimeout(() => this.close('no startup packet'), deps.config.startupSilenceTimeoutMs);
     this.attachClient(socket);
+  }
+
+  /** Not yet authenticated: counts against the startup limits of server.ts. */
+  get inStartup(): boolean {
+    return this.phase === 'startup' || this.phase === 'auth';
   }
 
   private attachClient(socket: Socket): void {
@@ -93,6 +103,7 @@ export class Session {
   }
 
   private onClientData(chunk: Buffer): void {
+    this.clearSilenceTimer();
     if (this.handedOver) return;
     let messages: FrontendMessage[];
     try {
@@ -368,10 +379,16 @@ export class Session {
     this.close(fatal.message);
   }
 
+  private clearSilenceTimer(): void {
+    if (this.silenceTimer) clearTimeout(this.silenceTimer);
+    this.silenceTimer = null;
+  }
+
   close(reason: string): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     if (this.startupTimer) clearTimeout(this.startupTimer);
+    this.clearSilenceTimer();
     this.deps.cancels.remove(this);
     this.dispatcher.cancel();
     this.localCopy?.abort(new VectorgateError(SqlState.ConnectionFailure, 'connection closed during COPY'));
