@@ -251,7 +251,10 @@ const BODY = HEADER_BYTES;
 
 /** Anything else is a StartupMessage for PostgreSQL to judge (protocol version, layout, user). */
 export interface StartupMessage { kind: 'startup'; protocol: number }
-export interface CancelRequest { kind: 'cancel'; processId: number; secretKey: number }
+/** The secret key is 4 bytes in protocol 3.0 and up to 256 in 3.2 (PostgreSQL 18's longer keys). */
+export interface CancelRequest { kind: 'cancel'; processId: number; secretKey: Buffer }
+
+const MAX_CANCEL_KEY_BYTES = 256;
 export interface NegotiationRequest { kind: 'ssl' | 'gssenc' }
 export type StartupPacket = StartupMessage | CancelRequest | NegotiationRequest;
 
@@ -268,8 +271,8 @@ export function decodeStartupPacket(raw: Buffer): StartupPacket {
   if (code === StartupCode.GSSENCRequest) return { kind: 'gssenc' };
   if (code === StartupCode.CancelRequest) {
     // PostgreSQL ignores a cancel it cannot match, with no answer; a malformed one can match nothing.
-    if (raw.length !== 16) throw startupRejected('invalid length of cancel request');
-    return { kind: 'cancel', processId: raw.readInt32BE(8), secretKey: raw.readInt32BE(12) };
+    if (raw.length < 16 || raw.length > 12 + MAX_CANCEL_KEY_BYTES) throw startupRejected('invalid length of cancel request');
+    return { kind: 'cancel', processId: raw.readInt32BE(8), secretKey: raw.subarray(12) };
   }
   return { kind: 'startup', protocol: code };
 }

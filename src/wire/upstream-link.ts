@@ -128,7 +128,7 @@ export class UpstreamLink implements BackendSink {
   onHeld(code: number, raw: Buffer): Buffer | null {
     if (code === BackendCode.Authentication) return this.onAuthentication(raw);
     if (code === BackendCode.BackendKeyData) {
-      this.session.deps.cancels.register(this.session, raw.readInt32BE(5), raw.readInt32BE(9));
+      this.session.deps.cancels.register(this.session, raw.readInt32BE(5), Buffer.from(raw.subarray(9)));
       return raw;
     }
     if (code === BackendCode.ReadyForQuery) {

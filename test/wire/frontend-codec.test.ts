@@ -51,7 +51,7 @@ test('decoders read what the serializer wrote', () => {
   assert.deepEqual(decodeStartupPacket(startup), { kind: 'startup', protocol: 196608 });
   assert.equal(startupParameters(startup).get('application_name'), 'tést');
   assert.deepEqual(decodeStartupPacket(s.requestSsl()), { kind: 'ssl' });
-  assert.deepEqual(decodeStartupPacket(s.cancel(1234, -5)), { kind: 'cancel', processId: 1234, secretKey: -5 });
+  assert.deepEqual(decodeStartupPacket(s.cancel(1234, -5)), { kind: 'cancel', processId: 1234, secretKey: Buffer.from([0xff, 0xff, 0xff, 0xfb]) });
   assert.deepEqual(decodeQuery(s.query('SELECT 1')), { sql: 'SELECT 1' });
   assert.deepEqual(decodeParse(s.parse({ name: 'st', text: 'SELECT $1', types: [23, 25] })), { name: 'st', sql: 'SELECT $1', paramTypes: [23, 25] });
   const bind = decodeBind(s.bind({ portal: 'p', statement: 'st', values: ['42', null], binary: true }));
@@ -96,7 +96,16 @@ test('a bad startup length is rejected silently, as PostgreSQL logs it and just 
   // MAX_STARTUP_PACKET_LENGTH counts the packet without its length word.
   assert.deepEqual(new FrontendReader(LIMITS).push(Buffer.from([0, 0, 0x27, 0x14])), [], '10,004 bytes is legal');
   assert.equal(silent([0, 0, 0x27, 0x15]), '08P01', '10,005 bytes is not');
-  assert.equal(fatalCode(() => decodeStartupPacket(Buffer.concat([s.cancel(1, 2), Buffer.from([0])])), 'COMMERROR'), '08P01', 'long cancel');
+  const cancelWithKey = (keyBytes: number) => {
+    const packet = Buffer.alloc(12 + keyBytes, 7);
+    packet.writeInt32BE(packet.length, 0);
+    packet.writeInt32BE(80877102, 4);
+    packet.writeInt32BE(99, 8);
+    return packet;
+  };
+  assert.deepEqual(decodeStartupPacket(cancelWithKey(32)), { kind: 'cancel', processId: 99, secretKey: Buffer.alloc(32, 7) }, '3.2 key');
+  assert.equal(fatalCode(() => decodeStartupPacket(cancelWithKey(3)), 'COMMERROR'), '08P01', 'short cancel key');
+  assert.equal(fatalCode(() => decodeStartupPacket(cancelWithKey(257)), 'COMMERROR'), '08P01', 'cancel key over 256 bytes');
 });
 
 test('every 3.x StartupMessage switches to typed messages; other versions are left to PostgreSQL', () => {
