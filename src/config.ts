@@ -40,7 +40,7 @@ export interface Config {
   maxConnections: number;
   /**
    * Slots of maxConnections that connections still in startup cannot take: kept for sessions that have
-   * authenticated, as PostgreSQL keeps superuser_reserved_connections (at most maxConnections − 1 apply).
+   * authenticated, as PostgreSQL keeps superuser_reserved_connections (default 3 there too; at most maxConnections − 1 apply).
    */
   reservedAuthenticatedConnections: number;
   /** Connections from one client address still in startup (not yet authenticated); more get FATAL 53300. */
@@ -151,7 +151,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxStartupPacketBytes: 10_000,
   maxAuthTokenBytes: 65_535,
   maxConnections: 1000,
-  reservedAuthenticatedConnections: 10,
+  reservedAuthenticatedConnections: 3,
   maxStartupPerAddress: 32,
   startupTimeoutMs: 60_000,
   startupSilenceTimeoutMs: 10_000,
