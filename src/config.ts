@@ -39,14 +39,27 @@ export interface Config {
   maxMessageBytes: number;
   /** Largest startup packet (PostgreSQL's MAX_STARTUP_PACKET_LENGTH). */
   maxStartupPacketBytes: number;
+  /** Largest password/SASL/GSS message body before authentication (PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH). */
+  maxAuthTokenBytes: number;
   /** Client connections served at once; more get FATAL 53300 like PostgreSQL's max_connections. */
   maxConnections: number;
+  /**
+   * Slots of maxConnections that connections still in startup cannot take: kept for sessions that have
+   * authenticated, as PostgreSQL keeps superuser_reserved_connections (default 3 there too; at most maxConnections − 1 apply).
+   */
+  reservedAuthenticatedConnections: number;
+  /** Connections from one client address still in startup (not yet authenticated); more get FATAL 53300. */
+  maxStartupPerAddress: number;
   /** From TCP accept to ReadyForQuery (PostgreSQL: authentication_timeout). */
   startupTimeoutMs: number;
+  /** A connection that sends no byte for this long after accept is closed without an answer. */
+  startupSilenceTimeoutMs: number;
   /** Close a session idle outside a transaction for this long; 0 = never (PostgreSQL's default). */
   idleSessionTimeoutMs: number;
   /** Connecting to the upstream PostgreSQL. */
   upstreamConnectTimeoutMs: number;
+  /** Delivering a CancelRequest upstream; the client's cancel connection closes after it at the latest. */
+  cancelTimeoutMs: number;
   /** Client messages held behind a running local statement, before reading from the client pauses. */
   maxHeldClientBytes: number;
   /**
@@ -178,10 +191,15 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   metricsPort: 9187,
   maxMessageBytes: 64 * 1024 * 1024,
   maxStartupPacketBytes: 10_000,
+  maxAuthTokenBytes: 65_535,
   maxConnections: 1000,
+  reservedAuthenticatedConnections: 3,
+  maxStartupPerAddress: 32,
   startupTimeoutMs: 60_000,
+  startupSilenceTimeoutMs: 10_000,
   idleSessionTimeoutMs: 0,
   upstreamConnectTimeoutMs: 10_000,
+  cancelTimeoutMs: 10_000,
   maxHeldClientBytes: 8 * 1024 * 1024,
   maxHeldResponseBytes: 64 * 1024,
   maxClientBacklogBytes: 1024 * 1024,
@@ -237,8 +255,8 @@ export function makeConfig(overrides: Partial<Config> = {}): Config {
 
 function assertConfig(config: Config): void {
   const positive: (keyof Config)[] = [
-    'maxMessageBytes', 'maxStartupPacketBytes', 'maxConnections', 'startupTimeoutMs',
-    'upstreamConnectTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'maxClientBacklogBytes', 'clientBacklogTimeoutMs', 'maxPendingResponses', 'shutdownGraceMs', 'shutdownTimeoutMs', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
+    'maxMessageBytes', 'maxStartupPacketBytes', 'maxAuthTokenBytes', 'maxConnections', 'maxStartupPerAddress', 'startupTimeoutMs', 'startupSilenceTimeoutMs',
+    'upstreamConnectTimeoutMs', 'cancelTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'maxClientBacklogBytes', 'clientBacklogTimeoutMs', 'maxPendingResponses', 'shutdownGraceMs', 'shutdownTimeoutMs', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'maxInternalStatementsPerSession', 'logSampleEvery',
     'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
@@ -262,6 +280,9 @@ function assertConfig(config: Config): void {
   if (config.copyBatchRows > config.maxBatchRows) throw new RangeError('copyBatchRows must not exceed maxBatchRows');
   if (config.copyAtomicMaxRows > config.maxBatchRows) throw new RangeError('copyAtomicMaxRows must not exceed maxBatchRows');
   if (config.defaultEfSearch > config.maxEf) throw new RangeError('defaultEfSearch must not exceed maxEf');
+  if (!Number.isInteger(config.reservedAuthenticatedConnections) || config.reservedAuthenticatedConnections < 0) {
+    throw new RangeError('reservedAuthenticatedConnections must be a non-negative integer');
+  }
   if (config.maxStartupPacketBytes > config.maxMessageBytes) {
     throw new RangeError('maxStartupPacketBytes must not exceed maxMessageBytes');
   }

@@ -50,7 +50,11 @@ export const SqlState = {
 } as const;
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState];
-export type Severity = 'ERROR' | 'FATAL' | 'PANIC';
+/**
+ * COMMERROR is PostgreSQL's "log it, tell the client nothing": a startup-phase failure where the
+ * connection simply ends (https://www.postgresql.org/docs/current/error-message-reporting.html).
+ */
+export type Severity = 'ERROR' | 'FATAL' | 'PANIC' | 'COMMERROR';
 
 export interface ErrorFields {
   detail?: string;

@@ -53,7 +53,7 @@ export async function describeComposed(session: Session, plan: LocalPlan, declar
 
 function readParameterDescription(raw: Buffer): number[] {
   const reader = new BodyReader(raw, 5);
-  const count = reader.int16();
+  const count = reader.uint16();
   return Array.from({ length: count }, () => reader.uint32());
 }
 

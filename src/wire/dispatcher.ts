@@ -134,9 +134,14 @@ export class Dispatcher {
   private forward(message: FrontendMessage, expect: Expect | null, sync: boolean, extended = true): undefined {
     const upstream = this.session.upstream!;
     upstream.write(message.raw);
+    const copy = this.session.upstreamCopy;
+    if (message.code === FrontendCode.CopyDone || message.code === FrontendCode.CopyFail) copy.endsSent++;
+    // PostgreSQL ignores a Sync that reaches it during COPY FROM STDIN: no answer, and the pipeline goes on.
+    if (sync && copy.started > copy.endsSent) return undefined;
     this.trackPipeline(message.code);
     if (expect !== null) {
       const entry = newExpectation(expect, extended && message.code !== FrontendCode.Query && message.code !== FrontendCode.FunctionCall, sync);
+      entry.copyEndsBefore = copy.endsSent;
       if (expect === Expect.UntilReady && ++this.roundTrips % ROUND_TRIP_SAMPLE === 0) this.timeRoundTrip(entry);
       if (this.sampleStatement !== null && (message.code === FrontendCode.Query || message.code === FrontendCode.Execute) && this.sampleStatement()) {
         logWhenDone(this.session.deps.log, entry, message.code === FrontendCode.Query ? queryKind(message.raw) : 'EXECUTE');
@@ -149,7 +154,9 @@ export class Dispatcher {
   private trackPipeline(code: number): void {
     if (code === FrontendCode.Sync || code === FrontendCode.Query) this.session.midPipeline = false;
     else if (code === FrontendCode.Parse || code === FrontendCode.Bind || code === FrontendCode.Execute ||
-      code === FrontendCode.Describe || code === FrontendCode.Close) this.session.midPipeline = true;
+      code === FrontendCode.Describe || code === FrontendCode.Close ||
+      // The end of an extended-protocol COPY is answered at the next Sync, which must therefore go upstream.
+      code === FrontendCode.CopyData || code === FrontendCode.CopyDone || code === FrontendCode.CopyFail) this.session.midPipeline = true;
   }
 
   private timeRoundTrip(entry: ReturnType<typeof newExpectation>): void {

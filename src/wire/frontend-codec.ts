@@ -2,7 +2,7 @@
 // https://www.postgresql.org/docs/current/protocol-message-formats.html
 // Each message keeps `raw`, a view of its exact bytes, so the pass-through path forwards them as they came.
 import { FrontendCode, StartupCode, isFrontendCode } from './codes.ts';
-import { protocolViolation } from '../errors.ts';
+import { SqlState, VectorgateError, protocolViolation } from '../errors.ts';
 
 export interface FrontendMessage {
   /** Type byte; 0 for an untyped startup-phase packet. */
@@ -13,17 +13,36 @@ export interface FrontendMessage {
 
 const HEADER_BYTES = 5;
 
+/** A message whose header has been read and whose body is still arriving, in the chunks that brought it. */
+interface PartialMessage {
+  readonly length: number;
+  readonly parts: Buffer[];
+  received: number;
+}
+
+export interface ReaderLimits {
+  maxMessageBytes: number;
+  maxStartupPacketBytes: number;
+}
+
 /**
- * Splits a byte stream into messages. Startup-phase packets (no type byte) are read until
- * `expectTyped()` is called, after the StartupMessage has been seen.
+ * Splits a byte stream into messages. Startup-phase packets (no type byte) are read until a
+ * StartupMessage has been seen. A message longer than the chunk that starts it is collected as a list
+ * of chunks and concatenated once, when its last byte arrives: receiving it costs its size, not its
+ * size times the number of chunks.
  */
 export class FrontendReader {
-  private pending: Buffer | null = null;
+  /** Fewer bytes than a header (or the bytes behind a TLS request), kept until the next chunk. */
+  private head: Buffer | null = null;
+  private partial: PartialMessage | null = null;
   private typed = false;
-  private readonly maxMessageBytes: number;
+  private silentLengthErrors = false;
+  /** The header of the last typed message refused for its length (what PostgreSQL would have read of it). */
+  rejectedHeader: Buffer | null = null;
+  private maxMessageBytes: number;
   private readonly maxStartupBytes: number;
 
-  constructor(limits: { maxMessageBytes: number; maxStartupPacketBytes: number }) {
+  constructor(limits: ReaderLimits) {
     this.maxMessageBytes = limits.maxMessageBytes;
     this.maxStartupBytes = limits.maxStartupPacketBytes;
   }
@@ -36,35 +55,80 @@ export class FrontendReader {
     return this.typed;
   }
 
+  /**
+   * Largest typed message accepted from now on; checked at each header, before its body is read.
+   * Before authentication PostgreSQL closes on a bad length without answering (`silent`).
+   */
+  limitMessageBytes(maxMessageBytes: number, silent = false): void {
+    this.maxMessageBytes = maxMessageBytes;
+    this.silentLengthErrors = silent;
+  }
+
   /** Bytes received but not yet part of a whole message. */
   get bufferedBytes(): number {
-    return this.pending?.length ?? 0;
+    return (this.head?.length ?? 0) + (this.partial?.received ?? 0);
   }
 
   /** Appends a chunk and returns every whole message it completes. Throws a FATAL 08P01 on bad framing. */
   push(chunk: Buffer): FrontendMessage[] {
-    let data = chunk;
-    if (this.pending !== null) {
-      data = Buffer.concat([this.pending, chunk]);
-      this.pending = null;
-    }
     const out: FrontendMessage[] = [];
+    let data = chunk;
+    if (this.partial !== null) {
+      data = this.continuePartial(data, out);
+      if (this.partial !== null) return out;
+      if (this.holdAfterTlsRequest(out, data)) return out;
+    }
+    if (this.head !== null) {
+      data = Buffer.concat([this.head, data]);
+      this.head = null;
+    }
     let offset = 0;
     while (offset < data.length) {
       const length = this.typed ? this.typedLength(data, offset) : this.startupLength(data, offset);
-      if (length < 0 || offset + length > data.length) break;
-      const raw = data.subarray(offset, offset + length);
-      out.push({ code: this.typed ? raw[0]! : 0, raw });
-      offset += length;
-      // A StartupMessage switches to typed messages; SSL/GSS/cancel requests do not.
-      if (!this.typed && raw.length >= 8 && raw.readInt32BE(4) === StartupCode.Protocol3) this.typed = true;
-      if (!this.typed && raw.length >= 8 && isTlsOrGssRequest(raw) && offset < data.length) {
-        // Bytes after SSLRequest before our answer would be injected pre-TLS plaintext (CVE-2021-23222).
-        throw protocolViolation('received unencrypted data after SSL request');
+      if (length < 0) {
+        this.head = Buffer.from(data.subarray(offset));
+        break;
       }
+      if (offset + length > data.length) {
+        this.partial = { length, parts: [data.subarray(offset)], received: data.length - offset };
+        break;
+      }
+      this.emit(data.subarray(offset, offset + length), out);
+      offset += length;
+      if (this.holdAfterTlsRequest(out, data.subarray(offset))) break;
     }
-    if (offset < data.length) this.pending = Buffer.from(data.subarray(offset));
     return out;
+  }
+
+  /**
+   * Bytes behind an SSLRequest/GSSENCRequest are not read as messages: they arrived before the answer,
+   * unencrypted, and the session refuses them after answering, as PostgreSQL does (CVE-2021-23222).
+   */
+  private holdAfterTlsRequest(out: FrontendMessage[], rest: Buffer): boolean {
+    if (this.typed || rest.length === 0 || !isTlsOrGssRequest(out[out.length - 1]!.raw)) return false;
+    this.head = Buffer.from(rest);
+    return true;
+  }
+
+  /** Adds a chunk to the message being collected; returns what is left of the chunk after it. */
+  private continuePartial(chunk: Buffer, out: FrontendMessage[]): Buffer {
+    const partial = this.partial!;
+    const missing = partial.length - partial.received;
+    if (chunk.length < missing) {
+      partial.parts.push(chunk);
+      partial.received += chunk.length;
+      return chunk.subarray(chunk.length);
+    }
+    partial.parts.push(chunk.subarray(0, missing));
+    this.partial = null;
+    this.emit(Buffer.concat(partial.parts, partial.length), out);
+    return chunk.subarray(missing);
+  }
+
+  private emit(raw: Buffer, out: FrontendMessage[]): void {
+    out.push({ code: this.typed ? raw[0]! : 0, raw });
+    // A StartupMessage (any 3.x) switches to typed messages; SSL/GSS/cancel requests do not.
+    if (!this.typed && isProtocol3Startup(raw)) this.typed = true;
   }
 
   /** Whole typed message length including the type byte, or -1 when the header is incomplete. */
@@ -73,22 +137,43 @@ export class FrontendReader {
     const code = data[offset]!;
     if (!isFrontendCode(code)) throw protocolViolation(`invalid frontend message type ${code}`);
     const length = data.readInt32BE(offset + 1);
-    if (length < 4) throw protocolViolation(`invalid message length ${length}`);
-    if (length > this.maxMessageBytes) {
-      throw protocolViolation(`message of ${length} bytes exceeds the limit of ${this.maxMessageBytes} bytes`);
+    if (length < 4 || length > this.maxMessageBytes) {
+      this.rejectedHeader = Buffer.from(data.subarray(offset, offset + HEADER_BYTES));
+      const reject = this.silentLengthErrors ? startupRejected : protocolViolation;
+      throw reject(length < 4 ? `invalid message length ${length}` : `message of ${length} bytes exceeds the limit of ${this.maxMessageBytes} bytes`);
     }
     return length + 1;
   }
 
+  /**
+   * PostgreSQL's limit counts the packet without its length word (MAX_STARTUP_PACKET_LENGTH), and a
+   * bad length is logged only (COMMERROR): the client gets no answer, just the close.
+   * https://github.com/postgres/postgres/blob/REL_15_STABLE/src/backend/postmaster/postmaster.c (ProcessStartupPacket)
+   */
   private startupLength(data: Buffer, offset: number): number {
     if (data.length - offset < 4) return -1;
     const length = data.readInt32BE(offset);
-    if (length < 8 || length > this.maxStartupBytes) throw protocolViolation(`invalid length of startup packet ${length}`);
+    if (length < 8 || length - 4 > this.maxStartupBytes) throw startupRejected(`invalid length of startup packet ${length}`);
     return length;
   }
 }
 
+/** A startup-phase failure that PostgreSQL logs without answering (COMMERROR): the connection just ends. */
+export function startupRejected(message: string): VectorgateError {
+  return new VectorgateError(SqlState.ProtocolViolation, message, { severity: 'COMMERROR' });
+}
+
+/** Bytes after SSLRequest before our answer would be injected pre-TLS plaintext (CVE-2021-23222). */
+export function unencryptedAfterTlsRequest(): VectorgateError {
+  return protocolViolation('received unencrypted data after SSL request');
+}
+
+function isProtocol3Startup(raw: Buffer): boolean {
+  return raw.length >= 8 && raw.readInt32BE(4) >> 16 === 3;
+}
+
 function isTlsOrGssRequest(raw: Buffer): boolean {
+  if (raw.length < 8) return false;
   const code = raw.readInt32BE(4);
   return code === StartupCode.SSLRequest || code === StartupCode.GSSENCRequest;
 }
@@ -111,6 +196,14 @@ export class BodyReader {
   int16(): number {
     this.need(2);
     const v = this.buf.readInt16BE(this.offset);
+    this.offset += 2;
+    return v;
+  }
+
+  /** Counts in Parse and Bind are unsigned 16-bit: up to 65,535 parameters are legal. */
+  uint16(): number {
+    this.need(2);
+    const v = this.buf.readUInt16BE(this.offset);
     this.offset += 2;
     return v;
   }
@@ -156,24 +249,36 @@ export class BodyReader {
 
 const BODY = HEADER_BYTES;
 
-export interface StartupMessage {
-  kind: 'startup';
-  protocol: number;
-  params: Map<string, string>;
-}
-export interface CancelRequest { kind: 'cancel'; processId: number; secretKey: number }
+/** Anything else is a StartupMessage for PostgreSQL to judge (protocol version, layout, user). */
+export interface StartupMessage { kind: 'startup'; protocol: number }
+/** The secret key is 4 bytes in protocol 3.0 and up to 256 in 3.2 (PostgreSQL 18's longer keys). */
+export interface CancelRequest { kind: 'cancel'; processId: number; secretKey: Buffer }
+
+const MAX_CANCEL_KEY_BYTES = 256;
 export interface NegotiationRequest { kind: 'ssl' | 'gssenc' }
 export type StartupPacket = StartupMessage | CancelRequest | NegotiationRequest;
 
+/**
+ * Tells the special requests from a StartupMessage. The proxy does not judge a StartupMessage itself:
+ * it goes upstream unchanged, so that PostgreSQL answers an unsupported protocol, a newer minor
+ * version or `_pq_.` options (NegotiateProtocolVersion), a bad layout or a missing user exactly as
+ * it would to a direct client.
+ * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
+ */
 export function decodeStartupPacket(raw: Buffer): StartupPacket {
   const code = raw.readInt32BE(4);
   if (code === StartupCode.SSLRequest) return { kind: 'ssl' };
   if (code === StartupCode.GSSENCRequest) return { kind: 'gssenc' };
   if (code === StartupCode.CancelRequest) {
-    if (raw.length !== 16) throw protocolViolation('invalid length of cancel request');
-    return { kind: 'cancel', processId: raw.readInt32BE(8), secretKey: raw.readInt32BE(12) };
+    // PostgreSQL ignores a cancel it cannot match, with no answer; a malformed one can match nothing.
+    if (raw.length < 16 || raw.length > 12 + MAX_CANCEL_KEY_BYTES) throw startupRejected('invalid length of cancel request');
+    return { kind: 'cancel', processId: raw.readInt32BE(8), secretKey: raw.subarray(12) };
   }
-  if (code >> 16 !== 3) throw protocolViolation(`unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);
+  return { kind: 'startup', protocol: code };
+}
+
+/** The parameters of a well-formed StartupMessage (for logs and tests; PostgreSQL validates them). */
+export function startupParameters(raw: Buffer): Map<string, string> {
   const reader = new BodyReader(raw, 8);
   const params = new Map<string, string>();
   for (;;) {
@@ -182,8 +287,7 @@ export function decodeStartupPacket(raw: Buffer): StartupPacket {
     params.set(key, reader.cstring());
   }
   reader.end();
-  if (!params.has('user')) throw protocolViolation('no PostgreSQL user name specified in startup packet');
-  return { kind: 'startup', protocol: code, params };
+  return params;
 }
 
 export interface Query { sql: string }
@@ -210,8 +314,7 @@ export function decodeParse(raw: Buffer): Parse {
   const reader = new BodyReader(raw, BODY);
   const name = reader.cstring();
   const sql = reader.cstring();
-  const count = reader.int16();
-  if (count < 0) throw protocolViolation('invalid parameter type count');
+  const count = reader.uint16();
   const paramTypes: number[] = [];
   for (let i = 0; i < count; i++) paramTypes.push(reader.uint32());
   reader.end();
@@ -229,8 +332,7 @@ export function decodeBind(raw: Buffer): Bind {
   const portal = reader.cstring();
   const statement = reader.cstring();
   const paramFormats = readInt16List(reader);
-  const paramCount = reader.int16();
-  if (paramCount < 0) throw protocolViolation('invalid parameter count');
+  const paramCount = reader.uint16();
   const params: (Buffer | null)[] = [];
   for (let i = 0; i < paramCount; i++) {
     const length = reader.int32();
@@ -246,8 +348,7 @@ export function decodeBind(raw: Buffer): Bind {
 }
 
 function readInt16List(reader: BodyReader): number[] {
-  const count = reader.int16();
-  if (count < 0) throw protocolViolation('invalid count in message');
+  const count = reader.uint16();
   const out: number[] = [];
   for (let i = 0; i < count; i++) out.push(reader.int16());
   return out;

@@ -28,6 +28,8 @@ export interface Expectation {
    */
   swallow: 'none' | 'all' | 'ready' | 'ok';
   sawError: boolean;
+  /** For a Sync: how many COPY FROM STDIN sub-protocols the client had ended (CopyDone/CopyFail) when it was sent. */
+  copyEndsBefore: number;
   onDone: ((entry: Expectation) => void) | null;
   /** The proxy's own queries read their rows: each DataRow (whole) goes here instead of the client. */
   capture: ((raw: Buffer) => void) | null;
@@ -109,6 +111,17 @@ export class ResponseQueue {
     return entry;
   }
 
+  /**
+   * The upstream has entered its `copyNumber`-th COPY FROM STDIN: it ignores every Sync the client sent
+   * before ending that COPY, so they get no ReadyForQuery. Returns whether a Sync it will answer is still queued.
+   * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-COPY
+   */
+  dropSyncsDuringCopy(copyNumber: number): boolean {
+    this.items = this.items.slice(this.head).filter((e) => !(e.sync && e.copyEndsBefore < copyNumber));
+    this.head = 0;
+    return this.items.some((e) => e.sync);
+  }
+
   /** After an extended-protocol error the upstream answers nothing until Sync: drop those entries. */
   dropUntilSync(): Expectation[] {
     const dropped: Expectation[] = [];
@@ -118,5 +131,5 @@ export class ResponseQueue {
 }
 
 export function newExpectation(expect: Expect, extended: boolean, sync = false): Expectation {
-  return { expect, extended, sync, swallow: 'none', sawError: false, onDone: null, capture: null, rows: null };
+  return { expect, extended, sync, swallow: 'none', sawError: false, copyEndsBefore: 0, onDone: null, capture: null, rows: null };
 }

@@ -34,7 +34,7 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
     tls,
     tlsCertificate: config.tlsCertFile ? new X509Certificate(readFileSync(config.tlsCertFile)).raw : null,
     connectUpstream: () => connectUpstream(config),
-    cancels: new CancelRegistry({ host: config.upstreamHost, port: config.upstreamPort, timeoutMs: config.upstreamConnectTimeoutMs }),
+    cancels: new CancelRegistry({ host: config.upstreamHost, port: config.upstreamPort, timeoutMs: config.cancelTimeoutMs }),
     metrics,
     log,
   };
@@ -53,10 +53,13 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
 
 function accept(socket: Socket, deps: SessionDeps, sessions: Set<Session>): void {
   deps.metrics.connectionsTotal.inc();
-  if (sessions.size >= deps.config.maxConnections) {
+  const refusal = admissionRefusal(socket.remoteAddress ?? '', deps.config, sessions);
+  if (refusal !== null) {
     deps.metrics.connectionsRejected.inc();
     socket.on('error', () => socket.destroy());
-    socket.end(errorMessage(new VectorgateError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL' })));
+    socket.end(errorMessage(new VectorgateError(SqlState.TooManyConnections, refusal, { severity: 'FATAL' })));
+    // Read (and drop) what the client sends, so that its close is seen and the socket is released.
+    socket.resume();
     return;
   }
   const session = new Session(socket, deps);
@@ -66,6 +69,27 @@ function accept(socket: Socket, deps: SessionDeps, sessions: Set<Session>): void
     sessions.delete(session);
     deps.metrics.connections.dec();
   };
+}
+
+/**
+ * Connections that never finish startup must not lock real users out: those still in startup may not
+ * take the slots reserved for authenticated sessions (as PostgreSQL reserves superuser_reserved_connections),
+ * nor more than maxStartupPerAddress from one address; silent ones end at startupSilenceTimeoutMs.
+ * Returns why a new connection is refused, or null. https://www.postgresql.org/docs/current/runtime-config-connection.html
+ */
+function admissionRefusal(address: string, config: Config, sessions: ReadonlySet<Session>): string | null {
+  if (sessions.size >= config.maxConnections) return 'sorry, too many clients already';
+  let starting = 0;
+  let startingHere = 0;
+  for (const session of sessions) {
+    if (!session.inStartup) continue;
+    starting++;
+    if (session.remoteAddress === address) startingHere++;
+  }
+  const startupSlots = Math.max(1, config.maxConnections - config.reservedAuthenticatedConnections);
+  if (starting >= startupSlots) return 'sorry, too many clients already (remaining connection slots are reserved for authenticated sessions)';
+  if (startingHere >= config.maxStartupPerAddress) return `sorry, too many connections from ${address} are still starting up`;
+  return null;
 }
 
 /** Shutdown notices a statement's end by looking every few ms: one place, instead of a hook wherever a statement can end. */

@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { FrontendCode, type TransactionStatus } from './codes.ts';
-import { FrontendReader, decodeStartupPacket, type FrontendMessage } from './frontend-codec.ts';
+import { FrontendReader, decodeStartupPacket, unencryptedAfterTlsRequest, type FrontendMessage } from './frontend-codec.ts';
 import { SSL_ACCEPT, SSL_REFUSE, errorMessage } from './backend-writer.ts';
 import { UpstreamLink } from './upstream-link.ts';
 import { LocalCopy, copyInResponse, isCopyMessage } from './local-copy.ts';
@@ -53,10 +53,20 @@ export class Session {
   /** Shutting down: nothing more is read or started; the running statement may finish. */
   private draining = false;
   private startupTimer: NodeJS.Timeout | null;
+  /** Until the first byte: a socket that says nothing is closed sooner than one that is logging in. */
+  private silenceTimer: NodeJS.Timeout | null;
+  readonly remoteAddress: string;
   private readyWaiters: (() => void)[] = [];
   /** After an extended-protocol error: drop messages until Sync, as PostgreSQL does. */
   ignoreTillSync = false;
   localCopy: LocalCopy | null = null;
+  /**
+   * Pass-through COPY FROM STDIN: CopyInResponses seen from the upstream, and CopyDone/CopyFail sent
+   * to it. While started > endsSent the upstream is copying and ignores Sync.
+   */
+  readonly upstreamCopy = { started: 0, endsSent: 0 };
+  /** A bad message length during authentication went upstream for PostgreSQL to answer; the client is not read. */
+  private handedOver = false;
   /** Extended-protocol messages have gone upstream since the last Sync (an implicit transaction may be open). */
   midPipeline = false;
   /** Statements the proxy prepared upstream for its own reads, by SQL text. */
@@ -86,8 +96,15 @@ export class Session {
       onBacklog: (backlogged) => this.onBacklog(backlogged),
       onStalled: (err) => this.fatal(err),
     }, deps.config);
+    this.remoteAddress = socket.remoteAddress ?? '';
     this.startupTimer = setTimeout(() => this.close('startup timeout'), deps.config.startupTimeoutMs);
+    this.silenceTimer = setTimeout(() => this.close('no startup packet'), deps.config.startupSilenceTimeoutMs);
     this.attachClient(socket);
+  }
+
+  /** Not yet authenticated: counts against the startup limits of server.ts. */
+  get inStartup(): boolean {
+    return this.phase === 'startup' || this.phase === 'auth';
   }
 
   private attachClient(socket: Socket): void {
@@ -102,11 +119,14 @@ export class Session {
   }
 
   private onClientData(chunk: Buffer): void {
+    this.clearSilenceTimer();
+    if (this.handedOver) return;
     let messages: FrontendMessage[];
     try {
       messages = this.reader.push(chunk);
     } catch (err) {
-      this.fatal(err);
+      if (this.phase === 'auth' && this.upstream !== null && this.reader.rejectedHeader !== null) this.handOverBadLength(this.reader.rejectedHeader);
+      else this.fatal(err);
       return;
     }
     if (this.busy || this.inbox.length > 0 || this.output.backlogged || this.draining) {
@@ -207,29 +227,64 @@ export class Session {
   private handle(message: FrontendMessage): Promise<void> | undefined {
     if (this.toLocalCopy(message)) return undefined;
     if (this.phase === 'startup') return this.handleStartup(message);
-    if (this.phase === 'auth' && message.code !== FrontendCode.Password) return this.untilReady();
+    // A message sent ahead of the end of authentication (pipelined after the StartupMessage) runs after it.
+    if (this.phase === 'auth' && message.code !== FrontendCode.Password) return this.untilReady().then(() => this.afterReady(message));
     return this.dispatcher.dispatch(message);
+  }
+
+  /**
+   * A message of a length PostgreSQL refuses, during authentication: its header alone goes upstream, so
+   * that PostgreSQL ends the exchange as it would for a direct client (silently for a password, with
+   * 28P01 for SASL), and nothing more is read from the client. The startup deadline still applies.
+   */
+  private handOverBadLength(header: Buffer): void {
+    this.handedOver = true;
+    this.client.pause();
+    this.inbox = [];
+    this.inboxBytes = 0;
+    this.upstream!.write(header);
+    this.upstream!.uncork();
+  }
+
+  private afterReady(message: FrontendMessage): Promise<void> | undefined {
+    return this.phase === 'ready' ? this.dispatcher.dispatch(message) : undefined;
   }
 
   private handleStartup(message: FrontendMessage): Promise<void> | undefined {
     const packet = decodeStartupPacket(message.raw);
     switch (packet.kind) {
       case 'ssl':
+        if (this.reader.bufferedBytes > 0) return this.refuseDataAfterTlsRequest(this.canStartTls() ? SSL_ACCEPT : SSL_REFUSE);
         return this.negotiateTls();
       case 'gssenc':
+        if (this.reader.bufferedBytes > 0) return this.refuseDataAfterTlsRequest(SSL_REFUSE);
         this.client.write(SSL_REFUSE);
         return undefined;
       case 'cancel':
-        this.deps.cancels.cancel(packet.processId, packet.secretKey);
-        this.close('cancel request handled');
-        return undefined;
+        // Nothing more is read from a cancel connection; it closes once the cancel has reached PostgreSQL.
+        this.client.pause();
+        return this.deps.cancels.cancel(packet.processId, packet.secretKey).then(() => this.close('cancel request handled'));
       case 'startup':
+        // Until authenticated, a message is no larger than PostgreSQL reads for a password, SASL or GSS
+        // token (PG_MAX_AUTH_TOKEN_LENGTH), checked at its header; over it, PostgreSQL just closes.
+        // https://github.com/postgres/postgres/blob/REL_15_STABLE/src/backend/libpq/auth.c (recv_password_packet)
+        this.reader.limitMessageBytes(this.deps.config.maxAuthTokenBytes + 4, true);
         return this.connectUpstream(message.raw);
     }
   }
 
+  /** PostgreSQL answers the request, then names the plaintext that came behind it (FATAL 08P01). */
+  private refuseDataAfterTlsRequest(answer: Buffer): undefined {
+    this.client.write(answer);
+    throw unencryptedAfterTlsRequest();
+  }
+
+  private canStartTls(): boolean {
+    return this.deps.tls !== null && !(this.client instanceof TLSSocket);
+  }
+
   private negotiateTls(): Promise<void> | undefined {
-    if (this.deps.tls === null || this.client instanceof TLSSocket) {
+    if (!this.canStartTls()) {
       this.client.write(SSL_REFUSE);
       return undefined;
     }
@@ -239,7 +294,7 @@ export class Session {
     raw.removeAllListeners('error');
     raw.setTimeout(0);
     raw.write(SSL_ACCEPT);
-    const secure = new TLSSocket(raw, { isServer: true, secureContext: this.deps.tls });
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: this.deps.tls! });
     this.client = secure;
     this.attachClient(secure);
     return new Promise<void>((resolve) => {
@@ -271,6 +326,7 @@ export class Session {
   /** Called by the upstream link at the first ReadyForQuery: authentication is over. */
   onReady(): void {
     this.phase = 'ready';
+    this.reader.limitMessageBytes(this.deps.config.maxMessageBytes);
     if (this.startupTimer) clearTimeout(this.startupTimer);
     this.startupTimer = null;
     for (const resolve of this.readyWaiters.splice(0)) resolve();
@@ -351,6 +407,13 @@ export class Session {
   fatal(err: unknown): void {
     if (this.phase === 'closed') return;
     const error = toVectorgateError(err);
+    if (error.severity === 'COMMERROR') {
+      // PostgreSQL logs these and closes without a word: a driver must not get an answer it never asked for.
+      this.deps.metrics.protocolErrors.inc();
+      this.deps.log.info({ code: error.code, err: error.message }, 'closing connection');
+      this.close(error.message);
+      return;
+    }
     const fatal = error.severity === 'FATAL' ? error : new VectorgateError(error.code, error.message, { severity: 'FATAL', cause: err });
     if (fatal.code === SqlState.ProtocolViolation) this.deps.metrics.protocolErrors.inc();
     this.deps.log.warn({ code: fatal.code, err: fatal.message }, 'closing connection');
@@ -358,10 +421,16 @@ export class Session {
     this.close(fatal.message);
   }
 
+  private clearSilenceTimer(): void {
+    if (this.silenceTimer) clearTimeout(this.silenceTimer);
+    this.silenceTimer = null;
+  }
+
   close(reason: string): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     if (this.startupTimer) clearTimeout(this.startupTimer);
+    this.clearSilenceTimer();
     this.deps.cancels.remove(this);
     this.dispatcher.cancel();
     this.localCopy?.abort(new VectorgateError(SqlState.ConnectionFailure, 'connection closed during COPY'));

@@ -131,6 +131,7 @@ export class UpstreamLink implements BackendSink {
     if (isAsynchronous(code)) return Disposition.Stream;
     this.current = this.queue.peek();
     if (code === BackendCode.DataRow && this.current !== undefined && this.current.rows !== null) this.current.rows++;
+    if (code === BackendCode.CopyInResponse) this.onCopyIn();
     if (code === BackendCode.ReadyForQuery) return Disposition.Hold;
     if (this.current?.capture && isCaptured(code)) return Disposition.Hold;
     const swallow = this.current?.swallow ?? 'none';
@@ -145,7 +146,7 @@ export class UpstreamLink implements BackendSink {
     }
     if (code === BackendCode.Authentication) return this.onAuthentication(raw);
     if (code === BackendCode.BackendKeyData) {
-      this.session.deps.cancels.register(this.session, raw.readInt32BE(5), raw.readInt32BE(9));
+      this.session.deps.cancels.register(this.session, raw.readInt32BE(5), Buffer.from(raw.subarray(9)));
       return raw;
     }
     if (code === BackendCode.ReadyForQuery) {
@@ -180,6 +181,16 @@ export class UpstreamLink implements BackendSink {
     head.onDone?.(head);
     if (code === BackendCode.ErrorResponse && head.extended) this.skipToSync();
     if (this.queue.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /**
+   * The upstream entered COPY FROM STDIN: the Syncs already sent before the client ends this COPY are
+   * ignored by it, so their entries go; with none left, the next Sync must go upstream.
+   */
+  private onCopyIn(): void {
+    const copy = this.session.upstreamCopy;
+    copy.started++;
+    if (!this.queue.dropSyncsDuringCopy(copy.started)) this.session.midPipeline = true;
   }
 
   /** The upstream now ignores messages until Sync; so do we, for the ones not yet sent. */

@@ -54,3 +54,27 @@ test('proxy with its own certificate: SCRAM-SHA-256-PLUS is hidden, plain SCRAM 
     await client.end();
   }
 });
+
+test('plain client, TLS upstream: a driver announcing channel binding is refused; without it, it logs in', async () => {
+  const stack = await startStack({ upstreamTls: true });
+  stacks.push(stack);
+  const connect = async (enableChannelBinding: boolean) => {
+    const client = new pg.Client({
+      host: '127.0.0.1', port: stack.proxyPort, user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE,
+      enableChannelBinding,
+    });
+    try {
+      await client.connect();
+      return String((await client.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows[0].ssl);
+    } catch (err) {
+      return `${(err as { code?: string }).code}: ${(err as Error).message}`;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  };
+  // node-postgres sends gs2 flag 'y' ("I support binding, the server does not") on a plain socket; the
+  // TLS upstream does support it, so PostgreSQL must treat it as a downgrade. The flag is inside SCRAM's
+  // proof: the proxy cannot change it. The fix is the driver's (docs/architecture.md, "TLS and SCRAM").
+  assert.equal(await connect(true), '28000: SCRAM channel binding negotiation error');
+  assert.equal(await connect(false), 'true', 'logged in, over TLS upstream');
+});
