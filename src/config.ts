@@ -117,7 +117,7 @@ export interface Config {
   copyBatchRows: number;
   /**
    * A COPY into a collection of at most this many rows is all-or-nothing: its rows are held and
-   * written as one batch at CopyDone (at most maxBatchRows). Past it (or copyAtomicMaxBytes) a NOTICE
+   * written as one batch at CopyDone (capped at maxBatchRows, the most one batch may hold). Past it (or copyAtomicMaxBytes) a NOTICE
    * says so, and it writes batches of copyBatchRows that stay if the COPY then fails.
    */
   copyAtomicMaxRows: number;
@@ -278,7 +278,6 @@ function assertConfig(config: Config): void {
     throw new RangeError('snapshotMinLogBytes must not exceed snapshotMaxLogBytes');
   }
   if (config.copyBatchRows > config.maxBatchRows) throw new RangeError('copyBatchRows must not exceed maxBatchRows');
-  if (config.copyAtomicMaxRows > config.maxBatchRows) throw new RangeError('copyAtomicMaxRows must not exceed maxBatchRows');
   if (config.defaultEfSearch > config.maxEf) throw new RangeError('defaultEfSearch must not exceed maxEf');
   if (!Number.isInteger(config.reservedAuthenticatedConnections) || config.reservedAuthenticatedConnections < 0) {
     throw new RangeError('reservedAuthenticatedConnections must be a non-negative integer');

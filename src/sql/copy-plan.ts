@@ -149,8 +149,13 @@ class CollectionCopySink implements CopySink {
     }
   }
 
+  /** One batch holds at most maxBatchRows, so that caps the all-or-nothing rows too. */
+  private get atomicMaxRows(): number {
+    return Math.min(this.config.copyAtomicMaxRows, this.config.maxBatchRows);
+  }
+
   private outgrown(): boolean {
-    return this.batch.length > this.config.copyAtomicMaxRows || this.copiedBytes > this.config.copyAtomicMaxBytes;
+    return this.batch.length > this.atomicMaxRows || this.copiedBytes > this.config.copyAtomicMaxBytes;
   }
 
   /** Says so before the first batch is written: from here on a failure keeps the batches before it. */
@@ -159,7 +164,7 @@ class CollectionCopySink implements CopySink {
     this.ctx.notice({
       severity: 'NOTICE',
       code: SqlState.SuccessfulCompletion,
-      message: `COPY into collection "${this.name}" exceeds ${this.config.copyAtomicMaxRows} rows or ${this.config.copyAtomicMaxBytes} bytes: ` +
+      message: `COPY into collection "${this.name}" exceeds ${this.atomicMaxRows} rows or ${this.config.copyAtomicMaxBytes} bytes: ` +
         `its rows are now written in batches of ${this.config.copyBatchRows}, and if the COPY fails, the batches written before stay`,
     });
   }
