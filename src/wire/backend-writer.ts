@@ -142,29 +142,27 @@ export function writeEmpty(w: MessageWriter, code: BackendCode.ParseComplete | B
   w.begin(code).end();
 }
 
-/** ErrorResponse fields: https://www.postgresql.org/docs/current/protocol-error-fields.html */
-export function writeError(w: MessageWriter, err: VectorgateError): void {
-  w.begin(BackendCode.ErrorResponse);
-  w.byte(0x53).cstring(err.severity); // S
-  w.byte(0x56).cstring(err.severity); // V: not localized
-  w.byte(0x43).cstring(err.code); // C
-  w.byte(0x4d).cstring(err.message); // M
-  if (err.detail !== undefined) w.byte(0x44).cstring(err.detail); // D
-  if (err.hint !== undefined) w.byte(0x48).cstring(err.hint); // H
-  if (err.where !== undefined) w.byte(0x57).cstring(err.where); // W
+interface ResponseFields { severity: string; code: string; message: string; detail?: string | undefined; hint?: string | undefined; where?: string | undefined }
+
+/** ErrorResponse and NoticeResponse carry the same fields: https://www.postgresql.org/docs/current/protocol-error-fields.html */
+function writeFields(w: MessageWriter, code: BackendCode.ErrorResponse | BackendCode.NoticeResponse, f: ResponseFields): void {
+  w.begin(code);
+  w.byte(0x53).cstring(f.severity); // S
+  w.byte(0x56).cstring(f.severity); // V: not localized
+  w.byte(0x43).cstring(f.code); // C
+  w.byte(0x4d).cstring(f.message); // M
+  if (f.detail !== undefined) w.byte(0x44).cstring(f.detail); // D
+  if (f.hint !== undefined) w.byte(0x48).cstring(f.hint); // H
+  if (f.where !== undefined) w.byte(0x57).cstring(f.where); // W
   w.byte(0).end();
 }
 
-/** NoticeResponse: the same fields as ErrorResponse. */
+export function writeError(w: MessageWriter, err: VectorgateError): void {
+  writeFields(w, BackendCode.ErrorResponse, err);
+}
+
 export function writeNotice(w: MessageWriter, notice: Notice): void {
-  w.begin(BackendCode.NoticeResponse);
-  w.byte(0x53).cstring(notice.severity); // S
-  w.byte(0x56).cstring(notice.severity); // V: not localized
-  w.byte(0x43).cstring(notice.code); // C
-  w.byte(0x4d).cstring(notice.message); // M
-  if (notice.detail !== undefined) w.byte(0x44).cstring(notice.detail); // D
-  if (notice.hint !== undefined) w.byte(0x48).cstring(notice.hint); // H
-  w.byte(0).end();
+  writeFields(w, BackendCode.NoticeResponse, notice);
 }
 
 export function errorMessage(err: VectorgateError): Buffer {

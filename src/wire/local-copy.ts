@@ -70,9 +70,9 @@ export class LocalCopy {
     this.pendingBytes += payload.length;
     if (this.pendingBytes > this.maxPendingBytes) this.host.pauseClient();
     this.chain = this.chain.then(async () => {
-      if (this.error !== null) return;
       try {
-        await this.sink.write(payload);
+        // After an error the data is dropped, but still counted out, so the client is resumed.
+        if (this.error === null) await this.sink.write(payload);
       } catch (err) {
         this.error = toVectorgateError(err);
       } finally {

@@ -183,6 +183,7 @@ export class Session {
     } finally {
       ctx.signal.removeEventListener('abort', onAbort);
       this.localCopy = null;
+      this.clientGate.release('copy'); // a COPY that has ended holds no pause, however it ended
     }
   }
 
