@@ -2,10 +2,11 @@
 // message either forwarded byte for byte or answered locally, with responses in the client's order.
 // https://www.postgresql.org/docs/current/protocol-flow.html
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import type { TLSSocket, SecureContext } from 'node:tls';
 import { FrontendCode, type TransactionStatus } from './codes.ts';
-import { FrontendReader, decodeStartupPacket, unencryptedAfterTlsRequest, type FrontendMessage } from './frontend-codec.ts';
-import { SSL_ACCEPT, SSL_REFUSE, errorMessage } from './backend-writer.ts';
+import { FrontendReader, type FrontendMessage } from './frontend-codec.ts';
+import { errorMessage } from './backend-writer.ts';
+import { handleStartupPacket } from './startup-phase.ts';
 import { UpstreamLink } from './upstream-link.ts';
 import { LocalCopy, copyInResponse, isCopyMessage } from './local-copy.ts';
 import type { ExecContext, LocalPlan } from '../sql/local-plan.ts';
@@ -227,7 +228,7 @@ export class Session {
   /** Handles one message; returns a promise when later messages must wait for it. */
   private handle(message: FrontendMessage): Promise<void> | undefined {
     if (this.toLocalCopy(message)) return undefined;
-    if (this.phase === 'startup') return this.handleStartup(message);
+    if (this.phase === 'startup') return handleStartupPacket(this, message);
     // A message sent ahead of the end of authentication (pipelined after the StartupMessage) runs after it.
     if (this.phase === 'auth' && message.code !== FrontendCode.Password) return this.untilReady().then(() => this.afterReady(message));
     return this.dispatcher.dispatch(message);
@@ -251,60 +252,14 @@ export class Session {
     return this.phase === 'ready' ? this.dispatcher.dispatch(message) : undefined;
   }
 
-  private handleStartup(message: FrontendMessage): Promise<void> | undefined {
-    const packet = decodeStartupPacket(message.raw);
-    switch (packet.kind) {
-      case 'ssl':
-        if (this.reader.bufferedBytes > 0) return this.refuseDataAfterTlsRequest(this.canStartTls() ? SSL_ACCEPT : SSL_REFUSE);
-        return this.negotiateTls();
-      case 'gssenc':
-        if (this.reader.bufferedBytes > 0) return this.refuseDataAfterTlsRequest(SSL_REFUSE);
-        this.client.write(SSL_REFUSE);
-        return undefined;
-      case 'cancel':
-        // Nothing more is read from a cancel connection; it closes once the cancel has reached PostgreSQL.
-        this.client.pause();
-        return this.deps.cancels.cancel(packet.processId, packet.secretKey).then(() => this.close('cancel request handled'));
-      case 'startup':
-        // Until authenticated, a message is no larger than PostgreSQL reads for a password, SASL or GSS
-        // token (PG_MAX_AUTH_TOKEN_LENGTH), checked at its header; over it, PostgreSQL just closes.
-        // https://github.com/postgres/postgres/blob/REL_15_STABLE/src/backend/libpq/auth.c (recv_password_packet)
-        this.reader.limitMessageBytes(this.deps.config.maxAuthTokenBytes + 4, true);
-        return this.connectUpstream(message.raw);
-    }
-  }
-
-  /** PostgreSQL answers the request, then names the plaintext that came behind it (FATAL 08P01). */
-  private refuseDataAfterTlsRequest(answer: Buffer): undefined {
-    this.client.write(answer);
-    throw unencryptedAfterTlsRequest();
-  }
-
-  private canStartTls(): boolean {
-    return this.deps.tls !== null && !(this.client instanceof TLSSocket);
-  }
-
-  private negotiateTls(): Promise<void> | undefined {
-    if (!this.canStartTls()) {
-      this.client.write(SSL_REFUSE);
-      return undefined;
-    }
-    const raw = this.client;
-    raw.removeAllListeners('data');
-    raw.removeAllListeners('close');
-    raw.removeAllListeners('error');
-    raw.setTimeout(0);
-    raw.write(SSL_ACCEPT);
-    const secure = new TLSSocket(raw, { isServer: true, secureContext: this.deps.tls! });
+  /** The client socket is now a TLS socket (startup-phase.ts): listen on it instead. */
+  switchToTls(secure: TLSSocket): void {
     this.client = secure;
     this.attachClient(secure);
-    return new Promise<void>((resolve) => {
-      secure.once('secure', () => resolve());
-      secure.once('close', () => resolve());
-    });
   }
 
-  private async connectUpstream(startup: Buffer): Promise<void> {
+  /** Opens the upstream connection and relays the client's StartupMessage (startup-phase.ts). */
+  async connectUpstream(startup: Buffer): Promise<void> {
     this.phase = 'auth';
     let socket: Socket;
     try {
