@@ -21,13 +21,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const temp = `${path}.tmp`;
   try {
-    const handle = await open(temp, 'w');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeDurably(temp, data);
     await rename(temp, path);
   } catch (err) {
     await rm(temp, { force: true });
@@ -42,4 +36,15 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
 
 export async function removeIfExists(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true });
+}
+
+/** Writes a whole file and fsyncs it before closing (the temp files of atomic writes and snapshots). */
+export async function writeDurably(path: string, data: Uint8Array | string): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

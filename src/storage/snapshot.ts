@@ -5,10 +5,10 @@
 // before it (the log is truncated only before the oldest kept snapshot).
 import { crc32c } from '@node-rs/crc32';
 import { mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileSystemError, VectorgateError } from '../errors.ts';
-import { fsyncDir, fsyncPath } from './fsync.ts';
+import { fsyncDir, fsyncPath, writeDurably } from './fsync.ts';
 
 export const SNAPSHOTS_DIR = 'snapshots';
 const MANIFEST = 'manifest.json';
@@ -86,15 +86,6 @@ async function durably(action: string, path: string, operation: () => Promise<vo
   try { await operation(); } catch (err) { throw fileSystemError(err, action, path); }
 }
 
-async function writeDurably(path: string, data: Uint8Array | string): Promise<void> {
-  const handle = await open(path, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 async function prune(parent: string, keep: number): Promise<void> {
   const names = (await readdir(parent)).filter((n) => NAME.test(n)).sort();

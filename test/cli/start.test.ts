@@ -2,11 +2,12 @@
 // psql connects; SIGTERM stops everything; after SIGKILL the next start comes up on the same data.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../src/cli/postgres-server.ts';
+import { psql, startVectorgate, stopLeftoverPostgres } from './vectorgate-process.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'vectorgate-start-'));
 chmodSync(dataDir, 0o755);
@@ -14,39 +15,15 @@ const children: ChildProcess[] = [];
 
 after(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-  stopPostgres();
+  // PostgreSQL outlives a SIGKILLed parent: the test stops whatever the last run left.
+  await stopLeftoverPostgres(join(dataDir, 'pg'));
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** PostgreSQL outlives a SIGKILLed parent: the test stops whatever the last run left. */
-function stopPostgres(): void {
-  const pidFile = join(dataDir, 'pg', 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  try { process.kill(pid, 'SIGINT'); } catch { /* already gone */ }
-}
-
 async function start(port: number): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn('node', ['bin/vectorgate.js', 'start', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line within 60 s:\n${out}`)), 60_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const match = /psql '([^']+)'/.exec(out);
-      if (match) { clearTimeout(timer); resolve(match[1]!); }
-    });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`exited ${code}:\n${out}`)); });
-  });
-  return { child, url };
-}
-
-function psql(url: string, sql: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('psql', ['-X', '-At', '-c', sql, url], { timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout.trim())));
-  });
+  const started = await startVectorgate(['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0', '--log-level', 'warn'], {});
+  children.push(started.child);
+  return started;
 }
 
 test('start, connect with psql, SIGKILL, start again, SIGTERM', async () => {
