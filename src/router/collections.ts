@@ -19,6 +19,7 @@ import type { ExplainedSearch } from './shard-replica.ts';
 import type { UpsertRows } from './worker-protocol.ts';
 import { checkBatchSize, checkCollectionName, checkCreateSpec, checkRows, checkSearch, toVector, type CreateSpec, type Row } from './validate.ts';
 import { checkId } from '../engine/shard.ts';
+import { DatabaseCollections } from './database-collections.ts';
 
 export type { CreateSpec, Row } from './validate.ts';
 
@@ -67,6 +68,16 @@ export class Collections {
       throw err;
     }
     return collections;
+  }
+
+  /** The collections of one database (the only way local plans reach them). */
+  in(database: string): DatabaseCollections {
+    return new DatabaseCollections(this, database);
+  }
+
+  /** What the collections a role owns hold, over every database (roles are cluster-wide): for quotas. */
+  async usageOfOwner(_owner: string): Promise<{ collections: number; vectors: number; bytes: number }> {
+    return { collections: 0, vectors: 0, bytes: 0 };
   }
 
   async createCollection(spec: CreateSpec): Promise<CollectionInfo> {

@@ -4,6 +4,7 @@ import type { PgType } from './pg-types.ts';
 import type { VectorgateError } from '../errors.ts';
 import type { Collections, SearchExplanation } from '../router/collections.ts';
 import type { ResolvedPolicy } from '../router/policies.ts';
+import type { Access, Tenant } from './access-types.ts';
 
 export interface ResultColumn {
   name: string;
@@ -21,6 +22,10 @@ export interface ExecContext {
   signal: AbortSignal;
   /** The vector collections; null when the proxy runs without them. */
   collections: Collections | null;
+  /** Who is asking (the principal PostgreSQL authenticated) and what it may do with collections. */
+  access: Access;
+  /** The quotas of the session's tenant (its login role). */
+  tenant: Tenant;
   /** This session's `vectorgate.*` settings (SET / RESET), by name without the prefix. */
   settings: Map<string, string>;
   /** Which of `settings` came from SET LOCAL in the open transaction block (resolution order tells them apart). */

@@ -66,6 +66,8 @@ export class Dispatcher {
     const ctx: ExecContext = {
       signal: controller.signal,
       collections: session.deps.collections,
+      access: session.access,
+      tenant: session.tenant,
       settings: session.settings,
       localSettings: localSettingsOf(session),
       clientEncoding: session.clientEncoding,

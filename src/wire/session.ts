@@ -21,6 +21,9 @@ import type { Classifier } from '../sql/classify.ts';
 import type { Collections } from '../router/collections.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import type { Logger } from '../log.ts';
+import type { Access, Tenant } from '../sql/access-types.ts';
+import { UNLIMITED_TENANT, allowAllAccess } from '../sql/access-stub.ts';
+import { startupParameters } from './frontend-codec.ts';
 
 export interface SessionDeps {
   config: Config;
@@ -86,6 +89,13 @@ export class Session {
   settingsInUse = false;
   /** The session's client_encoding (PostgreSQL's name), from the upstream's ParameterStatus. */
   clientEncoding = 'UTF8';
+  /**
+   * The database of the StartupMessage (its user's name when it names none, as PostgreSQL defaults
+   * it); PostgreSQL accepted it when authentication ended.
+   */
+  database = '';
+  readonly access: Access = allowAllAccess(() => this.database);
+  readonly tenant: Tenant = UNLIMITED_TENANT;
 
   constructor(socket: Socket, readonly deps: SessionDeps) {
     this.client = socket;
@@ -261,6 +271,7 @@ export class Session {
   /** Opens the upstream connection and relays the client's StartupMessage (startup-phase.ts). */
   async connectUpstream(startup: Buffer): Promise<void> {
     this.phase = 'auth';
+    this.database = startupDatabase(startup);
     let socket: Socket;
     try {
       socket = await this.deps.connectUpstream();
@@ -404,4 +415,14 @@ export class Session {
   }
 
   onClosed: (() => void) | null = null;
+}
+
+/** PostgreSQL's rule: the database defaults to the user name. A malformed packet PostgreSQL refuses anyway. */
+function startupDatabase(startup: Buffer): string {
+  try {
+    const params = startupParameters(startup);
+    return params.get('database') || params.get('user') || '';
+  } catch {
+    return '';
+  }
 }

@@ -17,6 +17,7 @@ export const createCollection: LocalFunction = {
     ],
     async run(ctx, a) {
       const info = await collectionsOf(ctx).createCollection({
+        owner: (await ctx.access.principal()).currentUser,
         name: a.text('name'),
         dims: a.int('dimensions'),
         metric: a.optText('metric')?.toLowerCase() as Metric | undefined,

@@ -3,7 +3,7 @@
 import { SqlState, VectorgateError } from '../../errors.ts';
 import type { Args, ParamSpec } from '../args.ts';
 import type { ExecContext, ResultColumn } from '../local-plan.ts';
-import type { Collections } from '../../router/collections.ts';
+import type { DatabaseCollections } from '../../router/database-collections.ts';
 
 export interface Overload {
   params: readonly ParamSpec[];
@@ -28,11 +28,11 @@ export function signatureText(fn: LocalFunction): string {
     .join(' or ');
 }
 
-/** The collections of this proxy; a proxy started without them answers 0A000. */
-export function collectionsOf(ctx: ExecContext): Collections {
+/** The collections of the session's database; a proxy started without them answers 0A000. */
+export function collectionsOf(ctx: ExecContext): DatabaseCollections {
   if (ctx.collections === null) {
     throw new VectorgateError(SqlState.FeatureNotSupported, 'vector collections are not enabled on this proxy');
   }
   if (ctx.signal.aborted) throw new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to user request');
-  return ctx.collections;
+  return ctx.collections.in(ctx.access.database);
 }
