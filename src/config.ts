@@ -99,6 +99,12 @@ export interface Config {
    */
   maxInternalStatementsPerSession: number;
 
+  /**
+   * How long a session trusts a privilege answer from PostgreSQL (has_table_privilege on the
+   * collection's relation) before asking again: the bound on how stale a GRANT/REVOKE made elsewhere
+   * (another proxy, a direct connection) may be. One through this proxy clears the answers at once.
+   */
+  privilegeCacheMs: number;
   /** Collections that may exist at once. */
   maxCollections: number;
   /** Longest collection name (PostgreSQL identifiers: 63 bytes). */
@@ -212,6 +218,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxClassifiedSqlBytes: 1024 * 1024,
   maxPreparedPerSession: 10_000,
   maxInternalStatementsPerSession: 8,
+  privilegeCacheMs: 1000,
   maxCollections: 1000,
   maxCollectionNameBytes: 63,
   maxDimensions: 16_000,
@@ -258,7 +265,7 @@ function assertConfig(config: Config): void {
     'maxMessageBytes', 'maxStartupPacketBytes', 'maxAuthTokenBytes', 'maxConnections', 'maxStartupPerAddress', 'startupTimeoutMs', 'startupSilenceTimeoutMs',
     'upstreamConnectTimeoutMs', 'cancelTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'maxClientBacklogBytes', 'clientBacklogTimeoutMs', 'maxPendingResponses', 'shutdownGraceMs', 'shutdownTimeoutMs', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'maxInternalStatementsPerSession', 'logSampleEvery',
-    'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
+    'privilegeCacheMs', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'walSegmentBytes',

@@ -22,7 +22,15 @@ export interface ProxyServer {
   close(): Promise<void>;
 }
 
-export async function startProxy(config: Config, metrics: ProxyMetrics, log: Logger, collections: Collections | null = null): Promise<ProxyServer> {
+export interface ProxyOptions {
+  /**
+   * Skip privilege checks on collections: every role may do everything. Only for measuring what the
+   * checks cost (bench/tenants.ts); no flag or setting turns this on.
+   */
+  uncheckedAccess?: boolean;
+}
+
+export async function startProxy(config: Config, metrics: ProxyMetrics, log: Logger, collections: Collections | null = null, options: ProxyOptions = {}): Promise<ProxyServer> {
   await loadParser();
   const tls = config.tlsCertFile && config.tlsKeyFile
     ? createSecureContext({ cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) })
@@ -37,6 +45,7 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
     cancels: new CancelRegistry({ host: config.upstreamHost, port: config.upstreamPort, timeoutMs: config.cancelTimeoutMs }),
     metrics,
     log,
+    uncheckedAccess: options.uncheckedAccess === true,
   };
   const sessions = new Set<Session>();
   metrics.sessionBuffers.read = () => [...sessions].map((session) => session.bufferedBytes());

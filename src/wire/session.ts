@@ -36,6 +36,8 @@ export interface SessionDeps {
   cancels: CancelRegistry;
   metrics: ProxyMetrics;
   log: Logger;
+  /** No privilege checks (ProxyOptions.uncheckedAccess). */
+  uncheckedAccess: boolean;
 }
 
 export type Phase = 'startup' | 'auth' | 'ready' | 'closed';
