@@ -8,6 +8,13 @@
 -- vector text, 22000 NaN/Inf or dimension mismatch, 42P01 unknown collection, 42710 collection exists,
 -- 54000 k/batch/payload over its limit, 22023 unknown policy or bad value, 0A000 unsupported placement.
 
+-- Each collection is represented by a relation vectorgate.<name>, owned by its creator, so that
+-- GRANT/REVOKE, \dp, pg_dump and JDBC metadata see it. The schema is owned by pg_database_owner, like
+-- PostgreSQL 15's public schema: the database owner may create collections, others need
+-- GRANT CREATE ON SCHEMA vectorgate TO <role>.
+CREATE SCHEMA IF NOT EXISTS vectorgate AUTHORIZATION pg_database_owner;
+GRANT USAGE ON SCHEMA vectorgate TO PUBLIC;
+
 CREATE OR REPLACE FUNCTION vectorgate_not_proxied(fn text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -19,12 +19,15 @@ export const SqlState = {
   CharacterNotInRepertoire: '22021',
   UntranslatableCharacter: '22P05',
   NotNullViolation: '23502',
+  ActiveSqlTransaction: '25001',
   InFailedTransaction: '25P02',
   InvalidAuthorization: '28000',
+  InvalidSchemaName: '3F000',
   InvalidPassword: '28P01',
   SyntaxError: '42601',
   UndefinedFunction: '42883',
   UndefinedTable: '42P01',
+  DuplicateTable: '42P07',
   UndefinedColumn: '42703',
   DuplicateColumn: '42701',
   UndefinedObject: '42704',
@@ -81,6 +84,15 @@ export class VectorgateError extends Error {
     this.hint = fields.hint;
     this.where = fields.where;
   }
+}
+
+/**
+ * PostgreSQL's own error to one of the proxy's statements (the relation of a collection, a privilege
+ * read), passed on with its SQLSTATE as PostgreSQL raised it.
+ */
+export function upstreamError(fields: { code: string; message: string; detail?: string; hint?: string }): VectorgateError {
+  const code = /^[0-9A-Z]{5}$/.test(fields.code) ? fields.code as SqlStateCode : SqlState.InternalError;
+  return new VectorgateError(code, fields.message, { detail: fields.detail, hint: fields.hint });
 }
 
 /** Anything thrown below the wire becomes a VectorgateError; unknown failures are internal errors. */

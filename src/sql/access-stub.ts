@@ -1,17 +1,6 @@
-// Placeholders of the base branch for issue 9 (replaced by src/sql/access.ts and src/sql/tenant.ts
-// before anything merges to main): everything allowed, no limit.
-import type { Access, Principal, Tenant } from './access-types.ts';
-
-export function allowAllAccess(database: () => string): Access {
-  const principal: Principal = { sessionUser: '', currentUser: '', database: '', superuser: true };
-  return {
-    get database() { return database(); },
-    principal: async () => ({ ...principal, database: database() }),
-    require: async () => undefined,
-    visible: async (names) => new Set(names),
-    requireCreate: async () => undefined,
-  };
-}
+// Placeholder of the base branch for issue 9 (replaced by src/sql/tenant.ts before anything merges
+// to main): no limit.
+import type { Tenant } from './access-types.ts';
 
 export const UNLIMITED_TENANT: Tenant = {
   enterStatement: () => () => undefined,

@@ -28,6 +28,10 @@ export interface Access {
   visible(names: readonly string[]): Promise<ReadonlySet<string>>;
   /** vector_create_collection may go on: CREATE on schema vectorgate (42501 otherwise). */
   requireCreate(): Promise<void>;
+  /** Makes the relation vectorgate.<name>, owned by the current role (25001 inside a transaction block or pipeline). */
+  createRelation(collection: string): Promise<void>;
+  /** Drops the relation vectorgate.<name> if it exists (25001 inside a transaction block or pipeline). */
+  dropRelation(collection: string): Promise<void>;
 }
 
 /** The quotas of the session's tenant (its login role); every method throws 53400 past a limit. */

@@ -14,7 +14,7 @@ import { checkId } from '../engine/shard.ts';
 import type { CopySink, ExecContext, LocalPlan, ParamValue } from './local-plan.ts';
 import { decodeJsonText, decodeText, decodeVector } from './param-decode.ts';
 import { utf8CopySink } from './copy-encoding.ts';
-import { warnIfInTransactionBlock } from './functions/writes.ts';
+import { UPSERT, warnIfInTransactionBlock } from './functions/writes.ts';
 
 const COLUMNS = ['id', 'vector', 'payload'] as const;
 type Column = (typeof COLUMNS)[number];
@@ -42,6 +42,7 @@ export function planCopy(stmt: Node, collections: Collections | null): LocalPlan
     copyIn: {
       format: options.format,
       columns: columns.length,
+      prepare: (ctx) => ctx.access.require(name, UPSERT),
       open: (ctx) => utf8CopySink(new CollectionCopySink(ctx, name, columns, options), options.format, ctx.clientEncoding ?? 'UTF8'),
     },
   };

@@ -101,7 +101,13 @@ export interface LocalPlan {
   /** Present for a composed statement: PostgreSQL runs it after the vector calls are replaced. */
   compose?: ComposedPlan;
   /** Present for COPY ... FROM STDIN: the wire answers CopyInResponse and streams data into the sink. */
-  copyIn?: { format: 'text' | 'csv' | 'binary'; columns: number; open(ctx: ExecContext): CopySink };
+  copyIn?: {
+    format: 'text' | 'csv' | 'binary';
+    columns: number;
+    /** Checks run before CopyInResponse (privileges), as PostgreSQL checks them before it enters COPY mode. */
+    prepare(ctx: ExecContext): Promise<void>;
+    open(ctx: ExecContext): CopySink;
+  };
 }
 
 /** The statement PostgreSQL runs; `upstreamParams[i]` is the client parameter (0-based) that becomes $i+1. */

@@ -18,6 +18,7 @@ import { bindComposed, describeComposed } from './composed.ts';
 import { parseMessage, queryText } from './client-text.ts';
 import { checkClientEncoding } from '../sql/client-encoding.ts';
 import { mayBeOurs } from '../sql/prefilter.ts';
+import { noteStatementText } from './access-watch.ts';
 import { ROUND_TRIP_SAMPLE } from '../metrics.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
 import type { Classification, ExecContext, Notice } from '../sql/local-plan.ts';
@@ -190,6 +191,7 @@ export class Dispatcher {
   }
 
   private query(message: FrontendMessage): Promise<void> | undefined {
+    noteStatementText(this.session, message.raw, 5, message.raw.length);
     if (!mayBeOurs(message.raw, 5, message.raw.length)) {
       this.session.deps.metrics.statementsUpstream.inc();
       return this.forward(message, Expect.UntilReady, false);
@@ -204,6 +206,7 @@ export class Dispatcher {
   }
 
   private parse(message: FrontendMessage): Promise<void> | undefined {
+    noteStatementText(this.session, message.raw, 5, message.raw.length);
     if (!mayBeOurs(message.raw, 5, message.raw.length)) {
       const name = parseName(message.raw);
       if (name === '') {

@@ -14,7 +14,7 @@ import { FrontendCode } from './codes.ts';
 import { MessageWriter } from './backend-writer.ts';
 import { BodyReader } from './frontend-codec.ts';
 import { Expect, newExpectation, type Expectation } from './response-queue.ts';
-import { SqlState, VectorgateError } from '../errors.ts';
+import { SqlState, VectorgateError, upstreamError } from '../errors.ts';
 import type { Session } from './session.ts';
 
 const PORTAL = 'vectorgate_internal';
@@ -41,6 +41,14 @@ function decodeDataRow(raw: Buffer): TextRow {
     row.push(length < 0 ? null : reader.bytes(length).toString('utf8'));
   }
   return row;
+}
+
+/** An ErrorResponse's fields by their code letter. https://www.postgresql.org/docs/current/protocol-error-fields.html */
+function decodeErrorFields(raw: Buffer): Map<string, string> {
+  const reader = new BodyReader(raw, 5);
+  const fields = new Map<string, string>();
+  for (let type = reader.byte(); type !== 0; type = reader.byte()) fields.set(String.fromCharCode(type), reader.cstring());
+  return fields;
 }
 
 function swallowed(expect: Expect, sync = false): Expectation {
@@ -130,6 +138,8 @@ export function internalQuery(session: Session, sql: string, options: InternalQu
   if (!session.midPipeline) pipeline.sync();
   const rows: TextRow[] = [];
   execute.capture = (raw) => rows.push(decodeDataRow(raw));
+  let error: Map<string, string> | null = null;
+  for (const entry of pipeline.entries) entry.captureError = (raw) => { error ??= decodeErrorFields(raw); };
   upstream.write(pipeline.w.finish());
   for (const entry of pipeline.entries) upstream.expect(entry);
   upstream.uncork();
@@ -139,6 +149,8 @@ export function internalQuery(session: Session, sql: string, options: InternalQu
     if (session.internalStatements.get(sql) === statement) session.internalStatements.delete(sql);
     const toClose = new Set([...(unclosed.get(session) ?? []), ...pipeline.skippedStatements(), statement]);
     unclosed.set(session, [...toClose]);
-    throw new VectorgateError(SqlState.InternalError, `vectorgate's internal query failed upstream: ${sql}`);
+    const fields = error as Map<string, string> | null;
+    if (fields === null) throw new VectorgateError(SqlState.InternalError, `vectorgate's internal query failed upstream: ${sql}`);
+    throw upstreamError({ code: fields.get('C') ?? '', message: fields.get('M') ?? '', detail: fields.get('D'), hint: fields.get('H') });
   });
 }

@@ -33,6 +33,8 @@ export interface Expectation {
   onDone: ((entry: Expectation) => void) | null;
   /** The proxy's own queries read their rows: each DataRow (whole) goes here instead of the client. */
   capture: ((raw: Buffer) => void) | null;
+  /** The proxy's own queries read PostgreSQL's error (whole ErrorResponse) to raise it as theirs. */
+  captureError: ((raw: Buffer) => void) | null;
   /** DataRows seen, counted only for a statement the debug log samples (else null). */
   rows: number | null;
 }
@@ -131,5 +133,5 @@ export class ResponseQueue {
 }
 
 export function newExpectation(expect: Expect, extended: boolean, sync = false): Expectation {
-  return { expect, extended, sync, swallow: 'none', sawError: false, copyEndsBefore: 0, onDone: null, capture: null, rows: null };
+  return { expect, extended, sync, swallow: 'none', sawError: false, copyEndsBefore: 0, onDone: null, capture: null, captureError: null, rows: null };
 }

@@ -46,6 +46,7 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
     metrics,
     log,
     uncheckedAccess: options.uncheckedAccess === true,
+    aclEpoch: { value: 0 },
   };
   const sessions = new Set<Session>();
   metrics.sessionBuffers.read = () => [...sessions].map((session) => session.bufferedBytes());

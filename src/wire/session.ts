@@ -21,9 +21,10 @@ import type { Classifier } from '../sql/classify.ts';
 import type { Collections } from '../router/collections.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import type { Logger } from '../log.ts';
-import type { Access, Tenant } from '../sql/access-types.ts';
-import { UNLIMITED_TENANT, allowAllAccess } from '../sql/access-stub.ts';
-import { startupParameters } from './frontend-codec.ts';
+import type { Tenant } from '../sql/access-types.ts';
+import { UNLIMITED_TENANT } from '../sql/access-stub.ts';
+import type { SessionAccess } from '../sql/access.ts';
+import { openSessionAccess, startupDatabase, type ProxyAccessEpoch } from './access-watch.ts';
 
 export interface SessionDeps {
   config: Config;
@@ -38,6 +39,8 @@ export interface SessionDeps {
   log: Logger;
   /** No privilege checks (ProxyOptions.uncheckedAccess). */
   uncheckedAccess: boolean;
+  /** Bumped when privileges may have changed (access-watch.ts): every session's answers go. */
+  aclEpoch: ProxyAccessEpoch;
 }
 
 export type Phase = 'startup' | 'auth' | 'ready' | 'closed';
@@ -96,12 +99,17 @@ export class Session {
    * it); PostgreSQL accepted it when authentication ended.
    */
   database = '';
-  readonly access: Access = allowAllAccess(() => this.database);
+  /** Bumped when this session's role may have changed (access-watch.ts). */
+  accessEpoch = 0;
+  /** Access changes sent upstream and not yet committed (AccessChange bits). */
+  pendingAccessChange = 0;
+  readonly access: SessionAccess;
   readonly tenant: Tenant = UNLIMITED_TENANT;
 
   constructor(socket: Socket, readonly deps: SessionDeps) {
     this.client = socket;
     this.reader = new FrontendReader(deps.config);
+    this.access = openSessionAccess(this);
     this.dispatcher = new Dispatcher(this);
     this.output = new ClientOutput({
       client: () => this.client,
@@ -178,6 +186,7 @@ export class Session {
    */
   async copyIn(plan: LocalPlan, ctx: ExecContext): Promise<string> {
     const copyIn = plan.copyIn!;
+    await copyIn.prepare(ctx);
     const copy = new LocalCopy(copyIn.open(ctx), {
       pauseClient: () => this.clientGate.hold('copy'),
       resumeClient: () => this.clientGate.release('copy'),
@@ -417,14 +426,4 @@ export class Session {
   }
 
   onClosed: (() => void) | null = null;
-}
-
-/** PostgreSQL's rule: the database defaults to the user name. A malformed packet PostgreSQL refuses anyway. */
-function startupDatabase(startup: Buffer): string {
-  try {
-    const params = startupParameters(startup);
-    return params.get('database') || params.get('user') || '';
-  } catch {
-    return '';
-  }
 }

@@ -1,6 +1,7 @@
 // The session's connection to the upstream PostgreSQL: forwards its bytes to the client as they come,
 // counts responses against the queue of expected ones, and reads the few messages the proxy must know:
 // authentication requests, BackendKeyData and ReadyForQuery.
+import { noteParameterStatus, noteReadyForQuery } from './access-watch.ts';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { AuthKind, BackendCode, FrontendCode, type TransactionStatus } from './codes.ts';
@@ -134,6 +135,7 @@ export class UpstreamLink implements BackendSink {
     if (code === BackendCode.CopyInResponse) this.onCopyIn();
     if (code === BackendCode.ReadyForQuery) return Disposition.Hold;
     if (this.current?.capture && isCaptured(code)) return Disposition.Hold;
+    if (code === BackendCode.ErrorResponse && this.current?.captureError) return Disposition.Hold;
     const swallow = this.current?.swallow ?? 'none';
     if (swallow === 'all' || (swallow === 'ok' && code !== BackendCode.ErrorResponse)) return Disposition.Swallow;
     return Disposition.Stream;
@@ -142,6 +144,7 @@ export class UpstreamLink implements BackendSink {
   onHeld(code: number, raw: Buffer): Buffer | null {
     if (code === BackendCode.ParameterStatus) {
       noteClientEncoding(this.session, raw);
+      noteParameterStatus(this.session, raw);
       return raw;
     }
     if (code === BackendCode.Authentication) return this.onAuthentication(raw);
@@ -152,6 +155,7 @@ export class UpstreamLink implements BackendSink {
     if (code === BackendCode.ReadyForQuery) {
       this.session.txStatus = String.fromCharCode(raw[5]!) as TransactionStatus;
       if (this.session.txStatus === 'I') this.session.transactionNotices.clear();
+      noteReadyForQuery(this.session, this.session.txStatus);
       if (this.session.settingsInUse) this.session.settingsStale = true;
       if (this.session.phase === 'auth') {
         this.session.onReady();
@@ -163,6 +167,11 @@ export class UpstreamLink implements BackendSink {
     }
     if (this.current?.capture && isCaptured(code)) {
       this.current.capture(raw);
+      this.onEnd(code);
+      return null;
+    }
+    if (code === BackendCode.ErrorResponse && this.current?.captureError) {
+      this.current.captureError(raw);
       this.onEnd(code);
       return null;
     }

@@ -26,6 +26,8 @@ before(async () => {
   client = new pg.Client({ host: stack.proxyHost, port: stack.proxyPort, user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE });
   await client.connect();
   await client.query(`SELECT vector_create_collection('items', 3, metric => 'l2', shards => 3)`);
+  // The raw-protocol test connects as the trust role, which is no superuser: it needs the grants.
+  await client.query(`GRANT SELECT, INSERT, UPDATE ON vectorgate.items TO ${ROLES.trust.user}`);
 });
 after(async () => {
   await client?.end();

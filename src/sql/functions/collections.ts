@@ -2,6 +2,25 @@
 import type { EngineKind, Metric, Quantization } from '../../engine/vector-index.ts';
 import { BOOL, INT4, INT8, JSONB, TEXT, TIMESTAMPTZ } from '../pg-types.ts';
 import { collectionsOf, type LocalFunction } from './types.ts';
+import { SqlState, VectorgateError } from '../../errors.ts';
+import { checkCreateSpec } from '../../router/validate.ts';
+import type { ExecContext } from '../local-plan.ts';
+import type { CollectionInfo, CreateSpec } from '../../router/collections.ts';
+
+/**
+ * The relation vectorgate.<name> first (committed: it carries the owner and the grants), then the
+ * collection's files and catalog entry; if those fail, the relation goes again. A crash in between
+ * leaves a relation without a collection, which the next create of that name names (42P07).
+ */
+async function createWithRelation(ctx: ExecContext, spec: CreateSpec & { owner: string }): Promise<CollectionInfo> {
+  await ctx.access.createRelation(spec.name);
+  try {
+    return await collectionsOf(ctx).createCollection(spec);
+  } catch (err) {
+    await ctx.access.dropRelation(spec.name).catch(() => undefined);
+    throw err;
+  }
+}
 
 /** Returns the new collection's settings as jsonb, so the caller sees every default that was applied. */
 export const createCollection: LocalFunction = {
@@ -16,8 +35,8 @@ export const createCollection: LocalFunction = {
       { name: 'ef_construction', kind: 'int', optional: true }, { name: 'engine', kind: 'text', optional: true },
     ],
     async run(ctx, a) {
-      const info = await collectionsOf(ctx).createCollection({
-        owner: (await ctx.access.principal()).currentUser,
+      const collections = collectionsOf(ctx);
+      const spec = {
         name: a.text('name'),
         dims: a.int('dimensions'),
         metric: a.optText('metric')?.toLowerCase() as Metric | undefined,
@@ -26,7 +45,13 @@ export const createCollection: LocalFunction = {
         m: a.optInt('m'),
         efConstruction: a.optInt('ef_construction'),
         engine: a.optText('engine')?.toLowerCase() as EngineKind | undefined,
-      });
+      };
+      // PostgreSQL's order for CREATE TABLE: the name and options, the schema privilege, then the catalog.
+      checkCreateSpec(spec, collections.config);
+      await ctx.access.requireCreate();
+      if (collections.spec(spec.name) !== undefined) throw new VectorgateError(SqlState.DuplicateObject, `collection "${spec.name}" already exists`);
+      const owner = (await ctx.access.principal()).currentUser;
+      const info = await createWithRelation(ctx, { ...spec, owner });
       const { name, dims, metric, shards, quantization, m, efConstruction, engine } = info;
       return [[{ name, dimensions: dims, metric, shards, quantization, m, ef_construction: efConstruction, engine }]];
     },
@@ -41,7 +66,10 @@ export const dropCollection: LocalFunction = {
   overloads: [{
     params: [{ name: 'name', kind: 'text' }],
     async run(ctx, a) {
-      await collectionsOf(ctx).dropCollection(a.text('name'));
+      const name = a.text('name');
+      await ctx.access.require(name, ['OWNER']);
+      await ctx.access.dropRelation(name);
+      await collectionsOf(ctx).dropCollection(name);
       return [[true]];
     },
   }],
@@ -59,8 +87,9 @@ export const listCollections: LocalFunction = {
   overloads: [{
     params: [],
     async run(ctx) {
-      const list = await collectionsOf(ctx).listCollections();
-      return list
+      const all = await collectionsOf(ctx).listCollections();
+      const visible = await ctx.access.visible(all.map((c) => c.name));
+      return all.filter((c) => visible.has(c.name))
         .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
         .map((c) => [c.name, c.dims, c.metric, c.shards, c.quantization, c.m, c.efConstruction, c.engine, c.vectors, c.policies, c.createdAt]);
     },

@@ -15,6 +15,7 @@ export const setPolicy: LocalFunction = {
       const collections = collectionsOf(ctx);
       const collection = a.text('collection');
       const name = a.text('name');
+      await ctx.access.require(collection, ['OWNER']);
       await collections.setPolicy(collection, name, a.text('value'));
       const stored = collections.policies(collection)[name] ?? null;
       const notice = stored === null ? null : policyDef(name)?.noticeFor(stored) ?? null;
@@ -32,6 +33,7 @@ export const listPolicies: LocalFunction = {
   overloads: [{
     params: [{ name: 'collection', kind: 'text' }],
     async run(ctx, a) {
+      await ctx.access.require(a.text('collection'), ['SELECT']);
       const collections = collectionsOf(ctx);
       const layers = { ...ctx, collection: collections.policies(a.text('collection')), config: collections.config };
       return POLICIES.map((def) => {

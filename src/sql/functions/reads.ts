@@ -24,6 +24,7 @@ export const search: LocalFunction = {
       const filter = a.optJson('filter');
       const collection = a.text('collection');
       const k = a.optInt('k') ?? DEFAULT_K;
+      await ctx.access.require(collection, ['SELECT']);
       const collections = collectionsOf(ctx);
       const layers: PolicyLayers = { ...ctx, collection: collections.policies(collection), config: collections.config };
       const maxK = Number(resolvePolicy('max_k', layers).value);
@@ -61,6 +62,7 @@ export const get: LocalFunction = {
   overloads: [{
     params: [{ name: 'collection', kind: 'text' }, { name: 'id', kind: 'text' }],
     async run(ctx, a) {
+      await ctx.access.require(a.text('collection'), ['SELECT']);
       const row = await collectionsOf(ctx).get(a.text('collection'), a.text('id'));
       return row === null ? [] : [[row.id, row.vector, row.payload]];
     },

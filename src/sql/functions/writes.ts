@@ -6,6 +6,7 @@ import type { Row } from '../../router/collections.ts';
 import { INT8 } from '../pg-types.ts';
 import { vectorFromJson } from '../vector-input.ts';
 import { collectionsOf, type LocalFunction } from './types.ts';
+import type { Privilege } from '../access-types.ts';
 
 /**
  * Vector writes are durable when the call returns and ROLLBACK does not undo them (yet): say so at
@@ -21,6 +22,9 @@ export function warnIfInTransactionBlock(ctx: ExecContext): void {
   });
 }
 
+/** An upsert inserts or replaces, so it needs both, as INSERT … ON CONFLICT DO UPDATE does (COPY too). */
+export const UPSERT: readonly Privilege[] = ['INSERT', 'UPDATE'];
+
 export const upsert: LocalFunction = {
   name: 'vector_upsert',
   set: false,
@@ -32,6 +36,7 @@ export const upsert: LocalFunction = {
         { name: 'vector', kind: 'vector' }, { name: 'payload', kind: 'jsonb', optional: true },
       ],
       async run(ctx, a) {
+        await ctx.access.require(a.text('collection'), UPSERT);
         warnIfInTransactionBlock(ctx);
         const row = { id: a.text('id'), vector: a.vector('vector'), payload: a.optJson('payload') ?? null };
         const ack = await collectionsOf(ctx).upsert(a.text('collection'), [row]);
@@ -42,6 +47,7 @@ export const upsert: LocalFunction = {
       params: [{ name: 'collection', kind: 'text' }, { name: 'rows', kind: 'jsonb' }],
       async run(ctx, a) {
         const rows = batchRows(a.json('rows'));
+        await ctx.access.require(a.text('collection'), UPSERT);
         warnIfInTransactionBlock(ctx);
         const ack = await collectionsOf(ctx).upsert(a.text('collection'), rows);
         return [[ack.rows]];
@@ -78,6 +84,7 @@ export const remove: LocalFunction = {
       const collections = collectionsOf(ctx);
       const name = a.text('collection');
       const id = a.text('id');
+      await ctx.access.require(name, ['DELETE']);
       warnIfInTransactionBlock(ctx);
       // Like DELETE's row count: 0 when there was no such row (the delete is logged either way).
       const existed = (await collections.get(name, id)) !== null;
