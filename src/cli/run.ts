@@ -44,14 +44,21 @@ async function ensureRole(port: number, credentials: Credentials): Promise<void>
   await installSurface(port, credentials);
 }
 
-/** sql/vectorgate.sql in the database, so `\df vector_*` and ORM introspection see the surface. */
+/**
+ * sql/vectorgate.sql (the vectorgate schema and the functions' signatures) in the database, so `\df
+ * vector_*` and ORM introspection see the surface and collections can be created, and in template1, so
+ * every database created later has them too.
+ */
 async function installSurface(port: number, credentials: Credentials): Promise<void> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: credentials.superuserPassword, database: credentials.database });
-  await client.connect();
-  try {
-    await client.query(readFileSync(new URL('../../sql/vectorgate.sql', import.meta.url), 'utf8'));
-  } finally {
-    await client.end();
+  const surface = readFileSync(new URL('../../sql/vectorgate.sql', import.meta.url), 'utf8');
+  for (const database of [credentials.database, 'template1']) {
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: credentials.superuserPassword, database });
+    await client.connect();
+    try {
+      await client.query(surface);
+    } finally {
+      await client.end();
+    }
   }
 }
 
