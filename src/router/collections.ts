@@ -57,7 +57,7 @@ export class Collections {
 
   /** Opens the catalog in dataDir and every collection's shards (snapshot + log replay each). */
   static async open(dataDir: string, config: Config = makeConfig({ dataDir })): Promise<Collections> {
-    const catalog = await Catalog.open(dataDir);
+    const catalog = await Catalog.open(dataDir, { database: config.catalogMigrationDatabase, owner: config.catalogMigrationOwner });
     const host = new ShardHost(config);
     const collections = new Collections(config, catalog, host);
     try {
@@ -100,7 +100,7 @@ export class Collections {
   }
 
   async createCollection(spec: CreateSpec & { owner?: string }): Promise<CollectionInfo> {
-    const checked = { ...checkCreateSpec(spec, this.config), owner: spec.owner ?? '' };
+    const checked = { ...checkCreateSpec(spec, this.config), database: this.#database, owner: spec.owner ?? '' };
     if (this.#catalog.list().length >= this.config.maxCollections) {
       throw new VectorgateError(SqlState.ProgramLimitExceeded, `there are already ${this.config.maxCollections} collections`);
     }
@@ -121,7 +121,7 @@ export class Collections {
   }
 
   async dropCollection(name: string): Promise<void> {
-    const entry = await this.#catalog.remove(this.#entry(name).name);
+    const entry = await this.#catalog.remove(this.#database, this.#entry(name).name);
     await this.#trimming.get(entry.dir);
     await Promise.all(range(entry.shards).map((i) => this.#host.closeShard(shardKey(entry, i))));
     await this.#decisions.get(entry.dir)?.close();
@@ -252,7 +252,7 @@ export class Collections {
 
   async setPolicy(name: string, key: string, value: unknown): Promise<void> {
     const entry = this.#entry(name);
-    await this.#catalog.setPolicy(entry.name, key, checkPolicy(key, value, this.config));
+    await this.#catalog.setPolicy(entry.database, entry.name, key, checkPolicy(key, value, this.config));
   }
 
   policies(name: string): Record<string, string> {
@@ -261,7 +261,10 @@ export class Collections {
 
   /** Snapshots every shard of the collection now (tests, benchmarks, before a planned shutdown). */
   async snapshot(name: string): Promise<void> {
-    const entry = this.#entry(name);
+    await this.#snapshot(this.#entry(name));
+  }
+
+  async #snapshot(entry: CollectionEntry): Promise<void> {
     await Promise.all(range(entry.shards).map((i) => this.#host.call({ type: 'snapshot', shard: shardKey(entry, i) })));
   }
 
@@ -274,7 +277,7 @@ export class Collections {
     try {
       for (const entry of this.#catalog.list()) {
         try {
-          await this.snapshot(entry.name);
+          await this.#snapshot(entry);
         } catch (err) {
           failed.push({ name: entry.name, err });
         }
@@ -297,13 +300,16 @@ export class Collections {
   }
 
   /** Synchronous catalog lookup (no shard calls), e.g. to tell a COPY into a collection from one into a table. */
-  spec(name: string): CollectionSpec | undefined {
-    const entry = this.#catalog.get(name);
-    return entry === undefined ? undefined : publicSpec(entry);
+  spec(name: string): (CollectionSpec & { owner: string; database: string }) | undefined {
+    const entry = this.#catalog.get(this.#database, name);
+    return entry === undefined ? undefined : { ...publicSpec(entry), owner: entry.owner, database: entry.database };
   }
 
+  /** The one database name-keyed calls address until they move behind DatabaseCollections. */
+  get #database(): string { return this.config.catalogMigrationDatabase; }
+
   #entry(name: string): CollectionEntry {
-    const entry = this.#catalog.get(checkCollectionName(name, this.config));
+    const entry = this.#catalog.get(this.#database, checkCollectionName(name, this.config));
     if (entry === undefined) throw new VectorgateError(SqlState.UndefinedTable, `collection "${name}" does not exist`);
     return entry;
   }

@@ -26,9 +26,8 @@ export class DatabaseCollections {
   policies(name: string): Record<string, string> { return this.all.policies(name); }
   snapshot(name: string): Promise<void> { return this.all.snapshot(name); }
   /** Synchronous catalog lookup; undefined when this database has no such collection. */
-  spec(name: string): (CollectionSpec & { owner: string }) | undefined {
-    const spec = this.all.spec(name);
-    return spec === undefined ? undefined : { ...spec, owner: '' };
+  spec(name: string): (CollectionSpec & { owner: string; database: string }) | undefined {
+    return this.all.spec(name);
   }
   /** Rows and bytes the collection holds now. */
   usage(name: string): Promise<CollectionUsage> { return this.all.usage(name); }
