@@ -108,7 +108,7 @@ async function serve(config: Config, log: Logger): Promise<{ stop: () => Promise
   const collections = await Collections.open(join(resolve(config.dataDir), 'vectors'), config);
   // Which code runs: the compiled dist/ or the TypeScript sources through tsx (bin/vectorgate.js decides).
   const code = import.meta.url.endsWith('.js') ? 'dist' : 'src';
-  log.info({ collections: (await collections.listCollections()).length, code }, 'vector collections opened');
+  log.info({ collections: collections.count, code }, 'vector collections opened');
   try {
     const proxy = await startProxy(config, metrics, log, collections);
     const metricsServer = await startMetricsServer(metrics, config.metricsHost, config.metricsPort);
