@@ -25,14 +25,19 @@ function unsupported(message: string, hint?: string): VectorgateError {
   return new VectorgateError(SqlState.FeatureNotSupported, message, hint ? { hint } : {});
 }
 
+/** The schema whose relations stand for the collections (`COPY vectorgate.docs` is the collection docs). */
+const COLLECTION_SCHEMA = 'vectorgate';
+
 /**
  * A plan when the COPY targets a collection of the session's database (looked up now: collections
- * come and go), else null: a table of that name, or one in a database without such a collection, is
- * PostgreSQL's.
+ * come and go), else null: a table of that name, a collection of another database, or a relation of
+ * any schema but vectorgate's is PostgreSQL's.
  */
 export function planCopy(stmt: Node, collections: Collections | null, database: string): LocalPlan | null {
   const relation = stmt.relation as Node | undefined;
-  if (relation === undefined || relation.schemaname !== undefined || collections === null) return null;
+  // database.schema.name is PostgreSQL's own spelling for the current database; another one it refuses.
+  if (relation === undefined || collections === null || (relation.catalogname !== undefined && relation.catalogname !== database)) return null;
+  if (relation.schemaname !== undefined && relation.schemaname !== COLLECTION_SCHEMA) return null;
   const name = String(relation.relname);
   if (collections.in(database).spec(name) === undefined) return null;
   if (stmt.is_from !== true || stmt.filename !== undefined || stmt.is_program === true) {
