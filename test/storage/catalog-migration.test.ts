@@ -1,24 +1,17 @@
 // A data directory written before collections belonged to databases (catalog version 1) opens with its
 // collections in the migration database and owner, their data searchable, the catalog rewritten as version 2.
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { makeConfig } from '../../src/config.ts';
 import { Collections } from '../../src/router/collections.ts';
 import { randomVectors, rng } from '../engine/helpers/data.ts';
+import { downgradeCatalogToVersion1 } from '../helpers/catalog-v1.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'vg-migration-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-/** The catalog as version 1 wrote it: the same entries without database and owner. */
-function downgradeToVersion1(dir: string): void {
-  const file = join(dir, 'catalog.json');
-  const { collections } = JSON.parse(readFileSync(file, 'utf8')) as { collections: Record<string, unknown>[] };
-  const v1 = collections.map(({ database: _database, owner: _owner, ...entry }) => entry);
-  writeFileSync(file, JSON.stringify({ version: 1, collections: v1 }, null, 1));
-}
 
 test('collections of a version-1 catalog keep their data and policies in the migration database', async () => {
   const dir = join(root, 'data');
@@ -33,7 +26,7 @@ test('collections of a version-1 catalog keep their data and policies in the mig
   } finally {
     await before.close();
   }
-  downgradeToVersion1(dir);
+  downgradeCatalogToVersion1(dir);
 
   const config = makeConfig({ dataDir: dir, shardWorkers: 1, catalogMigrationDatabase: 'legacy', catalogMigrationOwner: 'olduser' });
   let migrated = await Collections.open(dir, config);
