@@ -109,7 +109,7 @@ async function vectorgatePhase(upstreamPort: number, data: Dataset, nodeFlags: s
   const load = await loadThroughProxy(first, credentials, data, collection);
   log(`loaded and indexed in ${load.seconds.toFixed(1)} s (${fmt(data.baseRows / load.seconds)} vectors/s), every write durable`);
   await first.stop();
-  const snap = await snapshotInProcess(dataDir, data);
+  const snap = await snapshotInProcess(dataDir, credentials.database, data);
   log(`open with log replay ${snap.replayOpenSeconds.toFixed(1)} s, snapshot ${snap.snapshotSeconds.toFixed(1)} s, ${fmt(snap.diskBytesPerVector)} bytes/vector on disk`);
   const proxy = await startProxy({ upstreamPort, dataDir, credentials, probe: probeStatement(data), nodeFlags });
   log(`restart from the snapshot: first query answered after ${fmt(proxy.readyMs)} ms`);

@@ -26,6 +26,13 @@ export interface Config {
    * clone in root's 0700 home), its data goes to <this>/pg-<hash of the path> (<dataDir>/pg.location names it).
    */
   relocatedPostgresDir: string;
+  /**
+   * The database a version-1 catalog's collections (made before collections belonged to databases)
+   * are given when it is migrated at open. `vectorgate start` uses the database it creates unless this is set.
+   */
+  catalogMigrationDatabase: string;
+  /** The owner role a version-1 catalog's collections are given when it is migrated (`vectorgate start`: the role it creates, unless set). */
+  catalogMigrationOwner: string;
   /** pino log level; debug adds sampled per-statement lines (see logSampleEvery). */
   logLevel: 'silent' | 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** At log level debug, one statement in N gets a line (route, kind, durationMs, rows); other levels time nothing. */
@@ -191,6 +198,8 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   tlsKeyFile: null,
   dataDir: './data',
   relocatedPostgresDir: '/var/lib/vectorgate',
+  catalogMigrationDatabase: 'vectorgate',
+  catalogMigrationOwner: 'vectorgate',
   logLevel: 'info',
   logSampleEvery: 100,
   metricsHost: '127.0.0.1',
@@ -291,6 +300,9 @@ function assertConfig(config: Config): void {
   }
   if (config.maxStartupPacketBytes > config.maxMessageBytes) {
     throw new RangeError('maxStartupPacketBytes must not exceed maxMessageBytes');
+  }
+  for (const key of ['catalogMigrationDatabase', 'catalogMigrationOwner'] as const) {
+    if (typeof config[key] !== 'string' || config[key].length === 0 || config[key].includes('\0')) throw new RangeError(`${key} must be a non-empty name without NUL`);
   }
   if ((config.tlsCertFile === null) !== (config.tlsKeyFile === null)) {
     throw new RangeError('tlsCertFile and tlsKeyFile are set together or not at all');

@@ -36,14 +36,14 @@ export async function loadThroughProxy(proxy: ProxyChild, credentials: Credentia
 
 export interface SnapshotResult { replayOpenSeconds: number; snapshotSeconds: number; diskBytesPerVector: number }
 
-/** On the stopped proxy's data: open (= replay of the whole log), snapshot, close. */
-export async function snapshotInProcess(dataDir: string, data: Dataset): Promise<SnapshotResult> {
+/** On the stopped proxy's data: open (= replay of the whole log), snapshot, close; the collection is the one loadThroughProxy made in `database`. */
+export async function snapshotInProcess(dataDir: string, database: string, data: Dataset): Promise<SnapshotResult> {
   const vectors = join(dataDir, 'vectors');
   const t0 = performance.now();
   const collections = await Collections.open(vectors, makeConfig({ dataDir }));
   const t1 = performance.now();
   try {
-    await collections.snapshot(COLLECTION);
+    await collections.in(database).snapshot(COLLECTION);
   } finally {
     await collections.close();
   }

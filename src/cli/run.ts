@@ -9,7 +9,7 @@ import { startProxy } from '../wire/server.ts';
 import { Collections } from '../router/collections.ts';
 import { createMetrics } from '../metrics.ts';
 import { createLogger, type Logger } from '../log.ts';
-import type { Config } from '../config.ts';
+import { DEFAULTS, type Config } from '../config.ts';
 
 interface Credentials { superuserPassword: string; user: string; password: string; database: string }
 
@@ -72,7 +72,7 @@ export async function runStart(config: Config): Promise<void> {
   log.info({ port: postgres.port, dataDir: postgres.dataDir, osUser: postgres.osUser }, 'PostgreSQL started');
   try {
     await ensureRole(postgres.port, credentials);
-    const { stop: stopProxy, port } = await serve({ ...config, upstreamHost: '127.0.0.1', upstreamPort: postgres.port }, log);
+    const { stop: stopProxy, port } = await serve({ ...config, ...migrationTarget(config, credentials), upstreamHost: '127.0.0.1', upstreamPort: postgres.port }, log);
     // The bound port, not the configured one: --listen host:0 picks a free port.
     const url = `postgresql://${credentials.user}:${credentials.password}@${config.listenHost}:${port}/${credentials.database}`;
     console.log(`vectorgate is ready. Connect with:\n  psql '${url}'`);
@@ -92,6 +92,17 @@ export async function runStart(config: Config): Promise<void> {
   }
 }
 
+/**
+ * Collections made before they belonged to databases go to the database and role this start creates,
+ * unless the settings name others (a setting left at its default counts as not set).
+ */
+function migrationTarget(config: Config, credentials: Credentials): Pick<Config, 'catalogMigrationDatabase' | 'catalogMigrationOwner'> {
+  return {
+    catalogMigrationDatabase: config.catalogMigrationDatabase === DEFAULTS.catalogMigrationDatabase ? credentials.database : config.catalogMigrationDatabase,
+    catalogMigrationOwner: config.catalogMigrationOwner === DEFAULTS.catalogMigrationOwner ? credentials.user : config.catalogMigrationOwner,
+  };
+}
+
 export async function runProxy(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
   const { stop } = await serve(config, log);
@@ -104,7 +115,7 @@ async function serve(config: Config, log: Logger): Promise<{ stop: () => Promise
   const collections = await Collections.open(join(resolve(config.dataDir), 'vectors'), config);
   // Which code runs: the compiled dist/ or the TypeScript sources through tsx (bin/vectorgate.js decides).
   const code = import.meta.url.endsWith('.js') ? 'dist' : 'src';
-  log.info({ collections: (await collections.listCollections()).length, code }, 'vector collections opened');
+  log.info({ collections: collections.count, code }, 'vector collections opened');
   try {
     const proxy = await startProxy(config, metrics, log, collections);
     const metricsServer = await startMetricsServer(metrics, config.metricsHost, config.metricsPort);

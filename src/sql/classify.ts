@@ -41,8 +41,11 @@ export class Classifier {
     readonly env: PlanEnv = { collections: null },
   ) {}
 
-  /** Throws VectorgateError for a statement that uses our functions in a way we cannot answer. */
-  classify(sql: string): Classification {
+  /**
+   * Throws VectorgateError for a statement that uses our functions in a way we cannot answer.
+   * database: the session's, for COPY (whether it targets one of that database's collections).
+   */
+  classify(sql: string, database: string): Classification {
     if (!MAYBE_OURS.test(sql)) return UPSTREAM;
     const cached = this.cache.get(sql);
     if (cached !== undefined) return cached;
@@ -53,7 +56,7 @@ export class Classifier {
       if (!LOOKS_LIKE_A_CALL.test(sql)) return UPSTREAM;
       throw new VectorgateError(SqlState.ProgramLimitExceeded, `statement of ${Buffer.byteLength(sql)} bytes exceeds the ${this.limits.maxClassifiedSqlBytes}-byte limit for vector statements`);
     }
-    const { result, cacheable } = classifyParsed(sql, this.env);
+    const { result, cacheable } = classifyParsed(sql, this.env, database);
     if (!cacheable || bytes > this.limits.classifyCacheMaxSqlBytes) return result;
     if (this.cache.size >= this.limits.classifyCacheEntries) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(sql, result);
@@ -64,7 +67,7 @@ export class Classifier {
 const UPSTREAM: Classification = Object.freeze({ route: 'upstream' });
 
 /** Classifications of texts with a COPY are not cached: whether it targets a collection can change. */
-function classifyParsed(sql: string, env: PlanEnv): { result: Classification; cacheable: boolean } {
+function classifyParsed(sql: string, env: PlanEnv, database: string): { result: Classification; cacheable: boolean } {
   let tree: { stmts?: Node[] };
   try {
     tree = parseSync(sql) as { stmts?: Node[] };
@@ -82,7 +85,7 @@ function classifyParsed(sql: string, env: PlanEnv): { result: Classification; ca
     const text = bytes.toString('utf8', start, end).trim();
     if ((raw.stmt as Node | undefined)?.CopyStmt !== undefined) cacheable = false;
     try {
-      const plan = planStatement(raw.stmt as Node | undefined, env);
+      const plan = planStatement(raw.stmt as Node | undefined, env, database);
       if (plan !== null) anyLocal = true;
       return { sql: text, plan, error: null };
     } catch (err) {
@@ -94,10 +97,10 @@ function classifyParsed(sql: string, env: PlanEnv): { result: Classification; ca
   return { result: anyLocal ? { route: 'local', parts } : UPSTREAM, cacheable };
 }
 
-function planStatement(stmt: Node | undefined, env: PlanEnv): LocalPlan | null {
+function planStatement(stmt: Node | undefined, env: PlanEnv, database: string): LocalPlan | null {
   if (stmt === undefined) return null;
   const copy = stmt.CopyStmt as Node | undefined;
-  if (copy !== undefined) return planCopy(copy, env.collections);
+  if (copy !== undefined) return planCopy(copy, env.collections, database);
   const set = stmt.VariableSetStmt as Node | undefined;
   if (set !== undefined && isOurSetting(set.name)) return planSet(set);
   const show = stmt.VariableShowStmt as Node | undefined;

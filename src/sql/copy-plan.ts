@@ -8,6 +8,7 @@
 import type { Config } from '../config.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
 import type { Collections, Row } from '../router/collections.ts';
+import type { DatabaseCollections } from '../router/database-collections.ts';
 import type { Node } from './args.ts';
 import { copyParser, type CopyOptions, type ParsedRow } from './copy-format.ts';
 import { checkId } from '../engine/shard.ts';
@@ -15,6 +16,7 @@ import type { CopySink, ExecContext, LocalPlan, ParamValue } from './local-plan.
 import { decodeJsonText, decodeText, decodeVector } from './param-decode.ts';
 import { utf8CopySink } from './copy-encoding.ts';
 import { UPSERT, warnIfInTransactionBlock } from './functions/writes.ts';
+import { collectionsOf } from './functions/types.ts';
 
 const COLUMNS = ['id', 'vector', 'payload'] as const;
 type Column = (typeof COLUMNS)[number];
@@ -23,12 +25,21 @@ function unsupported(message: string, hint?: string): VectorgateError {
   return new VectorgateError(SqlState.FeatureNotSupported, message, hint ? { hint } : {});
 }
 
-/** A plan when the COPY targets a collection (looked up now: collections come and go), else null. */
-export function planCopy(stmt: Node, collections: Collections | null): LocalPlan | null {
+/** The schema whose relations stand for the collections (`COPY vectorgate.docs` is the collection docs). */
+const COLLECTION_SCHEMA = 'vectorgate';
+
+/**
+ * A plan when the COPY targets a collection of the session's database (looked up now: collections
+ * come and go), else null: a table of that name, a collection of another database, or a relation of
+ * any schema but vectorgate's is PostgreSQL's.
+ */
+export function planCopy(stmt: Node, collections: Collections | null, database: string): LocalPlan | null {
   const relation = stmt.relation as Node | undefined;
-  if (relation === undefined || relation.schemaname !== undefined || collections === null) return null;
+  // database.schema.name is PostgreSQL's own spelling for the current database; another one it refuses.
+  if (relation === undefined || collections === null || (relation.catalogname !== undefined && relation.catalogname !== database)) return null;
+  if (relation.schemaname !== undefined && relation.schemaname !== COLLECTION_SCHEMA) return null;
   const name = String(relation.relname);
-  if (collections.spec(name) === undefined) return null;
+  if (collections.in(database).spec(name) === undefined) return null;
   if (stmt.is_from !== true || stmt.filename !== undefined || stmt.is_program === true) {
     throw unsupported(`COPY of collection "${name}" supports only FROM STDIN`, 'Read rows with SELECT * FROM vector_get(...) or vector_search(...).');
   }
@@ -96,7 +107,7 @@ function copyOptions(stmt: Node, name: string): CopyOptions {
 
 class CollectionCopySink implements CopySink {
   private readonly parser;
-  private readonly collections: Collections;
+  private readonly collections: DatabaseCollections;
   private readonly config: Config;
   private readonly dims: number;
   private batch: Row[] = [];
@@ -110,7 +121,7 @@ class CollectionCopySink implements CopySink {
   private atomic = true;
 
   constructor(private readonly ctx: ExecContext, private readonly name: string, private readonly columns: Column[], options: CopyOptions) {
-    this.collections = ctx.collections!;
+    this.collections = collectionsOf(ctx);
     this.config = this.collections.config;
     this.parser = copyParser(options, this.config.maxCopyRowBytes);
     const spec = this.collections.spec(name);

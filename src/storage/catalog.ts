@@ -1,5 +1,10 @@
 // The local catalog: collections and their policies, in <dataDir>/catalog.json, rewritten whole and
 // atomically (temp file, fsync, rename, fsync directory) on every change; changes are serialised.
+// A collection belongs to a database and has an owner role: the key is (database, name), so the same
+// name in two databases is two collections (as with tables), each with its own directory.
+// Version 1 files (no databases, no owners) are migrated at open: every entry goes to one database and
+// owner the caller names, and the file is rewritten as version 2 in one atomic replace, so a crash
+// leaves either version, both readable.
 // Each collection's data lives in its own directory named per incarnation, so a collection dropped
 // and re-created under the same name never sees the old data, and directories that no catalog entry
 // names (a crash between the catalog write and the removal) are removed on open.
@@ -21,29 +26,42 @@ export interface CollectionSpec {
 }
 
 export interface CollectionEntry extends CollectionSpec {
+  /** The database it belongs to (the one its creator's session was connected to). */
+  database: string;
+  /** The role that created it (current_user then). */
+  owner: string;
   /** Directory under <dataDir>/collections. */
   dir: string;
   createdAt: string;
   policies: Record<string, string>;
 }
 
+/** What a new collection needs besides its spec: where it belongs and who owns it. */
+export interface NewCollection extends CollectionSpec { database: string; owner: string }
+
+/** Where the collections of a version-1 catalog go. */
+export interface MigrationTarget { database: string; owner: string }
+
 const FILE = 'catalog.json';
-const VERSION = 1;
+const VERSION = 2;
 export const COLLECTIONS_DIR = 'collections';
 
 export class Catalog {
   readonly dataDir: string;
+  /** By key(database, name). */
   readonly #entries: Map<string, CollectionEntry>;
   #chain: Promise<void> = Promise.resolve();
 
   private constructor(dataDir: string, entries: CollectionEntry[]) {
     this.dataDir = dataDir;
-    this.#entries = new Map(entries.map((e) => [e.name, e]));
+    this.#entries = new Map(entries.map((e) => [key(e.database, e.name), e]));
   }
 
-  static async open(dataDir: string): Promise<Catalog> {
+  static async open(dataDir: string, migration: MigrationTarget): Promise<Catalog> {
     mkdirSync(join(dataDir, COLLECTIONS_DIR), { recursive: true });
-    const catalog = new Catalog(dataDir, readEntries(join(dataDir, FILE)));
+    const { version, entries } = readEntries(join(dataDir, FILE), migration);
+    const catalog = new Catalog(dataDir, entries);
+    if (version !== VERSION) await catalog.#write();
     const known = new Set(catalog.list().map((e) => e.dir));
     for (const dir of readdirSync(join(dataDir, COLLECTIONS_DIR))) {
       if (!known.has(dir)) await removeIfExists(join(dataDir, COLLECTIONS_DIR, dir));
@@ -51,20 +69,26 @@ export class Catalog {
     return catalog;
   }
 
+  /** Every collection of every database, by database, then name. */
   list(): CollectionEntry[] {
-    return [...this.#entries.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return [...this.#entries.values()].sort((a, b) => a.database.localeCompare(b.database) || a.name.localeCompare(b.name));
   }
 
-  get(name: string): CollectionEntry | undefined {
-    return this.#entries.get(name);
+  /** The collections of one database, by name. */
+  listIn(database: string): CollectionEntry[] {
+    return this.list().filter((e) => e.database === database);
+  }
+
+  get(database: string, name: string): CollectionEntry | undefined {
+    return this.#entries.get(key(database, name));
   }
 
   collectionDir(entry: CollectionEntry): string {
     return join(this.dataDir, COLLECTIONS_DIR, entry.dir);
   }
 
-  /** Adds a collection; 42710 if the name is taken. Durable when the promise resolves. */
-  async add(spec: CollectionSpec, now = new Date()): Promise<CollectionEntry> {
+  /** Adds a collection; 42710 if its database has one of that name. Durable when the promise resolves. */
+  async add(spec: NewCollection, now = new Date()): Promise<CollectionEntry> {
     return this.commit(this.prepare(spec, now));
   }
 
@@ -72,48 +96,52 @@ export class Catalog {
    * A new entry with its own directory name, not yet in the catalog: the caller creates its files,
    * then commits it, so that a failure in between (a full disk) leaves no entry without its files.
    */
-  prepare(spec: CollectionSpec, now = new Date()): CollectionEntry {
-    this.#requireFree(spec.name);
+  prepare(spec: NewCollection, now = new Date()): CollectionEntry {
+    this.#requireFree(spec.database, spec.name);
     return { ...spec, dir: `${spec.name}-${now.getTime().toString(36)}-${Math.random().toString(36).slice(2, 8)}`, createdAt: now.toISOString(), policies: {} };
   }
 
   /** Adds a prepared entry durably; 42710 if the name was taken meanwhile. */
   commit(entry: CollectionEntry): Promise<CollectionEntry> {
     return this.#change(() => {
-      this.#requireFree(entry.name);
-      this.#entries.set(entry.name, entry);
+      this.#requireFree(entry.database, entry.name);
+      this.#entries.set(key(entry.database, entry.name), entry);
       return entry;
     });
   }
 
   /** Removes the entry durably; the caller removes the directory afterwards (open() finishes it after a crash). */
-  remove(name: string): Promise<CollectionEntry> {
+  remove(database: string, name: string): Promise<CollectionEntry> {
     return this.#change(() => {
-      const entry = this.#require(name);
-      this.#entries.delete(name);
+      const entry = this.#require(database, name);
+      this.#entries.delete(key(database, name));
       return entry;
     });
   }
 
-  setPolicy(name: string, key: string, value: string | null): Promise<CollectionEntry> {
+  setPolicy(database: string, name: string, policy: string, value: string | null): Promise<CollectionEntry> {
     return this.#change(() => {
-      const entry = this.#require(name);
+      const entry = this.#require(database, name);
       const policies = { ...entry.policies };
-      if (value === null) delete policies[key]; else policies[key] = value;
+      if (value === null) delete policies[policy]; else policies[policy] = value;
       const updated = { ...entry, policies };
-      this.#entries.set(name, updated);
+      this.#entries.set(key(database, name), updated);
       return updated;
     });
   }
 
-  #requireFree(name: string): void {
-    if (this.#entries.has(name)) throw new VectorgateError(SqlState.DuplicateObject, `collection "${name}" already exists`);
+  #requireFree(database: string, name: string): void {
+    if (this.#entries.has(key(database, name))) throw new VectorgateError(SqlState.DuplicateObject, `collection "${name}" already exists`);
   }
 
-  #require(name: string): CollectionEntry {
-    const entry = this.#entries.get(name);
+  #require(database: string, name: string): CollectionEntry {
+    const entry = this.#entries.get(key(database, name));
     if (entry === undefined) throw new VectorgateError(SqlState.UndefinedTable, `collection "${name}" does not exist`);
     return entry;
+  }
+
+  #write(): Promise<void> {
+    return writeFileAtomic(join(this.dataDir, FILE), JSON.stringify({ version: VERSION, collections: this.list() }, null, 1));
   }
 
   /** Applies `mutate` to a copy, writes it, and only then makes it visible; one change at a time. */
@@ -123,7 +151,7 @@ export class Catalog {
       let result: T;
       try {
         result = mutate();
-        await writeFileAtomic(join(this.dataDir, FILE), JSON.stringify({ version: VERSION, collections: this.list() }, null, 1));
+        await this.#write();
       } catch (err) {
         this.#entries.clear();
         for (const [k, v] of before) this.#entries.set(k, v);
@@ -136,16 +164,28 @@ export class Catalog {
   }
 }
 
-function readEntries(path: string): CollectionEntry[] {
+/** Database and collection names hold no NUL (PostgreSQL identifiers cannot), so this key is unambiguous. */
+function key(database: string, name: string): string {
+  return `${database}\0${name}`;
+}
+
+function readEntries(path: string, migration: MigrationTarget): { version: number; entries: CollectionEntry[] } {
   let text: string;
   try { text = readFileSync(path, 'utf8'); } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: VERSION, entries: [] };
     throw err;
   }
   try {
     const parsed = JSON.parse(text) as { version: number; collections: CollectionEntry[] };
-    if (parsed.version !== VERSION || !Array.isArray(parsed.collections)) throw new Error(`unknown catalog version ${parsed.version}`);
-    return parsed.collections;
+    if (!Array.isArray(parsed.collections)) throw new Error('no collections list');
+    if (parsed.version === 1) {
+      return { version: 1, entries: parsed.collections.map((e) => ({ ...e, database: migration.database, owner: migration.owner })) };
+    }
+    if (parsed.version !== VERSION) throw new Error(`unknown catalog version ${parsed.version}`);
+    for (const e of parsed.collections) {
+      if (typeof e.database !== 'string' || typeof e.owner !== 'string') throw new Error(`collection "${e.name}" has no database or owner`);
+    }
+    return { version: VERSION, entries: parsed.collections };
   } catch (err) {
     throw new VectorgateError(SqlState.DataCorrupted, `catalog ${path} is unreadable: ${(err as Error).message}`, { severity: 'FATAL', cause: err });
   }

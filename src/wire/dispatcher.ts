@@ -170,7 +170,7 @@ export class Dispatcher {
 
   private classify(sql: string): Classification | VectorgateError {
     try {
-      return this.session.deps.classifier.classify(sql);
+      return this.session.deps.classifier.classify(sql, this.session.database);
     } catch (err) {
       return toVectorgateError(err);
     }

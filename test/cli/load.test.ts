@@ -45,11 +45,11 @@ function writeFvecs(path: string, rows: Float32Array[]): void {
 }
 
 async function count(name: string): Promise<number> {
-  return (await stack.collections.listCollections()).find((c) => c.name === name)!.vectors;
+  return (await stack.app.listCollections()).find((c) => c.name === name)!.vectors;
 }
 
 async function assertRow(name: string, id: string, vector: Float32Array, payload: unknown = null): Promise<void> {
-  const row = await stack.collections.get(name, id);
+  const row = await stack.app.get(name, id);
   assert.ok(row, `row ${id} missing`);
   assert.deepEqual(Array.from(row.vector), Array.from(vector), `vector of ${id}`);
   assert.deepEqual(row.payload === null ? null : JSON.parse(row.payload), payload, `payload of ${id}`);
@@ -59,13 +59,13 @@ test('fvecs into an existing collection, in several COPY statements: ids are row
   const rows = vectors(1234, 8, 1);
   const file = join(dir, 'small.fvecs');
   writeFvecs(file, rows);
-  await stack.collections.createCollection({ name: 'fv', dims: 8, metric: 'l2', shards: 2 });
+  await stack.app.createCollection({ name: 'fv', dims: 8, metric: 'l2', shards: 2, owner: ROLES.scram.user });
   const out = await load(file, '--collection', 'fv', '--batch-size', '500');
   assert.equal(out.code, 0, out.stderr);
   assert.match(out.stderr, /loaded 1234 rows into fv .* rows\/s/);
   assert.equal(await count('fv'), 1234);
   for (const i of [0, 499, 500, 1233]) await assertRow('fv', String(i), rows[i]!);
-  const hits = await stack.collections.search('fv', rows[17]!, 1);
+  const hits = await stack.app.search('fv', rows[17]!, 1);
   assert.equal(hits[0]!.id, '17');
 });
 
@@ -76,7 +76,7 @@ test('jsonl with --create (dimensions from the file), payloads and rows without 
   writeFileSync(file, lines.join('\n') + '\n');
   const out = await load(file, '--collection', 'docs', '--create', '--metric', 'l2', '--shards', '3', '--batch-size', '128');
   assert.equal(out.code, 0, out.stderr);
-  const info = (await stack.collections.listCollections()).find((c) => c.name === 'docs')!;
+  const info = (await stack.app.listCollections()).find((c) => c.name === 'docs')!;
   assert.deepEqual([info.dims, info.metric, info.shards, info.vectors], [5, 'l2', 3, 300]);
   await assertRow('docs', '0', rows[0]!);
   await assertRow('docs', 'doc-1', rows[1]!, { n: 1, tag: 'x' });
@@ -108,7 +108,7 @@ test('a missing collection, and a bad row: the error says which rows are loaded'
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /collection "nope" does not exist .*--create/);
 
-  await stack.collections.createCollection({ name: 'bad', dims: 3, metric: 'l2' });
+  await stack.app.createCollection({ name: 'bad', dims: 3, metric: 'l2', owner: ROLES.scram.user });
   const out = await load(file, '--collection', 'bad', '--batch-size', '5');
   assert.equal(out.code, 1, out.stderr);
   // The row number comes from the proxy's CONTEXT `line N` (counted within the failing statement):

@@ -72,8 +72,8 @@ before(async () => {
   }
   // One collection per id, so that each id is the first value of its composed statement.
   for (const [i, id] of TRAP_IDS.entries()) {
-    await stack.collections.createCollection({ name: `trap_${i}`, dims: 2, metric: 'l2', shards: 1 });
-    await stack.collections.upsert(`trap_${i}`, [{ id, vector: [i, 1], payload: { note: id } }]);
+    await stack.app.createCollection({ name: `trap_${i}`, dims: 2, metric: 'l2', shards: 1, owner: ROLES.scram.user });
+    await stack.app.upsert(`trap_${i}`, [{ id, vector: [i, 1], payload: { note: id } }]);
   }
 });
 
@@ -191,7 +191,7 @@ for (const e of ENCODINGS) {
   for (const protocol of PROTOCOLS) {
     test(`${e.pg}, ${protocol} protocol: hostile ids and payloads round-trip through upsert, composed and local search and get`, async (t) => {
       const coll = collectionOf(e, protocol);
-      await stack.collections.createCollection({ name: coll, dims: 2, metric: 'l2', shards: 2 });
+      await stack.app.createCollection({ name: coll, dims: 2, metric: 'l2', shards: 2, owner: ROLES.scram.user });
       const session = await Session.open(e, protocol);
       try {
         const ids = hostileIds(e.text);
@@ -249,14 +249,14 @@ for (const e of ENCODINGS) {
       const ids = hostileIds(e.text);
       for (const format of COPY_FORMATS) {
         const coll = copyCollectionOf(e, format);
-        await stack.collections.createCollection({ name: coll, dims: 2, metric: 'l2', shards: 2 });
+        await stack.app.createCollection({ name: coll, dims: 2, metric: 'l2', shards: 2, owner: ROLES.scram.user });
         const rows = ids.map((id, i): [string, string, string] => [id, `[${i},1]`, JSON.stringify(payloadOf(id, e.text))]);
         const data = copyData(format, rows, (s) => session.encode(s));
         const done = session.ok(await session.client.copyIn(Buffer.from(`COPY ${coll} (id, vector, payload) FROM STDIN WITH (FORMAT ${format})`), chunks(data)));
         assert.deepEqual(done.tags, [`COPY ${ids.length}`], format);
         const expected = ids.map((id) => ({ id, payload: payloadOf(id, e.text) })).sort(byId);
         assert.deepEqual(session.rows(session.ok(await session.run(SEARCH_SQL, [coll]))), expected, format);
-        const stored = await stack.collections.search(coll, [0, 0], 50);
+        const stored = await stack.app.search(coll, [0, 0], 50);
         assert.deepEqual(stored.map((h) => h.id).sort(), [...ids].sort(), `${format}, read as UTF-8`);
       }
     } finally {
@@ -268,7 +268,7 @@ for (const e of ENCODINGS) {
 
 test('the ids and payloads stored by each session are the same characters for a UTF-8 reader', async () => {
   for (const e of ENCODINGS) {
-    const hits = await stack.collections.search(collectionOf(e, 'simple'), [0, 0], 50);
+    const hits = await stack.app.search(collectionOf(e, 'simple'), [0, 0], 50);
     assert.deepEqual(hits.map((h) => h.id).sort(), [...hostileIds(e.text)].sort(), e.pg);
   }
 });

@@ -47,8 +47,8 @@ export async function startFixture(seed: number): Promise<Fixture> {
   const docs = new Map<string, Doc>();
   let plain: pg.Client | null = null;
   try {
-    await stack.collections.createCollection({ name: 'docs', dims: DIMS, metric: 'l2', shards: 2 });
-    await stack.collections.createCollection({ name: 'empty', dims: DIMS, metric: 'l2', shards: 1 });
+    await stack.app.createCollection({ name: 'docs', dims: DIMS, metric: 'l2', shards: 2, owner: ROLES.scram.user });
+    await stack.app.createCollection({ name: 'empty', dims: DIMS, metric: 'l2', shards: 1, owner: ROLES.scram.user });
     const rows = [];
     // Vectors 0..479 have a documents row; 480..499 do not; rows 500..519 have no vector.
     for (let i = 0; i < COUNT + 20; i++) {
@@ -56,7 +56,7 @@ export async function startFixture(seed: number): Promise<Fixture> {
       if (i < COUNT) rows.push({ id: docId(i), vector: randomVector(random), payload: { lang, n: i } });
       if (i < COUNT - 20 || i >= COUNT) docs.set(docId(i), { id: docId(i), title: `title ${i}`, published: random() < 0.6, lang });
     }
-    for (let at = 0; at < rows.length; at += 100) await stack.collections.upsert('docs', rows.slice(at, at + 100));
+    for (let at = 0; at < rows.length; at += 100) await stack.app.upsert('docs', rows.slice(at, at + 100));
     const admin = await stack.cluster.admin(DATABASE);
     try {
       await admin.query('CREATE TABLE documents (id text PRIMARY KEY, title text, published bool, lang text)');

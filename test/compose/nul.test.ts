@@ -19,8 +19,8 @@ const config = () => ({ host: stack.proxyHost, port: stack.proxyPort, user: ROLE
 
 before(async () => {
   stack = await startStack();
-  await stack.collections.createCollection({ name: 'nul', dims: 2, metric: 'l2', shards: 2 });
-  await stack.collections.upsert('nul', [{ id: 'kept', vector: [0, 0], payload: { a: 'b' } }]);
+  await stack.app.createCollection({ name: 'nul', dims: 2, metric: 'l2', shards: 2, owner: ROLES.scram.user });
+  await stack.app.upsert('nul', [{ id: 'kept', vector: [0, 0], payload: { a: 'b' } }]);
   const admin = await stack.cluster.admin(DATABASE);
   try {
     await admin.query('CREATE TABLE tags (id text PRIMARY KEY, tag text)');

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { makeConfig } from '../../src/config.ts';
 import { VectorgateError } from '../../src/errors.ts';
 import { Collections } from '../../src/router/collections.ts';
+import type { DatabaseCollections } from '../../src/router/database-collections.ts';
 import { fnv1a, shardOf } from '../../src/router/router.ts';
 import { bruteForce, DATA_DIR, readFvecs, readIvecs, recallAt, row } from './helpers/data.ts';
 
@@ -27,19 +28,68 @@ describe('routing', () => {
   });
 });
 
+describe('collections per database', () => {
+  test('the same name in two databases is two collections; other databases neither see nor reach them', async () => {
+    const dir = join(root, 'databases');
+    const all = await Collections.open(dir, makeConfig({ dataDir: dir, shardWorkers: 1, maxCollections: 3 }));
+    try {
+      const app = all.in('app');
+      const shop = all.in('shop');
+      const other = all.in('other');
+      await app.createCollection({ name: 'docs', dims: 2, shards: 2, owner: 'alice' });
+      await shop.createCollection({ name: 'docs', dims: 3, owner: 'bob' });
+      await app.upsert('docs', [{ id: 'a', vector: [1, 0], payload: { in: 'app' } }]);
+      await shop.upsert('docs', [{ id: 'a', vector: [0, 0, 1], payload: { in: 'shop' } }, { id: 'b', vector: [1, 1, 1] }]);
+
+      assert.equal((await app.get('docs', 'a'))!.payload, '{"in":"app"}');
+      assert.equal((await shop.get('docs', 'a'))!.payload, '{"in":"shop"}');
+      assert.deepEqual((await app.listCollections()).map((c) => [c.name, c.database, c.owner, c.dims, c.vectors]), [['docs', 'app', 'alice', 2, 1]]);
+      assert.deepEqual((await shop.listCollections()).map((c) => [c.name, c.database, c.owner, c.dims, c.vectors]), [['docs', 'shop', 'bob', 3, 2]]);
+      assert.deepEqual(await other.listCollections(), []);
+      assert.deepEqual([app.spec('docs')?.owner, shop.spec('docs')?.owner, other.spec('docs')], ['alice', 'bob', undefined]);
+
+      const missing = async (promise: Promise<unknown>) => {
+        await assert.rejects(promise, (e) => e instanceof VectorgateError && e.code === '42P01' && e.message === 'collection "docs" does not exist');
+      };
+      await missing(other.search('docs', [1, 0], 1));
+      await missing(other.get('docs', 'a'));
+      await missing(other.upsert('docs', [{ id: 'x', vector: [1, 0] }]));
+      await missing(other.delete('docs', ['a']));
+      await missing(other.setPolicy('docs', 'ef_search', '10'));
+      await missing(other.snapshot('docs'));
+      await missing(other.usage('docs'));
+      await missing(other.dropCollection('docs'));
+      assert.throws(() => other.policies('docs'), (e) => e instanceof VectorgateError && e.code === '42P01');
+
+      await shop.setPolicy('docs', 'ef_search', '99');
+      assert.deepEqual([app.policies('docs'), shop.policies('docs')], [{}, { ef_search: '99' }]);
+      await other.createCollection({ name: 'notes', dims: 2, owner: 'carol' });
+      await assert.rejects(app.createCollection({ name: 'more', dims: 2, owner: 'alice' }),
+        (e) => e instanceof VectorgateError && e.code === '54000', 'maxCollections counts every database');
+      await app.dropCollection('docs');
+      assert.equal((await shop.search('docs', [0, 0, 1], 1))[0]!.id, 'a', 'dropping one database\'s docs leaves the other\'s');
+      await app.createCollection({ name: 'docs', dims: 2, owner: 'alice' });
+      assert.equal(await app.get('docs', 'a'), null, 'the re-created collection starts empty');
+    } finally {
+      await all.close();
+    }
+  });
+});
+
 describe('collections', () => {
   const dir = join(root, 'main');
-  let db: Collections;
-  before(async () => { db = await Collections.open(dir, config(dir)); });
-  after(async () => { await db?.close(); });
+  let all: Collections;
+  let db: DatabaseCollections;
+  before(async () => { all = await Collections.open(dir, config(dir)); db = all.in('app'); });
+  after(async () => { await all?.close(); });
 
   test('create, list, errors with their SQLSTATEs', async () => {
-    await db.createCollection({ name: 'docs', dims: 3, metric: 'cosine', shards: 3 });
-    assert.equal(await code(db.createCollection({ name: 'docs', dims: 3 })), '42710');
-    assert.equal(await code(db.createCollection({ name: 'bad name', dims: 3 })), '22023');
-    assert.equal(await code(db.createCollection({ name: 'x', dims: 3, metric: 'hamming' as 'l2' })), '22023');
-    assert.equal(await code(db.createCollection({ name: 'x', dims: 3, engine: 'hnswlib', quantization: 'f16' })), '22023');
-    assert.equal(await code(db.createCollection({ name: 'x', dims: 100_000 })), '54000');
+    await db.createCollection({ name: 'docs', dims: 3, metric: 'cosine', shards: 3, owner: 'alice' });
+    assert.equal(await code(db.createCollection({ name: 'docs', dims: 3, owner: 'alice' })), '42710');
+    assert.equal(await code(db.createCollection({ name: 'bad name', dims: 3, owner: 'alice' })), '22023');
+    assert.equal(await code(db.createCollection({ name: 'x', dims: 3, metric: 'hamming' as 'l2', owner: 'alice' })), '22023');
+    assert.equal(await code(db.createCollection({ name: 'x', dims: 3, engine: 'hnswlib', quantization: 'f16', owner: 'alice' })), '22023');
+    assert.equal(await code(db.createCollection({ name: 'x', dims: 100_000, owner: 'alice' })), '54000');
     assert.equal(await code(db.search('nope', [1, 2, 3], 1)), '42P01');
     assert.equal(await code(db.upsert('nope', [])), '42P01');
     assert.equal(await code(db.upsert('docs', [{ id: 'a', vector: [1, 2] }])), '22000');
@@ -55,7 +105,7 @@ describe('collections', () => {
     const [info] = await db.listCollections();
     assert.deepEqual({ ...info, createdAt: '' }, {
       name: 'docs', dims: 3, metric: 'cosine', shards: 3, quantization: 'none', m: 16, efConstruction: 200,
-      engine: 'usearch', createdAt: '', policies: {}, vectors: 0,
+      engine: 'usearch', owner: 'alice', database: 'app', createdAt: '', policies: {}, vectors: 0,
     });
   });
 
@@ -83,15 +133,16 @@ describe('collections', () => {
     const before = await db.search('docs', query, 20);
     await db.snapshot('docs');
     await db.upsert('docs', [{ id: 'after-snapshot', vector: [1, 0.2, 0.4], payload: null }]);
-    await db.close();
-    db = await Collections.open(dir, config(dir));
+    await all.close();
+    all = await Collections.open(dir, config(dir));
+    db = all.in('app');
     assert.deepEqual(db.policies('docs'), { ef_search: '200' });
     const again = await db.search('docs', query, 21);
     assert.equal(again[0]!.id, 'after-snapshot');
     assert.deepEqual(again.slice(1).map((h) => h.id), before.map((h) => h.id));
     await db.dropCollection('docs');
     assert.equal(await code(db.get('docs', 'doc-1')), '42P01');
-    await db.createCollection({ name: 'docs', dims: 2 });
+    await db.createCollection({ name: 'docs', dims: 2, owner: 'alice' });
     assert.equal(await db.get('docs', 'doc-1'), null, 'a re-created collection starts empty');
   });
 });
@@ -99,16 +150,17 @@ describe('collections', () => {
 describe('bounded worker queues', () => {
   test('requests past in-flight + queued limits fail with 53400 instead of queueing without bound', async () => {
     const dir = join(root, 'queue');
-    const db = await Collections.open(dir, makeConfig({ dataDir: dir, shardWorkers: 1, workerMaxInflight: 1, workerMaxQueued: 2 }));
+    const all = await Collections.open(dir, makeConfig({ dataDir: dir, shardWorkers: 1, workerMaxInflight: 1, workerMaxQueued: 2 }));
+    const db = all.in('app');
     try {
-      await db.createCollection({ name: 'q', dims: 64 });
+      await db.createCollection({ name: 'q', dims: 64, owner: 'alice' });
       await db.upsert('q', Array.from({ length: 2000 }, (_, i) => ({ id: String(i), vector: Array.from({ length: 64 }, (_, d) => Math.sin(i * d)) })));
       const results = await Promise.all(Array.from({ length: 8 }, () => code(db.search('q', new Array(64).fill(0.5), 100, { ef: 500 }))));
       assert.equal(results.filter((r) => r === 'ok').length, 3);
       assert.equal(results.filter((r) => r === '53400').length, 5);
       assert.equal(await code(db.search('q', new Array(64).fill(0.5), 10)), 'ok', 'the queue drains');
     } finally {
-      await db.close();
+      await all.close();
     }
   });
 });
@@ -127,9 +179,10 @@ describe('recall@10 with several shards', () => {
     for (const [name, data, metric, shards] of [['siftsmall', sift, 'l2', 4], ['glove-100 subset', glove, 'cosine', 3]] as const) {
       test(`${engine}, ${shards} shards, ${name}`, async (t) => {
         const dir = join(root, `recall-${engine}-${metric}`);
-        const db = await Collections.open(dir, config(dir));
+        const all = await Collections.open(dir, config(dir));
+        const db = all.in('app');
         try {
-          await db.createCollection({ name: 'c', dims: data.base.dims, metric, shards, engine });
+          await db.createCollection({ name: 'c', dims: data.base.dims, metric, shards, engine, owner: 'alice' });
           const rows = Array.from({ length: data.base.count }, (_, i) => ({ id: String(i), vector: row(data.base, i) }));
           for (let i = 0; i < rows.length; i += 2500) await db.upsert('c', rows.slice(i, i + 2500));
           const found = [];
@@ -138,7 +191,7 @@ describe('recall@10 with several shards', () => {
           t.diagnostic(`recall@10 = ${recall.toFixed(4)}`);
           assert.ok(recall >= 0.95, `recall ${recall}`);
         } finally {
-          await db.close();
+          await all.close();
         }
       });
     }

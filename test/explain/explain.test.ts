@@ -15,8 +15,8 @@ const ROWS = 3000;
 before(async () => {
   stack = await startStack();
   const random = seeded(4);
-  await stack.collections.createCollection({ name: 'docs', dims: 8, metric: 'l2', shards: 2 });
-  await stack.collections.upsert('docs', Array.from({ length: ROWS }, (_, i) => ({
+  await stack.app.createCollection({ name: 'docs', dims: 8, metric: 'l2', shards: 2, owner: ROLES.scram.user });
+  await stack.app.upsert('docs', Array.from({ length: ROWS }, (_, i) => ({
     id: `d${i}`, vector: Array.from({ length: 8 }, () => random()), payload: { lang: i % 100 === 0 ? 'fr' : 'en', n: i },
   })));
   client = new pg.Client({ host: '127.0.0.1', port: stack.proxyPort, user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE });

@@ -3,17 +3,20 @@ import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCluster, type TestCluster } from './cluster.ts';
+import { DATABASE, startCluster, type TestCluster } from './cluster.ts';
 import { makeConfig, type Config } from '../../src/config.ts';
 import { startProxy, type ProxyServer } from '../../src/wire/server.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { createLogger } from '../../src/log.ts';
 import { Collections } from '../../src/router/collections.ts';
+import type { DatabaseCollections } from '../../src/router/database-collections.ts';
 
 export interface Stack {
   cluster: TestCluster;
   proxy: ProxyServer;
   collections: Collections;
+  /** The collections of the test database (DATABASE), where the SQL tests' sessions connect. */
+  app: DatabaseCollections;
   proxyPort: number;
   proxyHost: '127.0.0.1';
   tls?: { caFile: string };
@@ -66,6 +69,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     cluster,
     proxy,
     collections: collections!,
+    app: collections!.in(DATABASE),
     proxyPort: proxy.port,
     proxyHost: '127.0.0.1',
     ...(certDir ? { tls: { caFile: join(certDir, 'cert.pem') } } : {}),

@@ -19,14 +19,19 @@ let searchDelayMs = 0;
 before(async () => {
   // Limits above the built-in ones: SET must be checked against the running config, not DEFAULTS.
   stack = await startStack({ config: { maxK: 20_000, maxEf: 30_000 } });
-  await stack.collections.createCollection({ name: 'docs', dims: 2, metric: 'l2' });
-  await stack.collections.upsert('docs', [{ id: 'a', vector: [1, 0] }, { id: 'b', vector: [0, 1] }]);
+  await stack.app.createCollection({ name: 'docs', dims: 2, metric: 'l2', owner: ROLES.scram.user });
+  await stack.app.upsert('docs', [{ id: 'a', vector: [1, 0] }, { id: 'b', vector: [0, 1] }]);
   // Seen from the engine: the ef each search ran with, and a delay standing in for a long search.
-  const search = stack.collections.search.bind(stack.collections);
-  stack.collections.search = async (name, query, k, params: SearchParams = {}) => {
-    efSeen.push(params.ef);
-    if (searchDelayMs > 0) await new Promise((r) => setTimeout(r, searchDelayMs));
-    return search(name, query, k, params);
+  const view = stack.collections.in.bind(stack.collections);
+  stack.collections.in = (database) => {
+    const collections = view(database);
+    const search = collections.search.bind(collections);
+    collections.search = async (name, query, k, params: SearchParams = {}) => {
+      efSeen.push(params.ef);
+      if (searchDelayMs > 0) await new Promise((r) => setTimeout(r, searchDelayMs));
+      return search(name, query, k, params);
+    };
+    return collections;
   };
   client = new pg.Client({ host: '127.0.0.1', port: stack.proxyPort, user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE });
   await client.connect();

@@ -18,10 +18,15 @@ const efSeen: (number | undefined)[] = [];
 
 before(async () => {
   stack = await startStack({ config: { maxBatchRows: 50, copyBatchRows: 20, maxPayloadBytes: 256, maxK: 100 } });
-  const search = stack.collections.search.bind(stack.collections);
-  stack.collections.search = (name, query, k, params: SearchParams = {}) => {
-    efSeen.push(params.ef);
-    return search(name, query, k, params);
+  const view = stack.collections.in.bind(stack.collections);
+  stack.collections.in = (database) => {
+    const collections = view(database);
+    const search = collections.search.bind(collections);
+    collections.search = (name, query, k, params: SearchParams = {}) => {
+      efSeen.push(params.ef);
+      return search(name, query, k, params);
+    };
+    return collections;
   };
   client = new pg.Client({ host: stack.proxyHost, port: stack.proxyPort, user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE });
   await client.connect();

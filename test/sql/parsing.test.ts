@@ -134,7 +134,7 @@ before(async () => {
 });
 
 function route(sql: string): string {
-  const c = classifier.classify(sql);
+  const c = classifier.classify(sql, 'app');
   if (c.route === 'upstream') return 'upstream';
   const part = c.parts[0]!;
   return part.error ? `error ${part.error.code}` : 'local';
@@ -162,7 +162,7 @@ test('classifier: the accepted shapes are local, what the proxy cannot evaluate 
 
 test('classifier: parameter types reported for $n by argument, or by the cast', () => {
   const types = (sql: string) => {
-    const c = classifier.classify(sql);
+    const c = classifier.classify(sql, 'app');
     assert.equal(c.route, 'local');
     return (c as { parts: { plan: { paramTypes: number[] } }[] }).parts[0]!.plan.paramTypes;
   };

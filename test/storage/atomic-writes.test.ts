@@ -10,6 +10,7 @@ import { after, describe, test } from 'node:test';
 import { makeConfig, type Config } from '../../src/config.ts';
 import type { IndexSpec } from '../../src/engine/vector-index.ts';
 import { Collections } from '../../src/router/collections.ts';
+import type { DatabaseCollections } from '../../src/router/database-collections.ts';
 import { shardOf } from '../../src/router/router.ts';
 import { ShardReplica } from '../../src/router/shard-replica.ts';
 import type { Op } from '../../src/storage/record-codec.ts';
@@ -25,13 +26,13 @@ function rows(random: () => number, prefix: string, count: number) {
   return Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${i}`, vector: randomVectors(random, 1, DIMS), payload: { i } }));
 }
 
-async function withCollections<T>(dir: string, config: Partial<Config>, work: (db: Collections) => Promise<T>): Promise<T> {
-  const db = await Collections.open(dir, makeConfig({ dataDir: dir, ...config }));
-  try { return await work(db); } finally { await db.close(); }
+async function withCollections<T>(dir: string, config: Partial<Config>, work: (db: DatabaseCollections) => Promise<T>): Promise<T> {
+  const all = await Collections.open(dir, makeConfig({ dataDir: dir, ...config }));
+  try { return await work(all.in('app')); } finally { await all.close(); }
 }
 
 /** How many of the ids are stored, asking one shard at a time. */
-async function storedCount(db: Collections, name: string, ids: string[]): Promise<number> {
+async function storedCount(db: DatabaseCollections, name: string, ids: string[]): Promise<number> {
   let found = 0;
   for (const id of ids) if ((await db.get(name, id)) !== null) found++;
   return found;
@@ -51,7 +52,7 @@ describe('a multi-shard batch that fails stores none of its rows', () => {
     const [blocker] = onShard(rows(random, 'blocker', 10), 0);
     assert.ok(onShard(batch, 0).length > 0 && onShard(batch, 1).length > 0, 'the batch spans both shards');
     await withCollections(dir, narrow, async (db) => {
-      await db.createCollection({ name: 'docs', dims: DIMS, shards: 2 });
+      await db.createCollection({ name: 'docs', dims: DIMS, shards: 2, owner: 'alice' });
       await db.upsert('docs', rows(random, 'warm', 20));
       const first = db.upsert('docs', [blocker!]);
       await assert.rejects(db.upsert('docs', batch), { code: '53400' });
@@ -70,7 +71,7 @@ describe('a multi-shard batch that fails stores none of its rows', () => {
   test('a bad row anywhere in the batch fails it before any shard appends: 22023 and nothing stored', async () => {
     const dir = freshDir();
     await withCollections(dir, { shardWorkers: 2 }, async (db) => {
-      await db.createCollection({ name: 'docs', dims: DIMS, shards: 4, metric: 'cosine' });
+      await db.createCollection({ name: 'docs', dims: DIMS, shards: 4, metric: 'cosine', owner: 'alice' });
       const batch = rows(rng(2), 'b', 200);
       const bad = [...batch.slice(0, 199), { ...batch[199]!, payload: [1, 2] as unknown as { i: number } }];
       await assert.rejects(db.upsert('docs', bad), { code: '22023', message: 'payload must be a JSON object' });
@@ -85,7 +86,7 @@ describe('a multi-shard batch that fails stores none of its rows', () => {
     const ids = batch.map((r) => r.id);
     const [blocker] = onShard(rows(random, 'blocker', 10), 0);
     await withCollections(dir, narrow, async (db) => {
-      await db.createCollection({ name: 'docs', dims: DIMS, shards: 2 });
+      await db.createCollection({ name: 'docs', dims: DIMS, shards: 2, owner: 'alice' });
       await db.upsert('docs', batch);
       const first = db.upsert('docs', [blocker!]);
       await assert.rejects(db.delete('docs', ids), { code: '53400' });
@@ -106,7 +107,7 @@ test('many concurrent single- and multi-shard writes through a narrow worker all
   const dir = freshDir();
   const random = rng(4);
   await withCollections(dir, { shardWorkers: 2, workerMaxInflight: 2, workerMaxQueued: 1000 }, async (db) => {
-    await db.createCollection({ name: 'docs', dims: DIMS, shards: 4 });
+    await db.createCollection({ name: 'docs', dims: DIMS, shards: 4, owner: 'alice' });
     const written: string[] = [];
     await Promise.all(Array.from({ length: 24 }, async (_, w) => {
       for (let b = 0; b < 6; b++) {
@@ -183,7 +184,7 @@ test('the decision log is trimmed once the shards have snapshotted past its comm
   const written: string[] = [];
   const decisionSegments = () => readdirSync(join(dir, 'collections')).flatMap((c) => readdirSync(join(dir, 'collections', c, 'decisions')));
   await withCollections(dir, config, async (db) => {
-    await db.createCollection({ name: 'docs', dims: DIMS, shards: 3 });
+    await db.createCollection({ name: 'docs', dims: DIMS, shards: 3, owner: 'alice' });
     for (let round = 0; round < 8; round++) {
       for (let b = 0; b < 40; b++) {
         const batch = rows(random, `t${round}-${b}`, 6);

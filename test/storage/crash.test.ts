@@ -13,9 +13,10 @@ import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { makeConfig } from '../../src/config.ts';
 import { Collections } from '../../src/router/collections.ts';
+import type { DatabaseCollections } from '../../src/router/database-collections.ts';
 import { shardOf } from '../../src/router/router.ts';
 import { rng } from '../engine/helpers/data.ts';
-import { COLLECTION, parseLine, payloadOf, SHARDS, vectorOf, type LoggedOp } from './fixtures/crash-model.ts';
+import { COLLECTION, DATABASE, parseLine, payloadOf, SHARDS, vectorOf, type LoggedOp } from './fixtures/crash-model.ts';
 
 const TRIALS = 21;
 const DIRS = 3;
@@ -59,7 +60,7 @@ async function runChild(dir: string, seed: number, trial: number): Promise<Trial
   return { acked, unacked: [...tried.values()], duringSnapshot: killedInSnapshot };
 }
 
-async function readState(db: Collections, id: string): Promise<State> {
+async function readState(db: DatabaseCollections, id: string): Promise<State> {
   const row = await db.get(COLLECTION, id);
   if (row === null) return null;
   const version = (JSON.parse(row.payload!) as { v: number }).v;
@@ -82,7 +83,8 @@ describe('crash safety under SIGKILL', () => {
       const log = await runChild(dir, 1000 + trial, trial);
       if (log.duringSnapshot) duringSnapshot++;
       for (const ops of log.acked) for (const op of ops) { model.set(op[1], stateAfter(op)); acknowledged++; }
-      const db = await Collections.open(dir, makeConfig({ dataDir: dir, shardWorkers: 2 }));
+      const all = await Collections.open(dir, makeConfig({ dataDir: dir, shardWorkers: 2 }));
+      const db = all.in(DATABASE);
       try {
         const pending = new Map<string, LoggedOp>();
         for (const ops of log.unacked) for (const op of ops) pending.set(op[1], op);
@@ -107,7 +109,7 @@ describe('crash safety under SIGKILL', () => {
         const present = [...model.entries()].filter(([, v]) => v !== null).slice(0, 25);
         for (const [id, version] of present) assert.equal((await db.search(COLLECTION, vectorOf(id, version!), 1))[0]?.id, id);
       } finally {
-        await db.close();
+        await all.close();
       }
     });
   }

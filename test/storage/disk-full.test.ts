@@ -115,7 +115,7 @@ function realFullDisk(): void {
     assert.deepEqual(readdirSync(join(mountDir, 'collections')), collectionDirs, 'no half-made collection directory');
     assert.deepEqual(findNamed(mountDir, 'catalog.json.tmp'), []);
 
-    await assert.rejects(collections!.snapshot('docs'), (err) => {
+    await assert.rejects(collections!.in(DATABASE).snapshot('docs'), (err) => {
       assert.ok(err instanceof VectorgateError);
       assert.equal(err.code, '53100', err.message);
       assert.match(err.message, /No space left on device/);
@@ -128,7 +128,7 @@ function realFullDisk(): void {
     await c.query(`SELECT vector_upsert('docs', 'c', '[0,0,0,1]')`);
     await c.query(`SELECT vector_create_collection('more', 4, shards => 2)`);
     await c.query(`SELECT vector_upsert('more', 'm', '[1,1,1,1]')`);
-    await collections!.snapshot('docs');
+    await collections!.in(DATABASE).snapshot('docs');
 
     await c.end();
     client = null;
@@ -137,9 +137,9 @@ function realFullDisk(): void {
     await collections!.close();
     collections = await Collections.open(mountDir, makeConfig({ shardWorkers: 1 }));
     for (const [name, id] of [['docs', 'a'], ['docs', 'b'], ['docs', 'c'], ['more', 'm']] as const) {
-      assert.notEqual(await collections.get(name, id), null, `${name}/${id} was acknowledged`);
+      assert.notEqual(await collections.in(DATABASE).get(name, id), null, `${name}/${id} was acknowledged`);
     }
-    assert.equal(await collections.get('docs', 'lost'), null, 'the rejected write does not reappear');
+    assert.equal(await collections.in(DATABASE).get('docs', 'lost'), null, 'the rejected write does not reappear');
   });
 }
 
