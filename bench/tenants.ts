@@ -4,18 +4,18 @@
 // B's QPS and p50/p99 in both phases, and A's accepted and refused (53400) statements. Then the search
 // QPS of B (a non-superuser with a warm privilege cache) through the proxy as started normally and
 // through one with ProxyOptions.uncheckedAccess over the same collections, in alternating rounds.
-//   npm run bench:tenants [-- --seconds 10 --cost-seconds 3 --cost-rounds 6 --rows 20000]
+//   npm run bench:tenants [-- --seconds 10 --cost-seconds 2 --cost-rounds 10 --rows 20000]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type pg from 'pg';
 import { seeded, randomInt } from '../test/helpers/random.ts';
 import { installSignalHandlers, stopAll } from './lib/cleanup.ts';
 import { ROOT } from './lib/processes.ts';
-import { closedLoop, qps, type Statement } from './lib/tenants-load.ts';
-import { startBench, loadData, connect, COLLECTION, TENANT_A, TENANT_B, TENANT_A_QUOTAS, type BenchData } from './lib/tenants-setup.ts';
-import { tenantsMarkdown, tenantsText, type TenantsResult } from './lib/tenants-report.ts';
+import { qps } from './lib/tenants-load.ts';
+import { LoadClients } from './lib/tenants-clients.ts';
+import { startBench, loadData, COLLECTION, TENANT_A, TENANT_B, TENANT_A_QUOTAS, type BenchData } from './lib/tenants-setup.ts';
+import { tenantsMarkdown, tenantsText, type CostRounds, type TenantsResult } from './lib/tenants-report.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -29,8 +29,8 @@ const { values: args } = parseArgs({
     'a-search-connections': { type: 'string', default: '4' },
     'a-write-connections': { type: 'string', default: '2' },
     'write-rows': { type: 'string', default: '20' },
-    'cost-seconds': { type: 'string', default: '3' },
-    'cost-rounds': { type: 'string', default: '6' },
+    'cost-seconds': { type: 'string', default: '2' },
+    'cost-rounds': { type: 'string', default: '10' },
     k: { type: 'string', default: '10' },
   },
 });
@@ -39,14 +39,7 @@ const warmupSeconds = Number(args['warmup-seconds']);
 const k = Number(args.k);
 const writeRows = Number(args['write-rows']);
 
-function searches(data: BenchData, name: string, offset: number): (connection: number, n: number) => Statement {
-  return (connection, n) => ({
-    name, text: `SELECT id FROM vector_search($1, $2, ${k})`,
-    values: [COLLECTION, data.queries[(offset + connection * 7919 + n) % data.queries.length]],
-  });
-}
-
-/** Tenant A's write batches: overwrites of ids a-0 … (vectors of seeded random base rows). */
+/** Tenant A's write batches (jsonb): overwrites of ids a-0 … with the vectors of seeded random base rows. */
 function writeBatches(data: BenchData, count: number): string[] {
   const random = seeded(91);
   return Array.from({ length: count }, (_, b) => JSON.stringify(Array.from({ length: writeRows }, (_, i) => {
@@ -55,56 +48,52 @@ function writeBatches(data: BenchData, count: number): string[] {
   })));
 }
 
-async function isolation(data: BenchData, port: number): Promise<Omit<TenantsResult, 'checkedQps' | 'uncheckedQps'>> {
-  const b = await connect(port, TENANT_B, Number(args['b-connections']));
-  const aSearch = await connect(port, TENANT_A, Number(args['a-search-connections']));
-  const aWrite = await connect(port, TENANT_A, Number(args['a-write-connections']));
-  const batches = writeBatches(data, 50);
-  const write = (connection: number, n: number): Statement => ({
-    name: 'a_write', text: 'SELECT vector_upsert($1, $2::jsonb)', values: [COLLECTION, batches[(connection * 13 + n) % batches.length]],
-  });
+const bSearch = { kind: 'search', name: 'b_search', offset: 0 } as const;
+const aSearch = { kind: 'search', name: 'a_search', offset: 500 } as const;
+
+async function isolation(clients: LoadClients, port: number): Promise<Omit<TenantsResult, 'alternating'>> {
+  await clients.connect('b', port, TENANT_B, Number(args['b-connections']));
+  await clients.connect('a-search', port, TENANT_A, Number(args['a-search-connections']));
+  await clients.connect('a-write', port, TENANT_A, Number(args['a-write-connections']));
   console.log(`warm-up ${warmupSeconds} s, then B alone ${seconds} s …`);
-  await closedLoop(b, warmupSeconds, searches(data, 'b_search', 0));
-  // Each of A's sessions runs its first vector statement now (when it reads its role's quotas).
-  await closedLoop([...aSearch, ...aWrite], 0.2, searches(data, 'a_search', 500));
-  const bAlone = await closedLoop(b, seconds, searches(data, 'b_search', 0));
-  console.log(`B alone: ${qps(bAlone).toFixed(0)} QPS; now B during A's flood ${seconds} s …`);
-  const [bFlood, aSearches, aWrites] = await Promise.all([
-    closedLoop(b, seconds, searches(data, 'b_search', 0)),
-    closedLoop(aSearch, seconds, searches(data, 'a_search', 500)),
-    closedLoop(aWrite, seconds, write),
+  // Each of A's sessions also runs its first vector statement now (when it reads its role's quotas).
+  await clients.run([{ pool: 'b', seconds: warmupSeconds, statement: bSearch },
+    { pool: 'a-search', seconds: 0.2, statement: aSearch }, { pool: 'a-write', seconds: 0.2, statement: aSearch }]);
+  const [bAlone] = await clients.run([{ pool: 'b', seconds, statement: bSearch }]);
+  console.log(`B alone: ${qps(bAlone!).toFixed(0)} QPS; now B during A's flood ${seconds} s …`);
+  const [bFlood, aSearches, aWrites] = await clients.run([
+    { pool: 'b', seconds, statement: bSearch },
+    { pool: 'a-search', seconds, statement: aSearch },
+    { pool: 'a-write', seconds, statement: { kind: 'write', name: 'a_write' } },
   ]);
-  for (const [who, s] of [['B', bFlood], ['A searches', aSearches], ['A writes', aWrites]] as const) {
+  for (const [who, s] of [['B', bFlood!], ['A searches', aSearches!], ['A writes', aWrites!]] as const) {
     if (s.firstFailure !== null) console.log(`${who}: ${s.failed} statements failed other than 53400, first: ${s.firstFailure}`);
   }
-  return { bAlone, bFlood, aSearches, aWrites, aWriteRows: writeRows };
+  return { bAlone: bAlone!, bFlood: bFlood!, aSearches: aSearches!, aWrites: aWrites!, aWriteRows: writeRows };
 }
 
 /**
- * Alternating rounds of B's search load through each proxy, the order swapped every round (checked,
- * unchecked, unchecked, checked, …) so that a drift in the machine's other load hits both alike.
+ * B's search QPS through each proxy in alternating rounds, the order swapped every round (checked,
+ * unchecked, unchecked, checked, …) so that a drift in the machine's other load hits both alike. (Both
+ * at once would be steadier but blind: the two proxies share one event loop and the shard workers,
+ * and closed loops behind a shared queue get equal turns whatever each costs.)
  */
-async function checkCost(data: BenchData, checkedPort: number, uncheckedPort: number): Promise<{ checkedQps: number[]; uncheckedQps: number[] }> {
+async function checkCost(clients: LoadClients, checkedPort: number, uncheckedPort: number): Promise<CostRounds> {
   const connections = Number(args['b-connections']);
-  const checked = await connect(checkedPort, TENANT_B, connections);
-  const unchecked = await connect(uncheckedPort, TENANT_B, connections);
-  const load = async (clients: pg.Client[], s: number) => qps(await closedLoop(clients, s, searches(data, 'cost_search', 0)));
-  await load(checked, warmupSeconds);
-  await load(unchecked, warmupSeconds);
-  const checkedQps: number[] = [];
-  const uncheckedQps: number[] = [];
+  await clients.connect('checked', checkedPort, TENANT_B, connections);
+  await clients.connect('unchecked', uncheckedPort, TENANT_B, connections);
+  const statement = { ...bSearch, name: 'cost_search' };
+  const load = async (pool: string, s: number) => qps((await clients.run([{ pool, seconds: s, statement }]))[0]!);
+  await load('checked', warmupSeconds);
+  await load('unchecked', warmupSeconds);
   const roundSeconds = Number(args['cost-seconds']);
+  const rounds: CostRounds = { checked: [], unchecked: [] };
   for (let round = 0; round < Number(args['cost-rounds']); round++) {
-    if (round % 2 === 0) {
-      checkedQps.push(await load(checked, roundSeconds));
-      uncheckedQps.push(await load(unchecked, roundSeconds));
-    } else {
-      uncheckedQps.push(await load(unchecked, roundSeconds));
-      checkedQps.push(await load(checked, roundSeconds));
-    }
-    console.log(`cost round ${round + 1}: checked ${checkedQps.at(-1)!.toFixed(0)} QPS, unchecked ${uncheckedQps.at(-1)!.toFixed(0)} QPS`);
+    const order = round % 2 === 0 ? ['checked', 'unchecked'] as const : ['unchecked', 'checked'] as const;
+    for (const pool of order) rounds[pool].push(await load(pool, roundSeconds));
+    console.log(`cost round ${round + 1}: checked ${rounds.checked.at(-1)!.toFixed(0)} QPS, unchecked ${rounds.unchecked.at(-1)!.toFixed(0)} QPS`);
   }
-  return { checkedQps, uncheckedQps };
+  return rounds;
 }
 
 function resultsFile(data: BenchData, granted: boolean, table: string): string {
@@ -132,7 +121,8 @@ async function main(): Promise<void> {
   console.log(`data: ${data.source}; starting PostgreSQL and the proxies, loading ${data.rows} rows …`);
   const bench = await startBench(data, Number(args.shards));
   if (!bench.granted) console.log('no relation vectorgate.tenants: this proxy has no access checks yet (grants skipped)');
-  const result: TenantsResult = { ...await isolation(data, bench.checked.port), ...await checkCost(data, bench.checked.port, bench.unchecked.port) };
+  const clients = LoadClients.start({ collection: COLLECTION, k, queries: data.queries, batches: writeBatches(data, 50) });
+  const result: TenantsResult = { ...await isolation(clients, bench.checked.port), alternating: await checkCost(clients, bench.checked.port, bench.unchecked.port) };
   console.log(`\n${tenantsText(result)}\n`);
   console.log(`written to ${resultsFile(data, bench.granted, tenantsMarkdown(result))}`);
 }

@@ -20,10 +20,10 @@ import { readVecs } from '../../src/cli/fvecs.ts';
 import { binaryHeader, binaryRow, binaryTrailer } from '../../src/cli/load-encode.ts';
 import { DATA_ROOT } from './search-data.ts';
 import { onCleanup } from './cleanup.ts';
+import type { Login } from './tenants-clients.ts';
 
 export const COLLECTION = 'tenants';
 
-export interface Login { user: string; password: string; database: string }
 
 export const TENANT_A: Login = { user: 'tenant_a', password: 'tenant-a-pw', database: DATABASE };
 export const TENANT_B: Login = { user: 'tenant_b', password: 'tenant-b-pw', database: DATABASE };
@@ -104,18 +104,6 @@ async function createTenants(cluster: TestCluster): Promise<void> {
   } finally {
     await app.end();
   }
-}
-
-export async function connect(port: number, login: Login, count: number): Promise<pg.Client[]> {
-  const clients = Array.from({ length: count }, () => new pg.Client({ host: '127.0.0.1', port, ...login }));
-  const close = onCleanup(`${login.user} connections`, () => Promise.all(clients.map((c) => c.end().catch(() => {}))).then(() => {}));
-  try {
-    await Promise.all(clients.map((c) => c.connect()));
-  } catch (err) {
-    await close();
-    throw err;
-  }
-  return clients;
 }
 
 /** A session of alice (a superuser, the collection's owner) through the proxy, for `run`. */
