@@ -1,0 +1,137 @@
+// Tenant isolation and the cost of privilege checks (issue 9). Two tenant roles on one collection:
+// B runs a steady closed-loop search load alone, then again while A floods searches and writes above
+// its quotas (role settings vectorgate.max_searches_per_second = 200, max_write_rows_per_second = 500);
+// B's QPS and p50/p99 in both phases, and A's accepted and refused (53400) statements. Then the search
+// QPS of B (a non-superuser with a warm privilege cache) through the proxy as started normally and
+// through one with ProxyOptions.uncheckedAccess over the same collections, in alternating rounds.
+//   npm run bench:tenants [-- --seconds 10 --cost-seconds 2 --cost-rounds 10 --rows 20000]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { seeded, randomInt } from '../test/helpers/random.ts';
+import { installSignalHandlers, stopAll } from './lib/cleanup.ts';
+import { ROOT } from './lib/processes.ts';
+import { qps } from './lib/tenants-load.ts';
+import { LoadClients } from './lib/tenants-clients.ts';
+import { startBench, loadData, COLLECTION, TENANT_A, TENANT_B, TENANT_A_QUOTAS, type BenchData } from './lib/tenants-setup.ts';
+import { tenantsMarkdown, tenantsText, type CostRounds, type TenantsResult } from './lib/tenants-report.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    dataset: { type: 'string', default: 'glove-100' },
+    rows: { type: 'string', default: '20000' },
+    queries: { type: 'string', default: '1000' },
+    shards: { type: 'string', default: '2' },
+    seconds: { type: 'string', default: '10' },
+    'warmup-seconds': { type: 'string', default: '2' },
+    'b-connections': { type: 'string', default: '2' },
+    'a-search-connections': { type: 'string', default: '4' },
+    'a-write-connections': { type: 'string', default: '2' },
+    'write-rows': { type: 'string', default: '20' },
+    'cost-seconds': { type: 'string', default: '2' },
+    'cost-rounds': { type: 'string', default: '10' },
+    k: { type: 'string', default: '10' },
+  },
+});
+const seconds = Number(args.seconds);
+const warmupSeconds = Number(args['warmup-seconds']);
+const k = Number(args.k);
+const writeRows = Number(args['write-rows']);
+
+/** Tenant A's write batches (jsonb): overwrites of ids a-0 … with the vectors of seeded random base rows. */
+function writeBatches(data: BenchData, count: number): string[] {
+  const random = seeded(91);
+  return Array.from({ length: count }, (_, b) => JSON.stringify(Array.from({ length: writeRows }, (_, i) => {
+    const from = randomInt(random, data.rows);
+    return { id: `a-${b * writeRows + i}`, vector: Array.from(data.base.subarray(from * data.dims, (from + 1) * data.dims)) };
+  })));
+}
+
+const bSearch = { kind: 'search', name: 'b_search', offset: 0 } as const;
+const aSearch = { kind: 'search', name: 'a_search', offset: 500 } as const;
+
+async function isolation(clients: LoadClients, port: number): Promise<Omit<TenantsResult, 'alternating'>> {
+  await clients.connect('b', port, TENANT_B, Number(args['b-connections']));
+  await clients.connect('a-search', port, TENANT_A, Number(args['a-search-connections']));
+  await clients.connect('a-write', port, TENANT_A, Number(args['a-write-connections']));
+  console.log(`warm-up ${warmupSeconds} s, then B alone ${seconds} s …`);
+  // Each of A's sessions also runs its first vector statement now (when it reads its role's quotas).
+  await clients.run([{ pool: 'b', seconds: warmupSeconds, statement: bSearch },
+    { pool: 'a-search', seconds: 0.2, statement: aSearch }, { pool: 'a-write', seconds: 0.2, statement: aSearch }]);
+  const [bAlone] = await clients.run([{ pool: 'b', seconds, statement: bSearch }]);
+  console.log(`B alone: ${qps(bAlone!).toFixed(0)} QPS; now B during A's flood ${seconds} s …`);
+  const [bFlood, aSearches, aWrites] = await clients.run([
+    { pool: 'b', seconds, statement: bSearch },
+    { pool: 'a-search', seconds, statement: aSearch },
+    { pool: 'a-write', seconds, statement: { kind: 'write', name: 'a_write' } },
+  ]);
+  for (const [who, s] of [['B', bFlood!], ['A searches', aSearches!], ['A writes', aWrites!]] as const) {
+    if (s.firstFailure !== null) console.log(`${who}: ${s.failed} statements failed other than 53400, first: ${s.firstFailure}`);
+  }
+  return { bAlone: bAlone!, bFlood: bFlood!, aSearches: aSearches!, aWrites: aWrites!, aWriteRows: writeRows };
+}
+
+/**
+ * B's search QPS through each proxy in alternating rounds, the order swapped every round (checked,
+ * unchecked, unchecked, checked, …) so that a drift in the machine's other load hits both alike. (Both
+ * at once would be steadier but blind: the two proxies share one event loop and the shard workers,
+ * and closed loops behind a shared queue get equal turns whatever each costs.)
+ */
+async function checkCost(clients: LoadClients, checkedPort: number, uncheckedPort: number): Promise<CostRounds> {
+  const connections = Number(args['b-connections']);
+  await clients.connect('checked', checkedPort, TENANT_B, connections);
+  await clients.connect('unchecked', uncheckedPort, TENANT_B, connections);
+  const statement = { ...bSearch, name: 'cost_search' };
+  const load = async (pool: string, s: number) => qps((await clients.run([{ pool, seconds: s, statement }]))[0]!);
+  await load('checked', warmupSeconds);
+  await load('unchecked', warmupSeconds);
+  const roundSeconds = Number(args['cost-seconds']);
+  const rounds: CostRounds = { checked: [], unchecked: [] };
+  for (let round = 0; round < Number(args['cost-rounds']); round++) {
+    const order = round % 2 === 0 ? ['checked', 'unchecked'] as const : ['unchecked', 'checked'] as const;
+    for (const pool of order) rounds[pool].push(await load(pool, roundSeconds));
+    console.log(`cost round ${round + 1}: checked ${rounds.checked.at(-1)!.toFixed(0)} QPS, unchecked ${rounds.unchecked.at(-1)!.toFixed(0)} QPS`);
+  }
+  return rounds;
+}
+
+function resultsFile(data: BenchData, granted: boolean, table: string): string {
+  const date = new Date().toISOString().slice(0, 10);
+  const file = join(ROOT, 'bench', 'results', `tenants-${date}.md`);
+  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+  const quotas = Object.entries(TENANT_A_QUOTAS).map(([name, value]) => `\`${name} = ${value}\``).join(', ');
+  writeFileSync(file, [
+    `# Tenants, ${date}`, '',
+    `Command: \`npm run bench:tenants -- ${process.argv.slice(2).join(' ')}\`.`.replace(' -- `', '`'),
+    `Data: ${data.source}, ${data.dims} dims, cosine, ${args.shards} shards; searches k = ${k}. ` +
+      `${availableParallelism()} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at the end.`,
+    `Tenant A (role settings ${quotas}): ${args['a-search-connections']} searching + ${args['a-write-connections']} writing connections, closed loop; ` +
+      `tenant B: ${args['b-connections']} searching connections, closed loop; ${seconds} s per phase.`,
+    granted ? 'Grants: SELECT, INSERT, UPDATE on vectorgate.tenants to tenant_a; SELECT to tenant_b.'
+      : '**No relation vectorgate.tenants: this proxy has no access checks or quotas yet, so nothing was granted and nothing is refused.**',
+    '', table, '',
+  ].join('\n'));
+  return file;
+}
+
+async function main(): Promise<void> {
+  installSignalHandlers();
+  const data = loadData(args.dataset!, Number(args.rows), Number(args.queries));
+  console.log(`data: ${data.source}; starting PostgreSQL and the proxies, loading ${data.rows} rows …`);
+  const bench = await startBench(data, Number(args.shards));
+  if (!bench.granted) console.log('no relation vectorgate.tenants: this proxy has no access checks yet (grants skipped)');
+  const clients = LoadClients.start({ collection: COLLECTION, k, queries: data.queries, batches: writeBatches(data, 50) });
+  const result: TenantsResult = { ...await isolation(clients, bench.checked.port), alternating: await checkCost(clients, bench.checked.port, bench.unchecked.port) };
+  console.log(`\n${tenantsText(result)}\n`);
+  console.log(`written to ${resultsFile(data, bench.granted, tenantsMarkdown(result))}`);
+}
+
+try {
+  await main();
+} catch (err) {
+  console.error(err);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}
