@@ -72,7 +72,7 @@ before(async () => {
   }
   // One collection per id, so that each id is the first value of its composed statement.
   for (const [i, id] of TRAP_IDS.entries()) {
-    await stack.app.createCollection({ name: `trap_${i}`, dims: 2, metric: 'l2', shards: 1, owner: ROLES.scram.user });
+    await stack.app.createCollection({ name: `trap_${i}`, dims: 2, metric: 'l2', shards: 1, owner: ROLES.trust.user });
     await stack.app.upsert(`trap_${i}`, [{ id, vector: [i, 1], payload: { note: id } }]);
   }
 });
@@ -191,7 +191,7 @@ for (const e of ENCODINGS) {
   for (const protocol of PROTOCOLS) {
     test(`${e.pg}, ${protocol} protocol: hostile ids and payloads round-trip through upsert, composed and local search and get`, async (t) => {
       const coll = collectionOf(e, protocol);
-      await stack.app.createCollection({ name: coll, dims: 2, metric: 'l2', shards: 2, owner: ROLES.scram.user });
+      await stack.app.createCollection({ name: coll, dims: 2, metric: 'l2', shards: 2, owner: ROLES.trust.user });
       const session = await Session.open(e, protocol);
       try {
         const ids = hostileIds(e.text);
@@ -249,7 +249,7 @@ for (const e of ENCODINGS) {
       const ids = hostileIds(e.text);
       for (const format of COPY_FORMATS) {
         const coll = copyCollectionOf(e, format);
-        await stack.app.createCollection({ name: coll, dims: 2, metric: 'l2', shards: 2, owner: ROLES.scram.user });
+        await stack.app.createCollection({ name: coll, dims: 2, metric: 'l2', shards: 2, owner: ROLES.trust.user });
         const rows = ids.map((id, i): [string, string, string] => [id, `[${i},1]`, JSON.stringify(payloadOf(id, e.text))]);
         const data = copyData(format, rows, (s) => session.encode(s));
         const done = session.ok(await session.client.copyIn(Buffer.from(`COPY ${coll} (id, vector, payload) FROM STDIN WITH (FORMAT ${format})`), chunks(data)));

@@ -214,6 +214,7 @@ test('a COPY the client ends with CopyFail keeps none of its rows', async () => 
 
 test('a COPY whose client disconnects keeps none of its rows', async () => {
   await collection('copy_gone');
+  await client.query(`GRANT INSERT, UPDATE ON vectorgate.copy_gone TO ${ROLES.trust.user}`);
   const before = stack.proxy.sessions.size;
   const raw = await WireClient.connect(stack.proxyPort, ROLES.trust.user, DATABASE);
   try {

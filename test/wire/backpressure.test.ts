@@ -35,7 +35,7 @@ function payloadOf(n: number): { n: number; text: string } {
 
 before(async () => {
   stack = await startStack({ config: { maxClientBacklogBytes: BACKLOG_BYTES, maxHeldClientBytes: INBOX_BYTES, maxHeldResponseBytes: CHUNK_BYTES } });
-  await stack.app.createCollection({ name: 'docs', dims: DIMS, metric: 'l2', owner: ROLES.scram.user });
+  await stack.app.createCollection({ name: 'docs', dims: DIMS, metric: 'l2', owner: ROLES.trust.user });
   const random = seeded(8);
   for (let start = 0; start < ROWS; start += 1000) {
     const rows = Array.from({ length: 1000 }, (_, i) => ({ id: `doc-${start + i}`, vector: vectorOf(random), payload: payloadOf(start + i) }));

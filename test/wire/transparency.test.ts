@@ -11,7 +11,13 @@ let stack: Stack;
 before(async () => {
   stack = await startStack();
   const admin = await stack.cluster.admin(DATABASE);
-  await admin.query(`GRANT ALL ON SCHEMA public TO ${ROLES.trust.user}`).finally(() => admin.end());
+  try {
+    await admin.query(`GRANT ALL ON SCHEMA public TO ${ROLES.trust.user}`);
+    // The trust role creates a collection too: CREATE on the schema its relation goes into.
+    await admin.query(`CREATE SCHEMA IF NOT EXISTS vectorgate AUTHORIZATION pg_database_owner; GRANT USAGE, CREATE ON SCHEMA vectorgate TO ${ROLES.trust.user}`);
+  } finally {
+    await admin.end();
+  }
 });
 after(async () => { await stack?.stop(); });
 
