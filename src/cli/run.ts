@@ -1,4 +1,5 @@
 // `vectorgate start` (embedded PostgreSQL + proxy) and `vectorgate proxy` (front an existing one).
+import { ensureRelations } from './collection-relations.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
@@ -52,14 +53,19 @@ async function ensureRole(port: number, credentials: Credentials): Promise<void>
 async function installSurface(port: number, credentials: Credentials): Promise<void> {
   const surface = readFileSync(new URL('../../sql/vectorgate.sql', import.meta.url), 'utf8');
   for (const database of [credentials.database, 'template1']) {
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: credentials.superuserPassword, database });
-    await client.connect();
+    const client = await connectAsSuperuser(port, credentials, database);
     try {
       await client.query(surface);
     } finally {
       await client.end();
     }
   }
+}
+
+async function connectAsSuperuser(port: number, credentials: Credentials, database: string): Promise<pg.Client> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: credentials.superuserPassword, database });
+  await client.connect();
+  return client;
 }
 
 export async function runStart(config: Config): Promise<void> {
@@ -72,7 +78,9 @@ export async function runStart(config: Config): Promise<void> {
   log.info({ port: postgres.port, dataDir: postgres.dataDir, osUser: postgres.osUser }, 'PostgreSQL started');
   try {
     await ensureRole(postgres.port, credentials);
-    const { stop: stopProxy, port } = await serve({ ...config, ...migrationTarget(config, credentials), upstreamHost: '127.0.0.1', upstreamPort: postgres.port }, log);
+    const superuser = (database: string) => connectAsSuperuser(postgres.port, credentials, database);
+    const { stop: stopProxy, port } = await serve({ ...config, ...migrationTarget(config, credentials), upstreamHost: '127.0.0.1', upstreamPort: postgres.port }, log,
+      (collections) => ensureRelations(superuser, collections.owners(), log));
     // The bound port, not the configured one: --listen host:0 picks a free port.
     const url = `postgresql://${credentials.user}:${credentials.password}@${config.listenHost}:${port}/${credentials.database}`;
     console.log(`vectorgate is ready. Connect with:\n  psql '${url}'`);
@@ -110,13 +118,14 @@ export async function runProxy(config: Config): Promise<void> {
 }
 
 /** Collections (data in <dataDir>/vectors: catalog, per-shard logs, snapshots), proxy, metrics. */
-async function serve(config: Config, log: Logger): Promise<{ stop: () => Promise<void>; port: number }> {
+async function serve(config: Config, log: Logger, opened: (collections: Collections) => Promise<void> = async () => undefined): Promise<{ stop: () => Promise<void>; port: number }> {
   const metrics = createMetrics();
   const collections = await Collections.open(join(resolve(config.dataDir), 'vectors'), config);
   // Which code runs: the compiled dist/ or the TypeScript sources through tsx (bin/vectorgate.js decides).
   const code = import.meta.url.endsWith('.js') ? 'dist' : 'src';
   log.info({ collections: collections.count, code }, 'vector collections opened');
   try {
+    await opened(collections);
     const proxy = await startProxy(config, metrics, log, collections);
     const metricsServer = await startMetricsServer(metrics, config.metricsHost, config.metricsPort);
     const stop = async () => {

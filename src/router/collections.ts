@@ -27,6 +27,11 @@ export class Collections {
   /** Collections in every database. */
   get count(): number { return this.#store.all().length; }
 
+  /** Where every collection lives and who owns it (no data): the embedded start makes their relations. */
+  owners(): { database: string; name: string; owner: string }[] {
+    return this.#store.all().map(({ database, name, owner }) => ({ database, name, owner }));
+  }
+
   /** The collections of one database (the only way to reach one by name). */
   in(database: string): DatabaseCollections {
     return new DatabaseCollections(this.#store, database);

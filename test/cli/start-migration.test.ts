@@ -42,6 +42,9 @@ test('a version-1 catalog moves to the database and role vectorgate start create
   assert.match(started.url, /\/olddb$/);
   assert.equal(await psql(started.url, `SELECT name || ' ' || vectors FROM vector_collections()`), 'docs 2');
   assert.equal(await psql(started.url, `SELECT id || ' ' || coalesce(payload::text, '-') FROM vector_search('docs', '[1,0]', 1)`), 'near {"kept": true}');
+  // The start made its relation, owned by the collection's owner, so GRANT and REVOKE work on it.
+  assert.equal(await psql(started.url, `SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'vectorgate.docs'::regclass`), 'olduser');
+  assert.equal(await psql(started.url, 'GRANT SELECT ON vectorgate.docs TO PUBLIC'), 'GRANT');
   assert.equal(await stopVectorgate(started.child), 0);
 
   const catalog = JSON.parse(readFileSync(join(vectors, 'catalog.json'), 'utf8')) as { version: number; collections: { name: string; database: string; owner: string }[] };
