@@ -1,7 +1,8 @@
 // A shard's rows by slot: id, original float32 vector (exact, for get() and exact search), its norm
-// (computed once on write; cosine re-scoring divides by it), and the parsed payload. The slot is also
-// the row's label in the vector index. Freed slots are reused so the arena stays as large as the
-// shard's peak row count.
+// (computed once on write; cosine re-scoring divides by it), the parsed payload and the UTF-8 length of
+// its stored JSON text (kept per slot so that a replace or delete subtracts it from the running total
+// quotas read, without a scan). The slot is also the row's label in the vector index. Freed slots are
+// reused so the arena stays as large as the shard's peak row count.
 import type { Payload } from './filter.ts';
 import { norm } from './vector-math.ts';
 
@@ -11,6 +12,8 @@ export class RowStore {
   readonly dims: number;
   #vectors: Float32Array;
   #norms: Float32Array;
+  #payloadBytes: Uint32Array;
+  #payloadBytesTotal = 0;
   readonly #ids: (string | undefined)[] = [];
   readonly #payloads: (Payload | null)[] = [];
   readonly #slotOf = new Map<string, number>();
@@ -20,9 +23,12 @@ export class RowStore {
     this.dims = dims;
     this.#vectors = new Float32Array(INITIAL_SLOTS * dims);
     this.#norms = new Float32Array(INITIAL_SLOTS);
+    this.#payloadBytes = new Uint32Array(INITIAL_SLOTS);
   }
 
   get count(): number { return this.#slotOf.size; }
+  /** UTF-8 bytes of every stored payload's JSON text. */
+  get payloadBytes(): number { return this.#payloadBytesTotal; }
   /** One past the highest slot ever used. */
   get slotLimit(): number { return this.#ids.length; }
   /** The arena itself, for distance loops: row `slot` starts at slot × dims. */
@@ -34,8 +40,11 @@ export class RowStore {
   normAt(slot: number): number { return this.#norms[slot]!; }
   vectorAt(slot: number): Float32Array { return this.#vectors.subarray(slot * this.dims, (slot + 1) * this.dims); }
 
-  /** Stores a new row in a free slot (or `slot`, when restoring) and returns the slot. */
-  insert(id: string, vector: Float32Array, payload: Payload | null, slot?: number): number {
+  /**
+   * Stores a new row in a free slot (or `slot`, when restoring) and returns the slot; payloadBytes is
+   * the UTF-8 length of the payload's stored JSON text (0 for none).
+   */
+  insert(id: string, vector: Float32Array, payload: Payload | null, payloadBytes: number, slot?: number): number {
     if (this.#slotOf.has(id)) throw new Error(`row ${id} already stored`);
     const at = slot ?? this.#free.pop() ?? this.#ids.length;
     if (this.#ids[at] !== undefined) throw new Error(`slot ${at} is in use`);
@@ -43,15 +52,17 @@ export class RowStore {
     while (this.#ids.length <= at) { this.#ids.push(undefined); this.#payloads.push(null); }
     this.#ids[at] = id;
     this.#slotOf.set(id, at);
-    this.overwrite(at, vector, payload);
+    this.overwrite(at, vector, payload, payloadBytes);
     return at;
   }
 
-  overwrite(slot: number, vector: Float32Array, payload: Payload | null): void {
+  overwrite(slot: number, vector: Float32Array, payload: Payload | null, payloadBytes: number): void {
     if (vector.length !== this.dims) throw new Error(`vector of ${vector.length} values in a ${this.dims}-dimension shard`);
     this.#vectors.set(vector, slot * this.dims);
     this.#norms[slot] = norm(this.#vectors, slot * this.dims, this.dims);
     this.#payloads[slot] = payload;
+    this.#payloadBytesTotal += payloadBytes - this.#payloadBytes[slot]!;
+    this.#payloadBytes[slot] = payloadBytes;
   }
 
   remove(slot: number): void {
@@ -60,6 +71,8 @@ export class RowStore {
     this.#slotOf.delete(id);
     this.#ids[slot] = undefined;
     this.#payloads[slot] = null;
+    this.#payloadBytesTotal -= this.#payloadBytes[slot]!;
+    this.#payloadBytes[slot] = 0;
     this.#free.push(slot);
   }
 
@@ -83,5 +96,8 @@ export class RowStore {
     const norms = new Float32Array(next);
     norms.set(this.#norms);
     this.#norms = norms;
+    const payloadBytes = new Uint32Array(next);
+    payloadBytes.set(this.#payloadBytes);
+    this.#payloadBytes = payloadBytes;
   }
 }

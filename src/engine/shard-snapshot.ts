@@ -70,7 +70,7 @@ export function restoreShard(spec: IndexSpec, limits: ShardLimits, dir: string):
     const vector = new Float32Array(dims);
     Buffer.from(vector.buffer).set(buf.subarray(at, at + 4 * dims));
     at += 4 * dims;
-    rows.insert(id, vector, payload, slot);
+    rows.insert(id, vector, payload, payload === null ? 0 : payloadLength, slot);
   }
   if (at !== buf.length) throw new Error(`${dir}/${STATE_FILE} has ${buf.length - at} trailing bytes`);
   rows.collectFreeSlots();

@@ -52,6 +52,8 @@ export class Shard {
 
   get lastApplied(): number { return this.#lastApplied; }
   get count(): number { return this.rows.count; }
+  /** UTF-8 bytes of the stored payloads' JSON texts (what get() returns and a snapshot holds). */
+  get payloadBytes(): number { return this.rows.payloadBytes; }
 
   /** Rejects a write that must never reach the log: bad vectors, ids, payloads, batch size. */
   checkWrite(ops: readonly Op[]): void {
@@ -79,9 +81,10 @@ export class Shard {
         continue;
       }
       const payload = op.payload === null ? null : parsePayload(op.payload, Infinity);
+      const bytes = storedPayloadBytes(payload);
       let at = slot;
-      if (at === undefined) at = this.rows.insert(op.id, op.vector, payload);
-      else this.rows.overwrite(at, op.vector, payload);
+      if (at === undefined) at = this.rows.insert(op.id, op.vector, payload, bytes);
+      else this.rows.overwrite(at, op.vector, payload, bytes);
       if (payload !== null) this.payloads.add(at, payload);
       pending.add(at, op.vector);
     }
@@ -134,6 +137,14 @@ class PendingAdds {
     this.#vectors.length = 0;
     this.#set.clear();
   }
+}
+
+/**
+ * The stored text is the payload re-serialised (as get() and snapshots write it), not the client's
+ * text, so that the total is the same after a replay and after a snapshot restore.
+ */
+function storedPayloadBytes(payload: Payload | null): number {
+  return payload === null ? 0 : Buffer.byteLength(JSON.stringify(payload));
 }
 
 function tooBig(message: string): never {

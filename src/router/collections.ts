@@ -19,7 +19,7 @@ import type { ExplainedSearch } from './shard-replica.ts';
 import type { UpsertRows } from './worker-protocol.ts';
 import { checkBatchSize, checkCollectionName, checkCreateSpec, checkRows, checkSearch, toVector, type CreateSpec, type Row } from './validate.ts';
 import { checkId } from '../engine/shard.ts';
-import { DatabaseCollections } from './database-collections.ts';
+import { DatabaseCollections, type CollectionUsage } from './database-collections.ts';
 
 export type { CreateSpec, Row } from './validate.ts';
 
@@ -76,12 +76,31 @@ export class Collections {
   }
 
   /** What the collections a role owns hold, over every database (roles are cluster-wide): for quotas. */
-  async usageOfOwner(_owner: string): Promise<{ collections: number; vectors: number; bytes: number }> {
-    return { collections: 0, vectors: 0, bytes: 0 };
+  async usageOfOwner(owner: string): Promise<{ collections: number; vectors: number; bytes: number }> {
+    const owned = this.#catalog.list().filter((entry) => entry.owner === owner);
+    const usages = await Promise.all(owned.map((entry) => this.#usage(entry)));
+    return {
+      collections: owned.length,
+      vectors: usages.reduce((n, u) => n + u.vectors, 0),
+      bytes: usages.reduce((n, u) => n + u.bytes, 0),
+    };
   }
 
-  async createCollection(spec: CreateSpec): Promise<CollectionInfo> {
-    const checked = checkCreateSpec(spec, this.config);
+  /** Rows and bytes (vectors × dims × 4 + payload JSON text) the collection holds now. */
+  async usage(name: string): Promise<CollectionUsage> {
+    return this.#usage(this.#entry(name));
+  }
+
+  /** One stats call per shard: each keeps running totals, nothing is scanned. */
+  async #usage(entry: CollectionEntry): Promise<CollectionUsage> {
+    const stats = await Promise.all(range(entry.shards).map((i) => this.#host.call({ type: 'stats', shard: shardKey(entry, i) })));
+    const vectors = stats.reduce((n, s) => n + s.count, 0);
+    const payloadBytes = stats.reduce((n, s) => n + s.payloadBytes, 0);
+    return { vectors, bytes: vectors * entry.dims * 4 + payloadBytes };
+  }
+
+  async createCollection(spec: CreateSpec & { owner?: string }): Promise<CollectionInfo> {
+    const checked = { ...checkCreateSpec(spec, this.config), owner: spec.owner ?? '' };
     if (this.#catalog.list().length >= this.config.maxCollections) {
       throw new VectorgateError(SqlState.ProgramLimitExceeded, `there are already ${this.config.maxCollections} collections`);
     }

@@ -31,5 +31,5 @@ export class DatabaseCollections {
     return spec === undefined ? undefined : { ...spec, owner: '' };
   }
   /** Rows and bytes the collection holds now. */
-  async usage(_name: string): Promise<CollectionUsage> { return { vectors: 0, bytes: 0 }; }
+  usage(name: string): Promise<CollectionUsage> { return this.all.usage(name); }
 }

@@ -23,7 +23,8 @@ export interface ExplainedSearch { hits: ShardHit[]; trace: SearchTrace; ms: num
 interface Unapplied { seq: number; txid: number | null; ops: Op[] }
 interface Waiter { resolve: (seq: number) => void; reject: (err: unknown) => void }
 
-export interface ReplicaStats { count: number; lastApplied: number; logBytes: number; snapshotSeq: number; memoryBytes: number }
+/** payloadBytes: UTF-8 bytes of the stored payloads' JSON texts (a running total, for quotas). */
+export interface ReplicaStats { count: number; payloadBytes: number; lastApplied: number; logBytes: number; snapshotSeq: number; memoryBytes: number }
 
 export class ShardReplica {
   readonly dir: string;
@@ -192,7 +193,7 @@ export class ShardReplica {
 
   stats(): ReplicaStats {
     const s = this.#shard;
-    return { count: s.count, lastApplied: s.lastApplied, logBytes: this.#wal.bytes, snapshotSeq: this.#snapshotSeq, memoryBytes: s.index.memoryBytes() };
+    return { count: s.count, payloadBytes: s.payloadBytes, lastApplied: s.lastApplied, logBytes: this.#wal.bytes, snapshotSeq: this.#snapshotSeq, memoryBytes: s.index.memoryBytes() };
   }
 
   async maybeSnapshot(now = Date.now()): Promise<boolean> {

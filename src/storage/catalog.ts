@@ -21,6 +21,8 @@ export interface CollectionSpec {
 }
 
 export interface CollectionEntry extends CollectionSpec {
+  /** The role that created it (current_user then). */
+  owner: string;
   /** Directory under <dataDir>/collections. */
   dir: string;
   createdAt: string;
@@ -64,7 +66,7 @@ export class Catalog {
   }
 
   /** Adds a collection; 42710 if the name is taken. Durable when the promise resolves. */
-  async add(spec: CollectionSpec, now = new Date()): Promise<CollectionEntry> {
+  async add(spec: CollectionSpec & { owner?: string }, now = new Date()): Promise<CollectionEntry> {
     return this.commit(this.prepare(spec, now));
   }
 
@@ -72,9 +74,9 @@ export class Catalog {
    * A new entry with its own directory name, not yet in the catalog: the caller creates its files,
    * then commits it, so that a failure in between (a full disk) leaves no entry without its files.
    */
-  prepare(spec: CollectionSpec, now = new Date()): CollectionEntry {
+  prepare(spec: CollectionSpec & { owner?: string }, now = new Date()): CollectionEntry {
     this.#requireFree(spec.name);
-    return { ...spec, dir: `${spec.name}-${now.getTime().toString(36)}-${Math.random().toString(36).slice(2, 8)}`, createdAt: now.toISOString(), policies: {} };
+    return { ...spec, owner: spec.owner ?? '', dir: `${spec.name}-${now.getTime().toString(36)}-${Math.random().toString(36).slice(2, 8)}`, createdAt: now.toISOString(), policies: {} };
   }
 
   /** Adds a prepared entry durably; 42710 if the name was taken meanwhile. */
