@@ -14,8 +14,9 @@ export function allowAllAccess(database: () => string): Access {
 }
 
 export const UNLIMITED_TENANT: Tenant = {
-  enterStatement: () => () => undefined,
+  enterStatement: async () => () => undefined,
   takeSearches: async () => undefined,
   admitWrite: async () => undefined,
+  admitDelete: async () => undefined,
   admitCreate: async () => undefined,
 };

@@ -15,6 +15,7 @@ import type { CopySink, ExecContext, LocalPlan, ParamValue } from './local-plan.
 import { decodeJsonText, decodeText, decodeVector } from './param-decode.ts';
 import { utf8CopySink } from './copy-encoding.ts';
 import { warnIfInTransactionBlock } from './functions/writes.ts';
+import { writeBytes } from './tenant.ts';
 
 const COLUMNS = ['id', 'vector', 'payload'] as const;
 type Column = (typeof COLUMNS)[number];
@@ -229,6 +230,8 @@ class CollectionCopySink implements CopySink {
     if (count === 0) return;
     if (this.ctx.signal.aborted) throw new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to user request');
     const rows = this.batch.splice(0, count);
+    const write = { database: this.ctx.access.database, collection: this.name, rows: rows.length, bytes: writeBytes(rows, this.dims) };
+    await this.ctx.tenant.admitWrite(write, this.ctx.signal);
     const ack = await this.collections.upsert(this.name, rows);
     this.written += ack.rows;
   }

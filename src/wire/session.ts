@@ -22,7 +22,9 @@ import type { Collections } from '../router/collections.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import type { Logger } from '../log.ts';
 import type { Access, Tenant } from '../sql/access-types.ts';
-import { UNLIMITED_TENANT, allowAllAccess } from '../sql/access-stub.ts';
+import { allowAllAccess } from '../sql/access-stub.ts';
+import { SessionTenant } from '../sql/tenant.ts';
+import type { QuotaStore } from '../router/quotas.ts';
 import { startupParameters } from './frontend-codec.ts';
 
 export interface SessionDeps {
@@ -38,6 +40,8 @@ export interface SessionDeps {
   log: Logger;
   /** No privilege checks (ProxyOptions.uncheckedAccess). */
   uncheckedAccess: boolean;
+  /** The proxy's per-role limit counters (quotas of src/sql/tenant.ts). */
+  quotas: QuotaStore;
 }
 
 export type Phase = 'startup' | 'auth' | 'ready' | 'closed';
@@ -97,11 +101,14 @@ export class Session {
    */
   database = '';
   readonly access: Access = allowAllAccess(() => this.database);
-  readonly tenant: Tenant = UNLIMITED_TENANT;
+  readonly tenant: Tenant;
+  /** The current role is a superuser, as PostgreSQL's is_superuser ParameterStatus last said. */
+  isSuperuser = false;
 
   constructor(socket: Socket, readonly deps: SessionDeps) {
     this.client = socket;
     this.reader = new FrontendReader(deps.config);
+    this.tenant = new SessionTenant({ store: deps.quotas, config: deps.config, collections: deps.collections, metrics: deps.metrics.tenants });
     this.dispatcher = new Dispatcher(this);
     this.output = new ClientOutput({
       client: () => this.client,

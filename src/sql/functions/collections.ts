@@ -16,8 +16,11 @@ export const createCollection: LocalFunction = {
       { name: 'ef_construction', kind: 'int', optional: true }, { name: 'engine', kind: 'text', optional: true },
     ],
     async run(ctx, a) {
-      const info = await collectionsOf(ctx).createCollection({
-        owner: (await ctx.access.principal()).currentUser,
+      const collections = collectionsOf(ctx);
+      const owner = (await ctx.access.principal()).currentUser;
+      await ctx.tenant.admitCreate(owner);
+      const info = await collections.createCollection({
+        owner,
         name: a.text('name'),
         dims: a.int('dimensions'),
         metric: a.optText('metric')?.toLowerCase() as Metric | undefined,
