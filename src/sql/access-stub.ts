@@ -19,4 +19,5 @@ export const UNLIMITED_TENANT: Tenant = {
   admitWrite: async () => undefined,
   admitDelete: async () => undefined,
   admitCreate: async () => undefined,
+  limit: () => 0,
 };

@@ -53,4 +53,6 @@ export interface Tenant {
   admitDelete(rows: number, signal: AbortSignal): Promise<void>;
   /** Admits a new collection owned by `owner`: the cap on collections per role. */
   admitCreate(owner: string): Promise<void>;
+  /** The session's value of a limit (`max_searches_per_second`, …; 0 = none), once a statement has entered. */
+  limit(name: string): number;
 }

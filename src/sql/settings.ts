@@ -122,6 +122,14 @@ function checkValue(fullName: string, text: string, config: Config): string {
 /** SHOW vectorgate.x: one text column named after the setting. */
 export function planShow(stmt: Node): LocalPlan {
   const fullName = String(stmt.name);
+  if (isQuotaSetting(fullName)) {
+    // The limit this session enforces (its role settings as read at its first vector statement, or the server default).
+    return {
+      columns: [{ name: fullName, type: TEXT }],
+      paramTypes: [],
+      execute: async (ctx) => ({ rows: [[String(ctx.tenant.limit(fullName.slice(PREFIX.length)))]], commandTag: 'SHOW' }),
+    };
+  }
   const def = definition(fullName);
   return {
     columns: [{ name: fullName, type: TEXT }],

@@ -98,6 +98,10 @@ export class SessionTenant implements Tenant {
     }
   }
 
+  limit(name: string): number {
+    return this.loaded()[name as LimitName] ?? 0;
+  }
+
   private noteKind(kind: StatementKind): void {
     if (this.kind === 'other') this.kind = kind;
   }

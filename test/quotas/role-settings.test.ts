@@ -44,6 +44,9 @@ test('SET and SET LOCAL of a quota are 42501 for a non-superuser; the session go
   await createTenant(stack.cluster, 'vg_setter', { max_searches_per_second: 1 });
   const client = await connect('vg_setter');
   await createOwnCollection(client, 'set_target');
+  const show = async (name: string) => (await client.query(`SHOW vectorgate.${name}`)).rows[0][`vectorgate.${name}`] as string;
+  assert.equal(await show('max_searches_per_second'), '1', 'SHOW gives the limit the session enforces');
+  assert.equal(await show('max_collections'), '0', 'unset: the server default, none');
   const set = await failure(client.query('SET vectorgate.max_searches_per_second = 1000'));
   assert.equal(set.code, '42501');
   assert.equal(set.message, 'permission denied to set parameter "vectorgate.max_searches_per_second"');
@@ -56,6 +59,7 @@ test('SET and SET LOCAL of a quota are 42501 for a non-superuser; the session go
   await client.query('SET vectorgate.max_searches_per_second TO DEFAULT');
   const refused = await failure(client.query(searches('set_target', 2)));
   assert.equal(refused.message, 'role "vg_setter" exceeded vectorgate.max_searches_per_second = 1', 'the limit still holds');
+  assert.equal(await show('max_searches_per_second'), '1');
 });
 
 test('a superuser\'s SET is 55P02 with a hint to ALTER ROLE', async () => {
