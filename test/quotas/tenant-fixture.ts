@@ -37,7 +37,7 @@ export async function createTenant(cluster: TestCluster, role: string, settings:
   }
 }
 
-export async function connectAs(stack: Stack, role: string, database = DATABASE): Promise<pg.Client> {
+export async function connectAs(stack: Pick<Stack, 'proxyHost' | 'proxyPort'>, role: string, database = DATABASE): Promise<pg.Client> {
   const client = new pg.Client({ host: stack.proxyHost, port: stack.proxyPort, user: role, password: TENANT_PASSWORD, database });
   await client.connect();
   return client;

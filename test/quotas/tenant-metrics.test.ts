@@ -17,7 +17,6 @@ import { createLogger } from '../../src/log.ts';
 import { Collections } from '../../src/router/collections.ts';
 import { freePort } from '../../src/cli/postgres-server.ts';
 import { startMetricsServer } from '../../src/cli/metrics-server.ts';
-import type { Stack } from '../helpers/stack.ts';
 import { connectAs, createOwnCollection, createTenant, failure, setUpSchema } from './tenant-fixture.ts';
 
 const TOKEN = 'metrics-secret-token';
@@ -54,7 +53,7 @@ const scrape = (headers: Record<string, string> = { authorization: `Bearer ${TOK
   fetch(`http://127.0.0.1:${port}/metrics`, { headers });
 
 test('per-tenant statements, rejections and latency; roles past maxTenantMetricRoles count as other', async () => {
-  const stack = { proxyHost: '127.0.0.1', proxyPort: proxy.port } as Stack;
+  const stack = { proxyHost: '127.0.0.1' as const, proxyPort: proxy.port };
   for (const role of ['vg_m1', 'vg_m2', 'vg_m3']) await createTenant(cluster, role, { max_searches_per_second: 1 });
   for (const role of ['vg_m1', 'vg_m2', 'vg_m3']) {
     const client = await connectAs(stack, role);
