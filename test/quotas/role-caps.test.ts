@@ -5,6 +5,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type pg from 'pg';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
 import { startStack, type Stack } from '../helpers/stack.ts';
 import { connectAs, createOwnCollection, createTenant, failure, setUpSchema } from './tenant-fixture.ts';
 
@@ -41,7 +44,7 @@ test('collections per role: the second create is 53400; a drop frees it', async 
   await client.query(`SELECT vector_drop_collection('cap_two')`);
 });
 
-test('vectors per collection: a write past the cap is refused whole; deletes free room', async () => {
+test('vectors per collection: a write or COPY past the cap is refused whole; deletes free room', async () => {
   await createTenant(stack.cluster, 'vg_rows', { max_vectors_per_collection: 3 });
   const client = await connect('vg_rows');
   await createOwnCollection(client, 'rows_capped', { a: [1, 0], b: [0, 1], c: [1, 1] });
@@ -50,6 +53,8 @@ test('vectors per collection: a write past the cap is refused whole; deletes fre
   assert.equal(err.message, 'role "vg_rows" exceeded vectorgate.max_vectors_per_collection = 3');
   assert.equal(err.detail, 'Collection "rows_capped" holds 3 vectors; this write adds 2.');
   assert.equal((await client.query(`SELECT * FROM vector_get('rows_capped', 'd')`)).rowCount, 0);
+  const copied = await failure(pipeline(Readable.from([Buffer.from('x\t[5,5]\t\\N\n')]), client.query(copyFrom('COPY rows_capped FROM STDIN'))));
+  assert.equal(copied.message, 'role "vg_rows" exceeded vectorgate.max_vectors_per_collection = 3', 'a COPY batch is checked before it is written');
   await client.query(`SELECT vector_delete('rows_capped', 'a')`);
   await upsert(client, 'rows_capped', 'd', '[2,2]');
   await client.query(`SELECT vector_drop_collection('rows_capped')`);

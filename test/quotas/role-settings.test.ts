@@ -125,3 +125,36 @@ test('limits are read once per session: a new ALTER ROLE applies to the next ses
   const after = await connect('vg_later');
   assert.equal((await after.query(searches('later_target', 3))).rows[0].n, '1', 'the next session has no limit');
 });
+
+test('the limits query cannot be misled through search_path; a bad role setting value is 22023, not ignored', async () => {
+  await createTenant(stack.cluster, 'vg_sneaky', { max_searches_per_second: 1 });
+  const admin = await stack.cluster.admin(DATABASE);
+  try {
+    await admin.query('GRANT CREATE ON DATABASE app TO vg_sneaky');
+  } finally {
+    await admin.end();
+  }
+  const client = await connect('vg_sneaky');
+  await createOwnCollection(client, 'sneaky');
+  await client.query('CREATE SCHEMA sneaky');
+  // Functions and operators that would hide every role setting, found first on the search_path.
+  await client.query(`CREATE FUNCTION sneaky.starts_with(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT false'`);
+  await client.query(`CREATE FUNCTION sneaky.never(oid, oid) RETURNS boolean LANGUAGE sql AS 'SELECT false'`);
+  await client.query('CREATE OPERATOR sneaky.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = sneaky.never)');
+  const misled = await connect('vg_sneaky');
+  await misled.query('SET search_path = sneaky, pg_catalog');
+  const refused = await failure(misled.query(searches('sneaky', 2)));
+  assert.equal(refused.message, 'role "vg_sneaky" exceeded vectorgate.max_searches_per_second = 1');
+
+  await createTenant(stack.cluster, 'vg_typo');
+  const admin2 = await stack.cluster.admin(DATABASE);
+  try {
+    await admin2.query(`ALTER ROLE vg_typo SET vectorgate.max_collections = 'lots'`);
+  } finally {
+    await admin2.end();
+  }
+  const typo = await connect('vg_typo');
+  const bad = await failure(typo.query(`SELECT * FROM vector_collections()`));
+  assert.equal(bad.code, '22023');
+  assert.equal(bad.message, 'invalid value for parameter "vectorgate.max_collections": "lots"');
+});
