@@ -41,6 +41,11 @@ export interface Config {
   metricsHost: string;
   /** Port of the Prometheus endpoint (GET /metrics); 0 disables it. */
   metricsPort: number;
+  /**
+   * When set, GET /metrics needs `Authorization: Bearer <token>` (401 otherwise). Required when
+   * metricsHost is not a loopback address: the proxy refuses to start without it.
+   */
+  metricsBearerToken: string | null;
 
   /** Largest frontend message accepted after startup (PostgreSQL's own cap is 1 GB). */
   maxMessageBytes: number;
@@ -112,6 +117,33 @@ export interface Config {
    * (another proxy, a direct connection) may be. One through this proxy clears the answers at once.
    */
   privilegeCacheMs: number;
+  /**
+   * Per-role quotas (src/sql/tenant.ts): the limit for a role with no `vectorgate.max_searches_per_second`
+   * role setting (ALTER ROLE … [IN DATABASE …] SET, ALTER DATABASE … SET); 0 = none. Searches per
+   * second, per proxy (token bucket, burst = one second's worth).
+   */
+  quotaMaxSearchesPerSecond: number;
+  /** Default of `vectorgate.max_write_rows_per_second`: rows upserted, deleted or copied per second per role; 0 = none. */
+  quotaMaxWriteRowsPerSecond: number;
+  /** Default of `vectorgate.max_concurrent_statements`: vector statements one role runs at once on this proxy; 0 = none. */
+  quotaMaxConcurrentStatements: number;
+  /** Default of `vectorgate.max_collections`: collections one role owns (all databases); 0 = none. */
+  quotaMaxCollections: number;
+  /** Default of `vectorgate.max_vectors_per_collection`: rows of a collection a role writes into; 0 = none. */
+  quotaMaxVectorsPerCollection: number;
+  /** Default of `vectorgate.max_vectors`: rows over all collections of the owner a role writes into; 0 = none. */
+  quotaMaxVectors: number;
+  /** Default of `vectorgate.max_bytes`: bytes (vectors dims × 4 + payload JSON) over the owner's collections; 0 = none. */
+  quotaMaxBytes: number;
+  /**
+   * How long a statement over a rate limit (searches or write rows per second) waits for tokens
+   * before it is refused with 53400; caps (collections, vectors, bytes, concurrent statements) refuse at once.
+   */
+  quotaMaxWaitMs: number;
+  /** Roles whose token buckets the proxy remembers; past it idle roles are forgotten, least recently used first. */
+  maxTrackedRoles: number;
+  /** Distinct role labels of the per-tenant metrics; later roles are counted as `other`. */
+  maxTenantMetricRoles: number;
   /** Collections that may exist at once. */
   maxCollections: number;
   /** Longest collection name (PostgreSQL identifiers: 63 bytes). */
@@ -204,6 +236,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   logSampleEvery: 100,
   metricsHost: '127.0.0.1',
   metricsPort: 9187,
+  metricsBearerToken: null,
   maxMessageBytes: 64 * 1024 * 1024,
   maxStartupPacketBytes: 10_000,
   maxAuthTokenBytes: 65_535,
@@ -228,6 +261,16 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxPreparedPerSession: 10_000,
   maxInternalStatementsPerSession: 8,
   privilegeCacheMs: 1000,
+  quotaMaxSearchesPerSecond: 0,
+  quotaMaxWriteRowsPerSecond: 0,
+  quotaMaxConcurrentStatements: 0,
+  quotaMaxCollections: 0,
+  quotaMaxVectorsPerCollection: 0,
+  quotaMaxVectors: 0,
+  quotaMaxBytes: 0,
+  quotaMaxWaitMs: 100,
+  maxTrackedRoles: 10_000,
+  maxTenantMetricRoles: 100,
   maxCollections: 1000,
   maxCollectionNameBytes: 63,
   maxDimensions: 16_000,
@@ -274,7 +317,7 @@ function assertConfig(config: Config): void {
     'maxMessageBytes', 'maxStartupPacketBytes', 'maxAuthTokenBytes', 'maxConnections', 'maxStartupPerAddress', 'startupTimeoutMs', 'startupSilenceTimeoutMs',
     'upstreamConnectTimeoutMs', 'cancelTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'maxClientBacklogBytes', 'clientBacklogTimeoutMs', 'maxPendingResponses', 'shutdownGraceMs', 'shutdownTimeoutMs', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'maxInternalStatementsPerSession', 'logSampleEvery',
-    'privilegeCacheMs', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
+    'privilegeCacheMs', 'maxTrackedRoles', 'maxTenantMetricRoles', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'walSegmentBytes',
@@ -285,6 +328,16 @@ function assertConfig(config: Config): void {
     const value = config[key];
     if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
       throw new RangeError(`setting ${key} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  const nonNegative: (keyof Config)[] = [
+    'quotaMaxSearchesPerSecond', 'quotaMaxWriteRowsPerSecond', 'quotaMaxConcurrentStatements', 'quotaMaxCollections',
+    'quotaMaxVectorsPerCollection', 'quotaMaxVectors', 'quotaMaxBytes', 'quotaMaxWaitMs',
+  ];
+  for (const key of nonNegative) {
+    const value = config[key];
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      throw new RangeError(`setting ${key} must be a non-negative integer (0 = no limit), got ${String(value)}`);
     }
   }
   if (!Number.isInteger(config.shardWorkers) || config.shardWorkers < 0) {

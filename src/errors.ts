@@ -43,6 +43,7 @@ export const SqlState = {
   DiskFull: '53100',
   TooManyConnections: '53300',
   ConfigurationLimitExceeded: '53400',
+  CantChangeRuntimeParam: '55P02',
   QueryCanceled: '57014',
   IdleSessionTimeout: '57P05',
   AdminShutdown: '57P01',

@@ -2,6 +2,7 @@
 // plain numbers copied into prom-client when scraped, and pass-through latency is observed for one
 // round trip in ROUND_TRIP_SAMPLE: prom-client's own bookkeeping cost ~5 µs a statement (bench/README.md).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DEFAULTS } from './config.ts';
 
 export interface ProxyMetrics {
   registry: Registry;
@@ -15,12 +16,29 @@ export interface ProxyMetrics {
   protocolErrors: Counter;
   /** Set by the proxy: the bytes each open session holds for its client (Session.bufferedBytes). */
   sessionBuffers: { read: () => number[] };
+  /** Per tenant (login role): vector statements, their latency, and refusals by limit. */
+  tenants: TenantMetrics;
 }
+
+export interface TenantMetrics {
+  /** A vector statement of `role` ended; `kind`: search, write, create or other. */
+  statement(role: string, kind: string, seconds: number): void;
+  /** A statement of `role` was refused (53400) by a quota; `limit` without the `vectorgate.` prefix. */
+  rejection(role: string, limit: string): void;
+}
+
+/** Role label given to roles past the first `maxRoles` seen, so the series stay bounded. */
+export const OTHER_ROLES_LABEL = 'other';
 
 /** One pass-through round trip in this many is timed. */
 export const ROUND_TRIP_SAMPLE = 16;
 
-export function createMetrics(): ProxyMetrics {
+export interface MetricsOptions {
+  /** Distinct role labels of the tenant metrics (Config.maxTenantMetricRoles). */
+  maxTenantMetricRoles?: number;
+}
+
+export function createMetrics(options: MetricsOptions = {}): ProxyMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'vectorgate_' });
   const counts = { passthrough: 0, local: 0 };
@@ -60,5 +78,43 @@ export function createMetrics(): ProxyMetrics {
     roundTripUpstream: latency.labels('passthrough'),
     statementLocal: latency.labels('local'),
     protocolErrors: new Counter({ name: 'vectorgate_protocol_errors_total', help: 'Connections ended for malformed frontend messages', registers: [registry] }),
+    tenants: tenantMetrics(registry, options.maxTenantMetricRoles ?? DEFAULTS.maxTenantMetricRoles),
+  };
+}
+
+/**
+ * vectorgate_tenant_*: the first `maxRoles` roles seen get their own label, later ones share `other`,
+ * so a proxy with many roles cannot grow the series without bound (kinds and limits are fixed sets).
+ */
+function tenantMetrics(registry: Registry, maxRoles: number): TenantMetrics {
+  const statements = new Counter({
+    name: 'vectorgate_tenant_statements_total', help: 'Vector statements per tenant (login role) and kind: search, write, create, other',
+    labelNames: ['role', 'kind'], registers: [registry],
+  });
+  const rejections = new Counter({
+    name: 'vectorgate_tenant_rejections_total', help: 'Statements refused with 53400 per tenant and limit (vectorgate.max_…)',
+    labelNames: ['role', 'limit'], registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'vectorgate_tenant_statement_seconds', help: 'Time a vector statement of the tenant ran',
+    labelNames: ['role'], registers: [registry],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+  });
+  const labelled = new Set<string>();
+  const label = (role: string): string => {
+    if (labelled.has(role)) return role;
+    if (labelled.size >= maxRoles) return OTHER_ROLES_LABEL;
+    labelled.add(role);
+    return role;
+  };
+  return {
+    statement(role, kind, seconds) {
+      const r = label(role);
+      statements.inc({ role: r, kind });
+      latency.observe({ role: r }, seconds);
+    },
+    rejection(role, limit) {
+      rejections.inc({ role: label(role), limit });
+    },
   };
 }

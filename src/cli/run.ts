@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { PostgresServer } from './postgres-server.ts';
-import { startMetricsServer } from './metrics-server.ts';
+import { checkMetricsEndpoint, startMetricsServer, type MetricsEndpoint } from './metrics-server.ts';
 import { startProxy } from '../wire/server.ts';
 import { Collections } from '../router/collections.ts';
 import { createMetrics } from '../metrics.ts';
@@ -69,6 +69,7 @@ async function connectAsSuperuser(port: number, credentials: Credentials, databa
 }
 
 export async function runStart(config: Config): Promise<void> {
+  checkMetricsEndpoint(metricsEndpoint(config));
   const log = createLogger(config.logLevel);
   const dataDir = resolve(config.dataDir);
   const credentials = loadCredentials(dataDir);
@@ -112,14 +113,19 @@ function migrationTarget(config: Config, credentials: Credentials): Pick<Config,
 }
 
 export async function runProxy(config: Config): Promise<void> {
+  checkMetricsEndpoint(metricsEndpoint(config));
   const log = createLogger(config.logLevel);
   const { stop } = await serve(config, log);
   onShutdown(log, config, stop, () => undefined);
 }
 
+function metricsEndpoint(config: Config): MetricsEndpoint {
+  return { host: config.metricsHost, port: config.metricsPort, bearerToken: config.metricsBearerToken };
+}
+
 /** Collections (data in <dataDir>/vectors: catalog, per-shard logs, snapshots), proxy, metrics. */
 async function serve(config: Config, log: Logger, opened: (collections: Collections) => Promise<void> = async () => undefined): Promise<{ stop: () => Promise<void>; port: number }> {
-  const metrics = createMetrics();
+  const metrics = createMetrics({ maxTenantMetricRoles: config.maxTenantMetricRoles });
   const collections = await Collections.open(join(resolve(config.dataDir), 'vectors'), config);
   // Which code runs: the compiled dist/ or the TypeScript sources through tsx (bin/vectorgate.js decides).
   const code = import.meta.url.endsWith('.js') ? 'dist' : 'src';
@@ -127,7 +133,7 @@ async function serve(config: Config, log: Logger, opened: (collections: Collecti
   try {
     await opened(collections);
     const proxy = await startProxy(config, metrics, log, collections);
-    const metricsServer = await startMetricsServer(metrics, config.metricsHost, config.metricsPort);
+    const metricsServer = await startMetricsServer(metrics, metricsEndpoint(config));
     const stop = async () => {
       metricsServer?.close();
       await proxy.close();

@@ -3,8 +3,10 @@
 import type { Tenant } from './access-types.ts';
 
 export const UNLIMITED_TENANT: Tenant = {
-  enterStatement: () => () => undefined,
+  enterStatement: async () => () => undefined,
   takeSearches: async () => undefined,
   admitWrite: async () => undefined,
+  admitDelete: async () => undefined,
   admitCreate: async () => undefined,
+  limit: () => 0,
 };

@@ -34,17 +34,29 @@ export interface Access {
   dropRelation(collection: string): Promise<void>;
 }
 
+/** What a tenant needs of the statement that starts: a way to read its limits in the client's session. */
+export interface TenantStatement {
+  queryUpstream(sql: string): Promise<(string | null)[][]>;
+}
+
 /** The quotas of the session's tenant (its login role); every method throws 53400 past a limit. */
 export interface Tenant {
-  /** One vector statement starts; the returned function ends it (concurrent statements per role). */
-  enterStatement(): () => void;
+  /**
+   * One vector statement starts (the first loads the role's limits); the returned function ends it.
+   * Holds one of the role's concurrent statements on this proxy while it runs.
+   */
+  enterStatement(statement: TenantStatement): Promise<() => void>;
   /** Takes `count` searches from the role's searches-per-second bucket (may wait briefly, bounded). */
   takeSearches(count: number, signal: AbortSignal): Promise<void>;
   /**
-   * Admits a write of `rows` rows into a collection: the rows-per-second bucket, and the caps on
-   * vectors per collection and vectors and bytes per role.
+   * Admits a write of `rows` rows into a collection: the caps on vectors per collection and vectors
+   * and bytes per role, then the rows-per-second bucket.
    */
   admitWrite(write: { database: string; collection: string; rows: number; bytes: number }, signal: AbortSignal): Promise<void>;
+  /** Admits deleting `rows` ids: the rows-per-second bucket only (a delete frees what caps count). */
+  admitDelete(rows: number, signal: AbortSignal): Promise<void>;
   /** Admits a new collection owned by `owner`: the cap on collections per role. */
   admitCreate(owner: string): Promise<void>;
+  /** The session's value of a limit (`max_searches_per_second`, …; 0 = none), once a statement has entered. */
+  limit(name: string): number;
 }

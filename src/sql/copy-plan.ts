@@ -17,6 +17,7 @@ import { decodeJsonText, decodeText, decodeVector } from './param-decode.ts';
 import { utf8CopySink } from './copy-encoding.ts';
 import { UPSERT, warnIfInTransactionBlock } from './functions/writes.ts';
 import { collectionsOf } from './functions/types.ts';
+import { writeBytes } from './tenant.ts';
 
 const COLUMNS = ['id', 'vector', 'payload'] as const;
 type Column = (typeof COLUMNS)[number];
@@ -241,6 +242,8 @@ class CollectionCopySink implements CopySink {
     if (count === 0) return;
     if (this.ctx.signal.aborted) throw new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to user request');
     const rows = this.batch.splice(0, count);
+    const write = { database: this.ctx.access.database, collection: this.name, rows: rows.length, bytes: writeBytes(rows, this.dims) };
+    await this.ctx.tenant.admitWrite(write, this.ctx.signal);
     const ack = await this.collections.upsert(this.name, rows);
     this.written += ack.rows;
   }

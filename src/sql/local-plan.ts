@@ -26,6 +26,8 @@ export interface ExecContext {
   access: Access;
   /** The quotas of the session's tenant (its login role). */
   tenant: Tenant;
+  /** The current role is a superuser (PostgreSQL's is_superuser ParameterStatus when the statement started). */
+  superuser: boolean;
   /** This session's `vectorgate.*` settings (SET / RESET), by name without the prefix. */
   settings: Map<string, string>;
   /** Which of `settings` came from SET LOCAL in the open transaction block (resolution order tells them apart). */

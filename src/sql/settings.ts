@@ -11,6 +11,7 @@ import { POLICY_NAMES, checkPolicy, policyDef, resolvePolicy, type PolicyDef } f
 import { constText, type Node } from './args.ts';
 import type { ExecContext, LocalPlan } from './local-plan.ts';
 import { TEXT } from './pg-types.ts';
+import { isQuotaSetting } from './tenant-limits.ts';
 
 const PREFIX = 'vectorgate.';
 
@@ -46,9 +47,10 @@ function valueText(stmt: Node, fullName: string): string {
 /** Plans a VariableSetStmt (SET, SET LOCAL, SET ... TO DEFAULT, RESET) of one of our settings. */
 export function planSet(stmt: Node): LocalPlan {
   const fullName = String(stmt.name);
-  const def = definition(fullName);
   const local = stmt.is_local === true;
   const kind = String(stmt.kind);
+  if (isQuotaSetting(fullName)) return planQuotaSet(fullName, local, kind);
+  const def = definition(fullName);
   const prefix = `SET ${local ? 'LOCAL ' : ''}${fullName}`;
   let sql: (ctx: ExecContext) => string;
   if (kind === 'VAR_SET_VALUE') {
@@ -67,6 +69,28 @@ export function planSet(stmt: Node): LocalPlan {
     throw new VectorgateError(SqlState.FeatureNotSupported, `this form of SET is not supported for ${fullName}`);
   }
   return forwarded(sql, { name: def.name, local: local && kind !== 'VAR_RESET' });
+}
+
+/**
+ * A per-role quota (src/sql/tenant-limits.ts) is a role setting, like a superuser-only setting of
+ * PostgreSQL's: SET [LOCAL] is refused (42501, or 55P02 for a superuser: it is read at session start,
+ * not from the session's value). RESET and SET … TO DEFAULT change nothing the proxy reads, so they
+ * go upstream as they are. https://www.postgresql.org/docs/current/sql-alterrole.html
+ */
+function planQuotaSet(fullName: string, local: boolean, kind: string): LocalPlan {
+  const name = fullName.slice(PREFIX.length);
+  if (kind === 'VAR_RESET') return forwarded(() => `RESET ${fullName}`, { name, local: false });
+  if (kind === 'VAR_SET_DEFAULT') return forwarded(() => `SET ${local ? 'LOCAL ' : ''}${fullName} TO DEFAULT`, { name, local });
+  return {
+    columns: null,
+    paramTypes: [],
+    execute: async (ctx) => {
+      if (!ctx.superuser) throw new VectorgateError(SqlState.InsufficientPrivilege, `permission denied to set parameter "${fullName}"`);
+      throw new VectorgateError(SqlState.CantChangeRuntimeParam, `parameter "${fullName}" cannot be changed now`, {
+        hint: `It is a per-role limit: ALTER ROLE … [IN DATABASE …] SET ${fullName} = …, read when a session starts.`,
+      });
+    },
+  };
 }
 
 /** A statement that runs upstream as `sql` makes it; the session then reads its settings back. */
@@ -98,6 +122,14 @@ function checkValue(fullName: string, text: string, config: Config): string {
 /** SHOW vectorgate.x: one text column named after the setting. */
 export function planShow(stmt: Node): LocalPlan {
   const fullName = String(stmt.name);
+  if (isQuotaSetting(fullName)) {
+    // The limit this session enforces (its role settings as read at its first vector statement, or the server default).
+    return {
+      columns: [{ name: fullName, type: TEXT }],
+      paramTypes: [],
+      execute: async (ctx) => ({ rows: [[String(ctx.tenant.limit(fullName.slice(PREFIX.length)))]], commandTag: 'SHOW' }),
+    };
+  }
   const def = definition(fullName);
   return {
     columns: [{ name: fullName, type: TEXT }],

@@ -11,10 +11,16 @@ import type { Session } from './session.ts';
 
 const BODY = 5;
 
-/** Notes client_encoding from an upstream ParameterStatus (every other parameter is the client's business). */
+/**
+ * Notes client_encoding and is_superuser (it follows SET ROLE and SET SESSION AUTHORIZATION) from an
+ * upstream ParameterStatus; every other parameter is the client's business.
+ * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-ASYNC
+ */
 export function noteClientEncoding(session: Session, raw: Buffer): void {
   const reader = new BodyReader(raw, BODY);
-  if (reader.cstring() === 'client_encoding') session.clientEncoding = reader.cstring();
+  const name = reader.cstring();
+  if (name === 'client_encoding') session.clientEncoding = reader.cstring();
+  else if (name === 'is_superuser') session.isSuperuser = reader.cstring() === 'on';
 }
 
 /**

@@ -69,6 +69,7 @@ export class Dispatcher {
       collections: session.deps.collections,
       access: session.access,
       tenant: session.tenant,
+      superuser: session.isSuperuser,
       settings: session.settings,
       localSettings: localSettingsOf(session),
       clientEncoding: session.clientEncoding,
@@ -90,9 +91,12 @@ export class Dispatcher {
         sendNotice(session, notice);
       },
     };
+    let leave: (() => void) | null = null;
     try {
+      leave = await session.tenant.enterStatement(ctx);
       return await work(ctx);
     } finally {
+      leave?.();
       if (timer !== null) clearTimeout(timer);
       if (controller.signal.aborted && controller === this.abort) this.abort = new AbortController();
     }

@@ -4,6 +4,7 @@ import { connect as tlsConnect, createSecureContext, type SecureContext } from '
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { Session, type SessionDeps } from './session.ts';
+import { LocalQuotaStore } from '../router/quotas.ts';
 import { CancelRegistry } from './cancel.ts';
 import { StartupCode } from './codes.ts';
 import { errorMessage } from './backend-writer.ts';
@@ -47,6 +48,7 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
     log,
     uncheckedAccess: options.uncheckedAccess === true,
     aclEpoch: { value: 0 },
+    quotas: new LocalQuotaStore({ maxTrackedRoles: config.maxTrackedRoles }),
   };
   const sessions = new Set<Session>();
   metrics.sessionBuffers.read = () => [...sessions].map((session) => session.bufferedBytes());

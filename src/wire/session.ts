@@ -22,9 +22,10 @@ import type { Collections } from '../router/collections.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import type { Logger } from '../log.ts';
 import type { Tenant } from '../sql/access-types.ts';
-import { UNLIMITED_TENANT } from '../sql/access-stub.ts';
 import type { SessionAccess } from '../sql/access.ts';
 import { openSessionAccess, startupDatabase, type ProxyAccessEpoch } from './access-watch.ts';
+import { SessionTenant } from '../sql/tenant.ts';
+import type { QuotaStore } from '../router/quotas.ts';
 
 export interface SessionDeps {
   config: Config;
@@ -41,6 +42,8 @@ export interface SessionDeps {
   uncheckedAccess: boolean;
   /** Bumped when privileges may have changed (access-watch.ts): every session's answers go. */
   aclEpoch: ProxyAccessEpoch;
+  /** The proxy's per-role limit counters (quotas of src/sql/tenant.ts). */
+  quotas: QuotaStore;
 }
 
 export type Phase = 'startup' | 'auth' | 'ready' | 'closed';
@@ -104,12 +107,15 @@ export class Session {
   /** Access changes sent upstream and not yet committed (AccessChange bits). */
   pendingAccessChange = 0;
   readonly access: SessionAccess;
-  readonly tenant: Tenant = UNLIMITED_TENANT;
+  readonly tenant: Tenant;
+  /** The current role is a superuser, as PostgreSQL's is_superuser ParameterStatus last said. */
+  isSuperuser = false;
 
   constructor(socket: Socket, readonly deps: SessionDeps) {
     this.client = socket;
     this.reader = new FrontendReader(deps.config);
     this.access = openSessionAccess(this);
+    this.tenant = new SessionTenant({ store: deps.quotas, config: deps.config, collections: deps.collections, metrics: deps.metrics.tenants });
     this.dispatcher = new Dispatcher(this);
     this.output = new ClientOutput({
       client: () => this.client,

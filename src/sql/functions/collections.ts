@@ -51,6 +51,7 @@ export const createCollection: LocalFunction = {
       await ctx.access.requireCreate();
       if (collections.spec(spec.name) !== undefined) throw new VectorgateError(SqlState.DuplicateObject, `collection "${spec.name}" already exists`);
       const owner = (await ctx.access.principal()).currentUser;
+      await ctx.tenant.admitCreate(owner);
       const info = await createWithRelation(ctx, { ...spec, owner });
       const { name, dims, metric, shards, quantization, m, efConstruction, engine } = info;
       return [[{ name, dimensions: dims, metric, shards, quantization, m, ef_construction: efConstruction, engine }]];

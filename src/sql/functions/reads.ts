@@ -46,6 +46,8 @@ function sayWhatHasNoEffect(ctx: ExecContext, layers: PolicyLayers, queryText: s
 async function runSearch(ctx: ExecContext, a: Args, collection: string, k: number, filter: string | undefined, layers: PolicyLayers): Promise<unknown[][]> {
   const ef: ResolvedPolicy = resolvePolicy('ef_search', layers, a.optInt('ef'));
   const params = { ef: Number(ef.value), filter: filter === undefined ? undefined : JSON.parse(filter) };
+  // Each search counts, also inside EXPLAIN and composed statements (they call this same function).
+  await ctx.tenant.takeSearches(1, ctx.signal);
   if (ctx.explain !== undefined) {
     const explanation = await collectionsOf(ctx).explainSearch(collection, a.vector('vector'), k, params);
     ctx.explain.push({ collection, filter: filter ?? null, explanation, policies: { ef_search: ef, read_consistency: resolvePolicy('read_consistency', layers) } });

@@ -7,6 +7,8 @@ import { INT8 } from '../pg-types.ts';
 import { vectorFromJson } from '../vector-input.ts';
 import { collectionsOf, type LocalFunction } from './types.ts';
 import type { Privilege } from '../access-types.ts';
+import type { DatabaseCollections } from '../../router/database-collections.ts';
+import { writeBytes } from '../tenant.ts';
 
 /**
  * Vector writes are durable when the call returns and ROLLBACK does not undo them (yet): say so at
@@ -39,7 +41,7 @@ export const upsert: LocalFunction = {
         await ctx.access.require(a.text('collection'), UPSERT);
         warnIfInTransactionBlock(ctx);
         const row = { id: a.text('id'), vector: a.vector('vector'), payload: a.optJson('payload') ?? null };
-        const ack = await collectionsOf(ctx).upsert(a.text('collection'), [row]);
+        const ack = await admittedUpsert(ctx, a.text('collection'), [row]);
         return [[ack.rows]];
       },
     },
@@ -49,12 +51,20 @@ export const upsert: LocalFunction = {
         const rows = batchRows(a.json('rows'));
         await ctx.access.require(a.text('collection'), UPSERT);
         warnIfInTransactionBlock(ctx);
-        const ack = await collectionsOf(ctx).upsert(a.text('collection'), rows);
+        const ack = await admittedUpsert(ctx, a.text('collection'), rows);
         return [[ack.rows]];
       },
     },
   ],
 };
+
+/** Upserts rows once the tenant's quotas admit them (rows per second, caps on vectors and bytes). */
+async function admittedUpsert(ctx: ExecContext, name: string, rows: Row[]): ReturnType<DatabaseCollections['upsert']> {
+  const collections = collectionsOf(ctx);
+  const dims = collections.spec(name)?.dims ?? 0;
+  await ctx.tenant.admitWrite({ database: collections.database, collection: name, rows: rows.length, bytes: writeBytes(rows, dims) }, ctx.signal);
+  return collections.upsert(name, rows);
+}
 
 /** `[{"id": "a", "vector": [...], "payload": {...}}, ...]`; ids may be JSON numbers. */
 export function batchRows(json: string): Row[] {
@@ -88,6 +98,7 @@ export const remove: LocalFunction = {
       warnIfInTransactionBlock(ctx);
       // Like DELETE's row count: 0 when there was no such row (the delete is logged either way).
       const existed = (await collections.get(name, id)) !== null;
+      await ctx.tenant.admitDelete(1, ctx.signal);
       await collections.delete(name, [id]);
       return [[existed ? 1 : 0]];
     },
