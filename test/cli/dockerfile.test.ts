@@ -135,7 +135,7 @@ test('CMD, EXPOSE, VOLUME and HEALTHCHECK agree with the CLI: its flags, its def
   assert.equal(command.config.metricsPort, DEFAULTS.metricsPort);
   assert.deepEqual(exposed.sort(), [command.config.listenPort, command.config.metricsPort].sort());
   assert.equal(command.config.listenHost, '0.0.0.0', 'reachable from outside the container');
-  assert.equal(command.config.metricsHost, '0.0.0.0');
+  assert.equal(command.config.metricsHost, '127.0.0.1', 'metrics leave the container only with a bearer token (metricsBearerToken)');
   assert.equal(command.config.dataDir, one(final, 'VOLUME'));
   const health = JSON.parse(one(final, 'HEALTHCHECK').replace(/^.*?CMD\s+/, '')) as string[];
   assert.equal(health[health.indexOf('-p') + 1], String(command.config.listenPort), 'the health check asks the proxy');
