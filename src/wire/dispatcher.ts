@@ -1,6 +1,7 @@
 // Routes each frontend message of a ready session: forwarded byte for byte (with the responses it will
 // get noted in the queue), or answered locally once every earlier upstream response has gone out.
 // https://www.postgresql.org/docs/current/protocol-flow.html
+import { runLocalCopy } from './local-copy.ts';
 import { BackendCode, FrontendCode } from './codes.ts';
 import {
   BodyReader, checkEmptyBody, decodeBind, decodeBindNames, decodeClose, decodeDescribe, decodeExecute,
@@ -285,7 +286,7 @@ export class Dispatcher {
       const position = route.position;
       let failed = true;
       try {
-        if (route.plan.copyIn) writeCommandComplete(w, await this.run((ctx) => this.session.copyIn(route.plan, ctx)));
+        if (route.plan.copyIn) writeCommandComplete(w, await this.run((ctx) => runLocalCopy(this.session, route.plan, ctx)));
         else await this.run((ctx) => executePortal(w, route, maxRows, ctx, this.session.rowOutput));
         failed = false;
       } finally {

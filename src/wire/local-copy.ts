@@ -6,7 +6,47 @@ import { BackendCode, FrontendCode } from './codes.ts';
 import { MessageWriter } from './backend-writer.ts';
 import { BodyReader } from './frontend-codec.ts';
 import { SqlState, VectorgateError, toVectorgateError } from '../errors.ts';
-import type { CopySink, LocalPlan } from '../sql/local-plan.ts';
+import type { CopySink, ExecContext, LocalPlan } from '../sql/local-plan.ts';
+import type { FrontendMessage } from './frontend-codec.ts';
+import type { ReadGate } from './read-gate.ts';
+
+/** What running a COPY into a collection needs of its session. */
+export interface CopySession {
+  readonly clientGate: ReadGate;
+  readonly deps: { config: { maxHeldClientBytes: number } };
+  /** The running COPY, which the session hands the client's messages to as they arrive. */
+  localCopy: LocalCopy | null;
+  writeClient(data: Buffer): void;
+  takeHeld(): FrontendMessage | undefined;
+}
+
+/**
+ * Runs a COPY ... FROM STDIN into a collection: the plan's checks, CopyInResponse, then the client's
+ * data into the plan's sink. Resolves with the CommandComplete tag once CopyDone's last batch is durable.
+ */
+export async function runLocalCopy(session: CopySession, plan: LocalPlan, ctx: ExecContext): Promise<string> {
+  const copyIn = plan.copyIn!;
+  await copyIn.prepare(ctx);
+  const copy = new LocalCopy(copyIn.open(ctx), {
+    pauseClient: () => session.clientGate.hold('copy'),
+    resumeClient: () => session.clientGate.release('copy'),
+  }, session.deps.config.maxHeldClientBytes);
+  session.writeClient(copyInResponse(copyIn));
+  session.localCopy = copy;
+  for (let message = copy.accepting ? session.takeHeld() : undefined; message !== undefined; message = copy.accepting ? session.takeHeld() : undefined) {
+    if (isCopyMessage(message.code)) copy.take(message.code, message.raw);
+    else copy.unexpected(message.code);
+  }
+  const onAbort = () => copy.abort(toVectorgateError(ctx.signal.reason));
+  ctx.signal.addEventListener('abort', onAbort);
+  try {
+    return await copy.finished;
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
+    session.localCopy = null;
+    session.clientGate.release('copy'); // a COPY that has ended holds no pause, however it ended
+  }
+}
 
 export interface CopyHost {
   pauseClient(): void;

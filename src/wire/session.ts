@@ -8,8 +8,7 @@ import { FrontendReader, type FrontendMessage } from './frontend-codec.ts';
 import { errorMessage } from './backend-writer.ts';
 import { handleStartupPacket } from './startup-phase.ts';
 import { UpstreamLink } from './upstream-link.ts';
-import { LocalCopy, copyInResponse, isCopyMessage } from './local-copy.ts';
-import type { ExecContext, LocalPlan } from '../sql/local-plan.ts';
+import { type LocalCopy, isCopyMessage } from './local-copy.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { ReadGate } from './read-gate.ts';
 import { ClientOutput } from './client-output.ts';
@@ -186,33 +185,9 @@ export class Session {
     return true;
   }
 
-  /**
-   * Runs a COPY ... FROM STDIN into a collection: CopyInResponse, then the client's data into the
-   * plan's sink. Resolves with the CommandComplete tag once CopyDone's last batch is durable.
-   */
-  async copyIn(plan: LocalPlan, ctx: ExecContext): Promise<string> {
-    const copyIn = plan.copyIn!;
-    await copyIn.prepare(ctx);
-    const copy = new LocalCopy(copyIn.open(ctx), {
-      pauseClient: () => this.clientGate.hold('copy'),
-      resumeClient: () => this.clientGate.release('copy'),
-    }, this.deps.config.maxHeldClientBytes);
-    this.writeClient(copyInResponse(copyIn));
-    this.localCopy = copy;
-    while (this.inbox.length > 0 && copy.accepting) {
-      const message = this.dequeue();
-      if (isCopyMessage(message.code)) copy.take(message.code, message.raw);
-      else copy.unexpected(message.code);
-    }
-    const onAbort = () => copy.abort(toVectorgateError(ctx.signal.reason));
-    ctx.signal.addEventListener('abort', onAbort);
-    try {
-      return await copy.finished;
-    } finally {
-      ctx.signal.removeEventListener('abort', onAbort);
-      this.localCopy = null;
-      this.clientGate.release('copy'); // a COPY that has ended holds no pause, however it ended
-    }
+  /** The oldest message held behind the running statement, if any (a COPY takes its own data this way). */
+  takeHeld(): FrontendMessage | undefined {
+    return this.inbox.length > 0 ? this.dequeue() : undefined;
   }
 
   private enqueue(message: FrontendMessage): void {

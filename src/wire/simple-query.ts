@@ -3,6 +3,7 @@
 // statements outside a transaction block runs as one implicit transaction, as PostgreSQL runs it:
 // it is wrapped in BEGIN/COMMIT upstream (unless it controls transactions itself).
 // https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-MULTI-STATEMENT
+import { runLocalCopy } from './local-copy.ts';
 import { FrontendCode } from './codes.ts';
 import { MessageWriter, writeCommandComplete, writeEmpty, writeError, writeReadyForQuery } from './backend-writer.ts';
 import { describeRows, writeRows } from './local-statements.ts';
@@ -97,7 +98,7 @@ interface Outcome { failed: boolean; rows: number | null }
 async function answer(session: Session, plan: LocalPlan, run: LocalRunner, w: MessageWriter): Promise<Outcome> {
   if (plan.compose) return { failed: await run((ctx) => queryComposed(session, plan, ctx)), rows: null };
   if (plan.copyIn) {
-    writeCommandComplete(w, await run((ctx) => session.copyIn(plan, ctx)));
+    writeCommandComplete(w, await run((ctx) => runLocalCopy(session, plan, ctx)));
     return { failed: false, rows: null };
   }
   const result = await run((ctx) => executeCancellable(plan, ctx, []));
