@@ -1,7 +1,9 @@
-// Tenant isolation and the cost of privilege checks (issue 9). Two tenant roles on one collection:
-// B runs a steady closed-loop search load alone, then again while A floods searches and writes above
-// its quotas (role settings vectorgate.max_searches_per_second = 200, max_write_rows_per_second = 500);
-// B's QPS and p50/p99 in both phases, and A's accepted and refused (53400) statements. Then the search
+// Tenant isolation and the cost of privilege checks (issue 9). Tenant roles on one collection: B runs
+// a steady search load (paced: --b-rate searches a second, latency from the scheduled time) alone,
+// then while A floods searches and writes in closed loops far above its quotas (role settings
+// vectorgate.max_searches_per_second = 100, max_write_rows_per_second = 500), then while C — A's twin
+// without quotas — floods the same way, which shows what the quotas keep from B. B's QPS and p50/p99
+// in each phase, and the flooders' accepted and refused (53400) statements. Then the search
 // QPS of B (a non-superuser with a warm privilege cache) through the proxy as started normally and
 // through one with ProxyOptions.uncheckedAccess over the same collections, in alternating rounds.
 //   npm run bench:tenants [-- --seconds 10 --cost-seconds 2 --cost-rounds 10 --rows 20000]
@@ -14,7 +16,7 @@ import { installSignalHandlers, stopAll } from './lib/cleanup.ts';
 import { ROOT } from './lib/processes.ts';
 import { qps } from './lib/tenants-load.ts';
 import { LoadClients } from './lib/tenants-clients.ts';
-import { startBench, loadData, COLLECTION, TENANT_A, TENANT_B, TENANT_A_QUOTAS, type BenchData } from './lib/tenants-setup.ts';
+import { startBench, loadData, COLLECTION, TENANT_A, TENANT_B, TENANT_C, TENANT_A_QUOTAS, type BenchData } from './lib/tenants-setup.ts';
 import { tenantsMarkdown, tenantsText, type CostRounds, type TenantsResult } from './lib/tenants-report.ts';
 
 const { values: args } = parseArgs({
@@ -26,8 +28,9 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '10' },
     'warmup-seconds': { type: 'string', default: '2' },
     'b-connections': { type: 'string', default: '2' },
-    'a-search-connections': { type: 'string', default: '4' },
-    'a-write-connections': { type: 'string', default: '2' },
+    'b-rate': { type: 'string', default: '200' },
+    'a-search-connections': { type: 'string', default: '16' },
+    'a-write-connections': { type: 'string', default: '4' },
     'write-rows': { type: 'string', default: '20' },
     'cost-seconds': { type: 'string', default: '2' },
     'cost-rounds': { type: 'string', default: '10' },
@@ -53,23 +56,33 @@ const aSearch = { kind: 'search', name: 'a_search', offset: 500 } as const;
 
 async function isolation(clients: LoadClients, port: number): Promise<Omit<TenantsResult, 'alternating'>> {
   await clients.connect('b', port, TENANT_B, Number(args['b-connections']));
-  await clients.connect('a-search', port, TENANT_A, Number(args['a-search-connections']));
-  await clients.connect('a-write', port, TENANT_A, Number(args['a-write-connections']));
-  console.log(`warm-up ${warmupSeconds} s, then B alone ${seconds} s …`);
-  // Each of A's sessions also runs its first vector statement now (when it reads its role's quotas).
-  await clients.run([{ pool: 'b', seconds: warmupSeconds, statement: bSearch },
-    { pool: 'a-search', seconds: 0.2, statement: aSearch }, { pool: 'a-write', seconds: 0.2, statement: aSearch }]);
-  const [bAlone] = await clients.run([{ pool: 'b', seconds, statement: bSearch }]);
-  console.log(`B alone: ${qps(bAlone!).toFixed(0)} QPS; now B during A's flood ${seconds} s …`);
-  const [bFlood, aSearches, aWrites] = await clients.run([
-    { pool: 'b', seconds, statement: bSearch },
-    { pool: 'a-search', seconds, statement: aSearch },
-    { pool: 'a-write', seconds, statement: { kind: 'write', name: 'a_write' } },
-  ]);
-  for (const [who, s] of [['B', bFlood!], ['A searches', aSearches!], ['A writes', aWrites!]] as const) {
-    if (s.firstFailure !== null) console.log(`${who}: ${s.failed} statements failed other than 53400, first: ${s.firstFailure}`);
+  for (const [name, login] of [['a', TENANT_A], ['c', TENANT_C]] as const) {
+    await clients.connect(`${name}-search`, port, login, Number(args['a-search-connections']));
+    await clients.connect(`${name}-write`, port, login, Number(args['a-write-connections']));
   }
-  return { bAlone: bAlone!, bFlood: bFlood!, aSearches: aSearches!, aWrites: aWrites!, aWriteRows: writeRows };
+  const bRate = Number(args['b-rate']);
+  const b = { pool: 'b', seconds, statement: bSearch, ratePerSecond: bRate };
+  console.log(`warm-up ${warmupSeconds} s, then B alone ${seconds} s at ${bRate} searches/s …`);
+  // Each flooding session also runs its first vector statement now (when it reads its role's quotas).
+  await clients.run([{ ...b, seconds: warmupSeconds }, ...['a-search', 'a-write', 'c-search', 'c-write'].map((pool) => ({ pool, seconds: 0.2, statement: aSearch }))]);
+  const [bAlone] = await clients.run([b]);
+  const flood = async (name: 'a' | 'c') => {
+    const [bDuring, searches, writes] = await clients.run([b,
+      { pool: `${name}-search`, seconds, statement: aSearch },
+      { pool: `${name}-write`, seconds, statement: { kind: 'write', name: `${name}_write` } }]);
+    for (const [who, st] of [['B', bDuring!], [`${name} searches`, searches!], [`${name} writes`, writes!]] as const) {
+      if (st.firstFailure !== null) console.log(`${who}: ${st.failed} statements failed other than 53400, first: ${st.firstFailure}`);
+    }
+    return { b: bDuring!, searches: searches!, writes: writes! };
+  };
+  console.log(`B alone: ${qps(bAlone!).toFixed(0)} QPS; now B during A's flood ${seconds} s …`);
+  const a = await flood('a');
+  console.log('now B during the flood of C (no quotas) …');
+  const c = await flood('c');
+  return {
+    bAlone: bAlone!, bFlood: a.b, aSearches: a.searches, aWrites: a.writes, aWriteRows: writeRows,
+    bUnlimitedFlood: c.b, cSearches: c.searches, cWrites: c.writes,
+  };
 }
 
 /**
@@ -106,9 +119,9 @@ function resultsFile(data: BenchData, granted: boolean, table: string): string {
     `Command: \`npm run bench:tenants -- ${process.argv.slice(2).join(' ')}\`.`.replace(' -- `', '`'),
     `Data: ${data.source}, ${data.dims} dims, cosine, ${args.shards} shards; searches k = ${k}. ` +
       `${availableParallelism()} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at the end.`,
-    `Tenant A (role settings ${quotas}): ${args['a-search-connections']} searching + ${args['a-write-connections']} writing connections, closed loop; ` +
-      `tenant B: ${args['b-connections']} searching connections, closed loop; ${seconds} s per phase.`,
-    granted ? 'Grants: SELECT, INSERT, UPDATE on vectorgate.tenants to tenant_a; SELECT to tenant_b.'
+    `Tenant A (role settings ${quotas}) and C (none): ${args['a-search-connections']} searching + ${args['a-write-connections']} writing connections each, closed loop; ` +
+      `tenant B: ${args['b-rate']} searches/s paced over ${args['b-connections']} connections (latency from the scheduled time); ${seconds} s per phase.`,
+    granted ? 'Grants: SELECT, INSERT, UPDATE on vectorgate.tenants to tenant_a and tenant_c; SELECT to tenant_b.'
       : '**No relation vectorgate.tenants: this proxy has no access checks or quotas yet, so nothing was granted and nothing is refused.**',
     '', table, '',
   ].join('\n'));

@@ -12,8 +12,8 @@ export interface ClientData { collection: string; k: number; queries: string[]; 
 
 export type StatementKind = { kind: 'search'; name: string; offset: number } | { kind: 'write'; name: string };
 
-/** One closed loop over a pool's connections; the jobs of one `run` go at once. */
-export interface Job { pool: string; seconds: number; statement: StatementKind }
+/** One loop over a pool's connections: closed, or paced at ratePerSecond; the jobs of one `run` go at once. */
+export interface Job { pool: string; seconds: number; statement: StatementKind; ratePerSecond?: number }
 
 type RequestBody =
   | { op: 'connect'; pool: string; port: number; login: Login; count: number }

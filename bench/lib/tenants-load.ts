@@ -51,6 +51,41 @@ export async function closedLoop(clients: pg.Client[], seconds: number, next: (c
   return stats;
 }
 
+/**
+ * Open loop: the pool sends `ratePerSecond` statements a second, spread over its connections on a fixed
+ * schedule, whatever the answers take. Latency counts from the scheduled time, so a statement that
+ * waited for its connection (the answer before it was late) counts that wait too (no coordinated omission).
+ */
+export async function pacedLoop(clients: pg.Client[], seconds: number, ratePerSecond: number, next: (connection: number, n: number) => Statement): Promise<LoadStats> {
+  const stats = emptyStats();
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  const intervalMs = (1000 * clients.length) / ratePerSecond;
+  await Promise.all(clients.map(async (client, connection) => {
+    for (let n = 0; ; n++) {
+      const scheduled = started + (connection / clients.length + n) * intervalMs;
+      if (scheduled >= deadline) return;
+      const waitMs = scheduled - performance.now();
+      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+      try {
+        await client.query({ ...next(connection, n), rowMode: 'array' });
+        stats.accepted++;
+        stats.latenciesMs.push(performance.now() - scheduled);
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        if (e.code === QUOTA_EXCEEDED) stats.rejected++;
+        else {
+          stats.failed++;
+          stats.firstFailure ??= `${e.code ?? ''} ${e.message}`.trim();
+          if (e.code === undefined) return;
+        }
+      }
+    }
+  }));
+  stats.seconds = (performance.now() - started) / 1000;
+  return stats;
+}
+
 /** Nearest-rank percentile (q in 0..1) of the latencies. */
 export function percentileMs(latenciesMs: readonly number[], q: number): number {
   if (latenciesMs.length === 0) return NaN;

@@ -1,7 +1,8 @@
 // What the tenants benchmark runs against, all in this process: a PostgreSQL (test/helpers/cluster.ts),
 // one set of collections, and two proxies over it — one as started normally, one with
-// ProxyOptions.uncheckedAccess, to measure what the privilege checks cost on the same data. The two
-// tenant roles get grants on the collection's relation and, for tenant A, quotas as role settings.
+// ProxyOptions.uncheckedAccess, to measure what the privilege checks cost on the same data. The
+// tenant roles get grants on the collection's relation and tenant A quotas as role settings (tenant
+// C, A's twin, has none).
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,10 +28,12 @@ export const COLLECTION = 'tenants';
 
 export const TENANT_A: Login = { user: 'tenant_a', password: 'tenant-a-pw', database: DATABASE };
 export const TENANT_B: Login = { user: 'tenant_b', password: 'tenant-b-pw', database: DATABASE };
+/** A's twin without quotas: the same flood from it shows what the quotas keep from B. */
+export const TENANT_C: Login = { user: 'tenant_c', password: 'tenant-c-pw', database: DATABASE };
 const OWNER: Login = { user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE };
 
 /** Tenant A's role settings (https://www.postgresql.org/docs/15/sql-alterrole.html). */
-export const TENANT_A_QUOTAS = { 'vectorgate.max_searches_per_second': 200, 'vectorgate.max_write_rows_per_second': 500 };
+export const TENANT_A_QUOTAS = { 'vectorgate.max_searches_per_second': 100, 'vectorgate.max_write_rows_per_second': 500 };
 
 export interface BenchData {
   source: string;
@@ -92,7 +95,7 @@ export async function startBench(data: BenchData, shards: number): Promise<Bench
 async function createTenants(cluster: TestCluster): Promise<void> {
   const admin = await cluster.admin();
   try {
-    for (const tenant of [TENANT_A, TENANT_B]) await admin.query(`CREATE ROLE ${tenant.user} LOGIN PASSWORD '${tenant.password}'`);
+    for (const tenant of [TENANT_A, TENANT_B, TENANT_C]) await admin.query(`CREATE ROLE ${tenant.user} LOGIN PASSWORD '${tenant.password}'`);
     for (const [name, value] of Object.entries(TENANT_A_QUOTAS)) await admin.query(`ALTER ROLE ${TENANT_A.user} SET ${name} = ${value}`);
   } finally {
     await admin.end();
@@ -147,7 +150,7 @@ async function grantTenants(cluster: TestCluster, port: number): Promise<boolean
   }
   if (!exists) return false;
   await asOwner(port, async (owner) => {
-    await owner.query(`GRANT SELECT, INSERT, UPDATE ON vectorgate.${COLLECTION} TO ${TENANT_A.user}`);
+    await owner.query(`GRANT SELECT, INSERT, UPDATE ON vectorgate.${COLLECTION} TO ${TENANT_A.user}, ${TENANT_C.user}`);
     await owner.query(`GRANT SELECT ON vectorgate.${COLLECTION} TO ${TENANT_B.user}`);
   });
   return true;

@@ -2,7 +2,7 @@
 // loops of searches or write batches over them on request.
 import { parentPort, workerData } from 'node:worker_threads';
 import pg from 'pg';
-import { closedLoop, type Statement } from './tenants-load.ts';
+import { closedLoop, pacedLoop, type Statement } from './tenants-load.ts';
 import type { ClientData, Job, Reply, Request } from './tenants-clients.ts';
 
 const data = workerData as ClientData;
@@ -27,7 +27,11 @@ async function handle(request: Request): Promise<Omit<Reply, 'id'>> {
       return {};
     }
     case 'run':
-      return { stats: await Promise.all(request.jobs.map((job) => closedLoop(pools.get(job.pool)!, job.seconds, statements(job.statement)))) };
+      return {
+        stats: await Promise.all(request.jobs.map((job) => (job.ratePerSecond === undefined
+          ? closedLoop(pools.get(job.pool)!, job.seconds, statements(job.statement))
+          : pacedLoop(pools.get(job.pool)!, job.seconds, job.ratePerSecond, statements(job.statement))))),
+      };
     case 'close':
       await Promise.all([...pools.values()].flat().map((c) => c.end().catch(() => undefined)));
       pools.clear();

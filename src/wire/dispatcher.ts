@@ -348,7 +348,9 @@ export class Dispatcher {
         writeError(ew, error);
         this.session.holdClient(ew.finish());
         this.session.ignoreTillSync = true;
-        poisonUpstream(this.session, true);
+        // Nothing of this implicit transaction went upstream: the Sync is answered here, and PostgreSQL
+        // has nothing to roll back. Otherwise its transaction must fail too.
+        if (this.session.midPipeline || this.session.txStatus !== 'I') poisonUpstream(this.session, true);
       }
     });
   }
