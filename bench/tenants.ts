@@ -11,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { seeded, randomInt } from '../test/helpers/random.ts';
 import { installSignalHandlers, stopAll } from './lib/cleanup.ts';
 import { ROOT } from './lib/processes.ts';
@@ -54,6 +55,18 @@ function writeBatches(data: BenchData, count: number): string[] {
 const bSearch = { kind: 'search', name: 'b_search', offset: 0 } as const;
 const aSearch = { kind: 'search', name: 'a_search', offset: 500 } as const;
 
+/** The proxy's event loop (this thread) during a phase: how long it was late at worst, to tell its stalls from the shard workers'. */
+async function loopDelay<T>(phase: string, run: () => Promise<T>): Promise<T> {
+  const histogram = monitorEventLoopDelay({ resolution: 5 });
+  histogram.enable();
+  try {
+    return await run();
+  } finally {
+    histogram.disable();
+    console.log(`${phase}: proxy event loop delay p99 ${(histogram.percentile(99) / 1e6).toFixed(1)} ms, max ${(histogram.max / 1e6).toFixed(1)} ms`);
+  }
+}
+
 async function isolation(clients: LoadClients, port: number): Promise<Omit<TenantsResult, 'alternating'>> {
   await clients.connect('b', port, TENANT_B, Number(args['b-connections']));
   for (const [name, login] of [['a', TENANT_A], ['c', TENANT_C]] as const) {
@@ -65,11 +78,11 @@ async function isolation(clients: LoadClients, port: number): Promise<Omit<Tenan
   console.log(`warm-up ${warmupSeconds} s, then B alone ${seconds} s at ${bRate} searches/s …`);
   // Each flooding session also runs its first vector statement now (when it reads its role's quotas).
   await clients.run([{ ...b, seconds: warmupSeconds }, ...['a-search', 'a-write', 'c-search', 'c-write'].map((pool) => ({ pool, seconds: 0.2, statement: aSearch }))]);
-  const [bAlone] = await clients.run([b]);
+  const [bAlone] = await loopDelay('B alone', () => clients.run([b]));
   const flood = async (name: 'a' | 'c') => {
-    const [bDuring, searches, writes] = await clients.run([b,
+    const [bDuring, searches, writes] = await loopDelay(`B during ${name}'s flood`, () => clients.run([b,
       { pool: `${name}-search`, seconds, statement: aSearch },
-      { pool: `${name}-write`, seconds, statement: { kind: 'write', name: `${name}_write` } }]);
+      { pool: `${name}-write`, seconds, statement: { kind: 'write', name: `${name}_write` } }]));
     for (const [who, st] of [['B', bDuring!], [`${name} searches`, searches!], [`${name} writes`, writes!]] as const) {
       if (st.firstFailure !== null) console.log(`${who}: ${st.failed} statements failed other than 53400, first: ${st.firstFailure}`);
     }
