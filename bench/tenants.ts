@@ -17,6 +17,7 @@ import { installSignalHandlers, stopAll } from './lib/cleanup.ts';
 import { ROOT } from './lib/processes.ts';
 import { qps } from './lib/tenants-load.ts';
 import { LoadClients } from './lib/tenants-clients.ts';
+import { checkMicros } from './lib/tenants-check-cost.ts';
 import { startBench, loadData, COLLECTION, TENANT_A, TENANT_B, TENANT_C, TENANT_A_QUOTAS, type BenchData } from './lib/tenants-setup.ts';
 import { tenantsMarkdown, tenantsText, type CostRounds, type TenantsResult } from './lib/tenants-report.ts';
 
@@ -67,7 +68,7 @@ async function loopDelay<T>(phase: string, run: () => Promise<T>): Promise<T> {
   }
 }
 
-async function isolation(clients: LoadClients, port: number): Promise<Omit<TenantsResult, 'alternating'>> {
+async function isolation(clients: LoadClients, port: number): Promise<Omit<TenantsResult, 'alternating' | 'checkMicros'>> {
   await clients.connect('b', port, TENANT_B, Number(args['b-connections']));
   for (const [name, login] of [['a', TENANT_A], ['c', TENANT_C]] as const) {
     await clients.connect(`${name}-search`, port, login, Number(args['a-search-connections']));
@@ -148,7 +149,11 @@ async function main(): Promise<void> {
   const bench = await startBench(data, Number(args.shards));
   if (!bench.granted) console.log('no relation vectorgate.tenants: this proxy has no access checks yet (grants skipped)');
   const clients = LoadClients.start({ collection: COLLECTION, k, queries: data.queries, batches: writeBatches(data, 50) });
-  const result: TenantsResult = { ...await isolation(clients, bench.checked.port), alternating: await checkCost(clients, bench.checked.port, bench.unchecked.port) };
+  const result: TenantsResult = {
+    ...await isolation(clients, bench.checked.port),
+    alternating: await checkCost(clients, bench.checked.port, bench.unchecked.port),
+    checkMicros: await checkMicros(),
+  };
   console.log(`\n${tenantsText(result)}\n`);
   console.log(`written to ${resultsFile(data, bench.granted, tenantsMarkdown(result))}`);
 }

@@ -16,6 +16,8 @@ export interface TenantsResult {
   cWrites: LoadStats;
   /** One proxy after the other, the order swapped every round. */
   alternating: CostRounds;
+  /** µs of CPU per privilege check on a warm cache (SessionAccess.require, timed in-process). */
+  checkMicros: number;
 }
 
 const fixed = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
@@ -69,6 +71,10 @@ export function tenantsMarkdown(result: TenantsResult): string {
     '',
     `Checked below unchecked, median over rounds: **${fixed(roundCostPercent(result.alternating), 2)}%** ` +
       `(negative: above; target: within ±2%)`,
+    '',
+    `The check itself on a warm cache (SessionAccess.require, timed in-process): **${fixed(result.checkMicros, 2)} µs** per search, ` +
+      `${fixed((result.checkMicros / (1e6 / median(result.alternating.unchecked))) * 100, 3)}% of the time per search at the unchecked median QPS ` +
+      `(${fixed(1e6 / median(result.alternating.unchecked), 0)} µs).`,
   ].join('\n');
 }
 
