@@ -9,15 +9,11 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import { startStack, type Stack } from '../helpers/stack.ts';
-import { connectAs, createOwnCollection, createTenant, failure, setUpSchema } from './tenant-fixture.ts';
+import { createOwnCollection, createTenant, failure, setUpSchema, tenantSessions } from './tenant-fixture.ts';
 
 let stack: Stack;
-const clients: pg.Client[] = [];
-const connect = async (role: string) => {
-  const client = await connectAs(stack, role);
-  clients.push(client);
-  return client;
-};
+const sessions = tenantSessions(() => stack);
+const { connect } = sessions;
 const upsert = (client: pg.Client, c: string, id: string, vector: string, payload: string | null = null) =>
   client.query('SELECT vector_upsert($1, $2, $3, $4::jsonb)', [c, id, vector, payload]);
 
@@ -26,7 +22,7 @@ before(async () => {
   await setUpSchema(stack.cluster);
 });
 after(async () => {
-  for (const client of clients) await client.end().catch(() => undefined);
+  await sessions.endAll();
   await stack?.stop();
 });
 

@@ -8,15 +8,11 @@ import type pg from 'pg';
 import { startStack, type Stack } from '../helpers/stack.ts';
 import { DATABASE, ROLES } from '../helpers/cluster.ts';
 import { WireClient, serialize } from '../helpers/wire-client.ts';
-import { connectAs, createOwnCollection, createTenant, eventually, failure, setUpSchema } from './tenant-fixture.ts';
+import { createOwnCollection, createTenant, eventually, failure, setUpSchema, tenantSessions } from './tenant-fixture.ts';
 
 let stack: Stack;
-const clients: pg.Client[] = [];
-const connect = async (role: string) => {
-  const client = await connectAs(stack, role);
-  clients.push(client);
-  return client;
-};
+const sessions = tenantSessions(() => stack);
+const { connect } = sessions;
 /** Two searches in one composed statement: both take a token. */
 const twoSearches = (c: string) => `SELECT count(*) AS n FROM vector_search('${c}', '[1,0]', 1) x, vector_search('${c}', '[0,1]', 1) y`;
 
@@ -25,7 +21,7 @@ before(async () => {
   await setUpSchema(stack.cluster);
 });
 after(async () => {
-  for (const client of clients) await client.end().catch(() => undefined);
+  await sessions.endAll();
   await stack?.stop();
 });
 

@@ -9,16 +9,12 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startStack, type Stack } from '../helpers/stack.ts';
 import { DATABASE, ROLES } from '../helpers/cluster.ts';
-import { connectAs, createOwnCollection, createTenant, eventually, failure, setUpSchema } from './tenant-fixture.ts';
+import { createOwnCollection, createTenant, eventually, failure, setUpSchema, tenantSessions } from './tenant-fixture.ts';
 
 const LIMITS_DB = 'limits_db';
 let stack: Stack;
-const clients: pg.Client[] = [];
-const connect = async (role: string, database = DATABASE) => {
-  const client = await connectAs(stack, role, database);
-  clients.push(client);
-  return client;
-};
+const sessions = tenantSessions(() => stack);
+const { clients, connect } = sessions;
 /** `count` searches in one composed statement: each takes a token. */
 const searches = (c: string, count: number) =>
   `SELECT count(*) AS n FROM ${Array.from({ length: count }, (_, i) => `vector_search('${c}', '[1,0]', 1) s${i}`).join(', ')}`;
@@ -36,7 +32,7 @@ before(async () => {
   await setUpSchema(stack.cluster, LIMITS_DB);
 });
 after(async () => {
-  for (const client of clients) await client.end().catch(() => undefined);
+  await sessions.endAll();
   await stack?.stop();
 });
 

@@ -43,6 +43,22 @@ export async function connectAs(stack: Pick<Stack, 'proxyHost' | 'proxyPort'>, r
   return client;
 }
 
+/** Sessions of a test file: connect as a tenant role; endAll() (in `after`) ends every one of them. */
+export function tenantSessions(stack: () => Pick<Stack, 'proxyHost' | 'proxyPort'>) {
+  const clients: pg.Client[] = [];
+  return {
+    clients,
+    async connect(role: string, database = DATABASE): Promise<pg.Client> {
+      const client = await connectAs(stack(), role, database);
+      clients.push(client);
+      return client;
+    },
+    async endAll(): Promise<void> {
+      for (const client of clients.splice(0)) await client.end().catch(() => undefined);
+    },
+  };
+}
+
 /** Creates a 2-dimensional collection as `client`'s role, with rows a (1,0) and b (0,1). */
 export async function createOwnCollection(client: pg.Client, name: string, rows: Record<string, [number, number]> = { a: [1, 0], b: [0, 1] }): Promise<void> {
   await client.query(`SELECT vector_create_collection('${name}', 2, metric => 'l2')`);
