@@ -1,26 +1,16 @@
 // `vectorgate start` on a data directory from before collections belonged to databases: its
 // collections go to the database and role this start creates (credentials.json names them), so the
 // printed URL finds them, searchable, and the catalog is rewritten as version 2 with that owner.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeConfig } from '../../src/config.ts';
 import { Collections } from '../../src/router/collections.ts';
 import { downgradeCatalogToVersion1 } from '../helpers/catalog-v1.ts';
-import { psql, startVectorgate, stopLeftoverPostgres, stopVectorgate } from './vectorgate-process.ts';
+import { psql, startDataDir, startVectorgate, stopVectorgate } from './vectorgate-process.ts';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'vectorgate-migrate-'));
-chmodSync(dataDir, 0o755);
-const children: ChildProcess[] = [];
-
-after(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-  await stopLeftoverPostgres(join(dataDir, 'pg'));
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const { dataDir, children } = startDataDir('vectorgate-migrate-');
 
 test('a version-1 catalog moves to the database and role vectorgate start creates', async () => {
   // Credentials of an earlier first start that chose other names than today's defaults.

@@ -1,24 +1,14 @@
 // `vectorgate start`, the embedded default, as a user runs it: PostgreSQL in <data-dir>/pg, proxy,
 // psql connects; SIGTERM stops everything; after SIGKILL the next start comes up on the same data.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../src/cli/postgres-server.ts';
-import { psql, startVectorgate, stopLeftoverPostgres } from './vectorgate-process.ts';
+import { psql, startDataDir, startVectorgate } from './vectorgate-process.ts';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'vectorgate-start-'));
-chmodSync(dataDir, 0o755);
-const children: ChildProcess[] = [];
-
-after(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-  // PostgreSQL outlives a SIGKILLed parent: the test stops whatever the last run left.
-  await stopLeftoverPostgres(join(dataDir, 'pg'));
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const { dataDir, children } = startDataDir('vectorgate-start-');
 
 async function start(port: number): Promise<{ child: ChildProcess; url: string }> {
   const started = await startVectorgate(['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0', '--log-level', 'warn'], {});

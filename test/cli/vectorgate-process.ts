@@ -1,7 +1,9 @@
 // Runs `vectorgate start` as a child process the way a user runs it, waits for its ready line, and
-// stops everything it left (a PostgreSQL outlives a SIGKILLed parent). Used by the first-run tests.
+// stops everything it left (a PostgreSQL outlives a SIGKILLed parent). Used by the start and first-run tests.
 import { spawn, execFile, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { after } from 'node:test';
 import { join } from 'node:path';
 
 export const REPO = join(import.meta.dirname, '..', '..');
@@ -50,4 +52,21 @@ export function psql(url: string, sql: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('psql', ['-X', '-At', '-c', sql, url], { timeout: 30_000, cwd: '/' }, (err, stdout, stderr) => (err ? reject(new Error(stderr || String(err))) : resolve(stdout.trim())));
   });
+}
+
+/**
+ * A data directory for this test file's `vectorgate start` runs (readable by the PostgreSQL OS user),
+ * and the children started in it. After the file: every child still running is killed, the
+ * PostgreSQL a SIGKILLed parent left is stopped, and the directory removed.
+ */
+export function startDataDir(prefix: string): { dataDir: string; children: ChildProcess[] } {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dataDir, 0o755);
+  const children: ChildProcess[] = [];
+  after(async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await stopLeftoverPostgres(join(dataDir, 'pg'));
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return { dataDir, children };
 }

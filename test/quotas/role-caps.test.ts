@@ -73,7 +73,7 @@ test('bytes per role: vectors (dims × 4) and payload JSON count; a delete frees
   await createTenant(stack.cluster, 'vg_bytes', { max_bytes: 40 });
   const client = await connect('vg_bytes');
   await createOwnCollection(client, 'bytes_capped', {});
-  await upsert(client, 'bytes_capped', 'a', '[1,0]', '{"k":"xxxxxxxxxx"}'); // 8 + 18 bytes
+  await upsert(client, 'bytes_capped', 'a', '[1,0]', '{"k":"aaaaaaaaaa"}'); // 8 + 18 bytes
   await upsert(client, 'bytes_capped', 'b', '[0,1]'); // 34 bytes now
   const err = await failure(upsert(client, 'bytes_capped', 'c', '[1,1]'));
   assert.equal(err.code, '53400');
