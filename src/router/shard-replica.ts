@@ -16,6 +16,7 @@ import type { IndexSpec } from '../engine/vector-index.ts';
 import { decodeBody, encodeBody, HEADER_BYTES, txidOf, type Op } from '../storage/record-codec.ts';
 import { listSnapshots, verifySnapshot, writeSnapshot } from '../storage/snapshot.ts';
 import { SnapshotPolicy } from '../storage/snapshot-policy.ts';
+import type { ShardLog } from '../storage/shard-log.ts';
 import { Wal } from '../storage/wal.ts';
 
 export interface ExplainedSearch { hits: ShardHit[]; trace: SearchTrace; ms: number; lastApplied: number }
@@ -29,7 +30,7 @@ export interface ReplicaStats { count: number; payloadBytes: number; lastApplied
 export class ShardReplica {
   readonly dir: string;
   readonly #shard: Shard;
-  readonly #wal: Wal;
+  readonly #wal: ShardLog;
   readonly #policy: SnapshotPolicy;
   /** Ops of records in flight, so that applying them does not decode what was just encoded. */
   readonly #inFlight = new WeakMap<Buffer, Op[]>();
@@ -48,23 +49,25 @@ export class ShardReplica {
   #bytesSinceSnapshot = 0;
   #snapshotting: Promise<void> | null = null;
 
-  private constructor(dir: string, shard: Shard, wal: Wal, config: Config, snapshotSeq: number, retained: { seq: number; txid: number }[]) {
+  private constructor(dir: string, shard: Shard, wal: ShardLog, config: Config, snapshotSeq: number, retained: { seq: number; txid: number }[]) {
     this.dir = dir;
     this.#shard = shard;
     this.#wal = wal;
     this.#policy = new SnapshotPolicy(config);
     this.#snapshotSeq = snapshotSeq;
     this.#retained = retained;
-    wal.onDurable = (seq, body) => {
-      const ops = this.#inFlight.get(body) ?? decodeBody(body).ops;
-      const txid = txidOf(body);
-      if (txid !== null) {
-        this.#prepared.set(txid, seq);
-        this.#retained.push({ seq, txid });
-      }
-      this.#unapplied.push({ seq, txid, ops });
-      this.#drain();
-    };
+  }
+
+  /** The apply step the log's tail calls for every durable record, in order. */
+  #onDurable(seq: number, body: Buffer): void {
+    const ops = this.#inFlight.get(body) ?? decodeBody(body).ops;
+    const txid = txidOf(body);
+    if (txid !== null) {
+      this.#prepared.set(txid, seq);
+      this.#retained.push({ seq, txid });
+    }
+    this.#unapplied.push({ seq, txid, ops });
+    this.#drain();
   }
 
   /**
@@ -93,6 +96,7 @@ export class ShardReplica {
     if (wal.lastSeq < shard.lastApplied) await wal.startAfter(shard.lastApplied);
     const replica = new ShardReplica(dir, shard, wal, config, snapshotSeq, retained);
     replica.#bytesSinceSnapshot = replayed;
+    await wal.tail(wal.lastSeq, (seq, body) => replica.#onDurable(seq, body));
     return replica;
   }
 

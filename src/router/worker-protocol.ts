@@ -10,6 +10,19 @@ export interface WorkerData { config: Config }
 
 export interface UpsertRows { ids: string[]; vectors: Float32Array; payloads: (string | null)[] }
 
+/**
+ * What a read needs of the replica that answers it (the consistency levels); absent: any replica, as
+ * it is (eventual). The embedded default's one replica has applied every acknowledged write.
+ */
+export interface ReadBound {
+  /** The replica must have applied at least this seq (session: the session's last write; linearizable: the log's committed position). */
+  minSeq?: number;
+  /** The replica must have been caught up with its log within this many ms (bounded). */
+  maxStalenessMs?: number;
+  /** How long a replica may wait to satisfy the bound before the read fails. */
+  waitMs: number;
+}
+
 export type Request =
   | { type: 'open'; shard: string; dir: string; spec: IndexSpec; committed: number[] }
   | { type: 'close'; shard: string }
@@ -17,9 +30,9 @@ export type Request =
   | { type: 'prepare'; shard: string; txid: number; upsert?: UpsertRows; delete?: string[] }
   | { type: 'decide'; shard: string; txid: number; commit: boolean }
   | { type: 'retained'; shard: string }
-  | { type: 'search'; shard: string; query: Float32Array; k: number; options: SearchOptions }
-  | { type: 'explain'; shard: string; query: Float32Array; k: number; options: SearchOptions }
-  | { type: 'get'; shard: string; id: string }
+  | { type: 'search'; shard: string; query: Float32Array; k: number; options: SearchOptions; read?: ReadBound }
+  | { type: 'explain'; shard: string; query: Float32Array; k: number; options: SearchOptions; read?: ReadBound }
+  | { type: 'get'; shard: string; id: string; read?: ReadBound }
   | { type: 'stats'; shard: string }
   | { type: 'snapshot'; shard: string };
 

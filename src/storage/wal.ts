@@ -1,6 +1,6 @@
 // Segmented per-shard write-ahead log with group commit. Appends that arrive while a write is in
 // progress (or in the same tick) share the next single write + fdatasync; each append's promise
-// resolves only after that fdatasync, with its sequence number. `onDurable` sees every record in
+// resolves only after that fdatasync, with its sequence number. The tail's apply step sees every record in
 // sequence order before any of those promises resolve: the shard applies there, so its state never
 // runs ahead of the log and never skips a record.
 //
@@ -21,7 +21,7 @@
 // - the repair itself (truncate, fsync, reopen) can fail too, e.g. while the disk is still full: the
 //   log then stays broken and repeats the repair before the next group, rejecting that group with
 //   the repair's error if it fails again. So once space is free, appends succeed without a restart.
-// - `onDurable` throwing (the shard cannot apply a durable record) is not repairable: the record is
+// - the apply step throwing (the shard cannot apply a durable record) is not repairable: the record is
 //   in the log, the shard is behind it, so the log refuses all further appends until a restart
 //   replays it.
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ import { fileSystemError, SqlState, toVectorgateError, VectorgateError } from '.
 import { encodeHeader, HEADER_BYTES } from './record-codec.ts';
 import { nodeWalFileSystem, type WalFile, type WalFileSystem } from './wal-fs.ts';
 import { corrupted, scanSegment, type RawRecord } from './wal-scan.ts';
+import type { ApplyRecord, ShardLog } from './shard-log.ts';
 
 export type { WalFile, WalFileSystem } from './wal-fs.ts';
 
@@ -46,7 +47,7 @@ interface Pending { body: Buffer; resolve: (seq: number) => void; reject: (err: 
 const SUFFIX = '.wal';
 const segmentName = (firstSeq: number) => `${String(firstSeq).padStart(20, '0')}${SUFFIX}`;
 
-export class Wal {
+export class Wal implements ShardLog {
   readonly dir: string;
   readonly #options: WalOptions;
   readonly #fs: WalFileSystem;
@@ -57,11 +58,12 @@ export class Wal {
   #flushing = false;
   /** An I/O failure the files have not been repaired from yet (see the header). */
   #broken: VectorgateError | null = null;
-  /** A failure no repair can undo: onDurable threw. */
+  /** A failure no repair can undo: the apply step threw. */
   #fatal: VectorgateError | null = null;
   #closed = false;
   #groups = 0;
-  onDurable: (seq: number, body: Buffer) => void = () => {};
+  /** The tail's apply step (tail()); none until a tail begins. */
+  #apply: ApplyRecord = () => {};
 
   private constructor(dir: string, options: WalOptions, segments: Segment[], lastSeq: number) {
     this.dir = dir;
@@ -155,6 +157,16 @@ export class Wal {
     }
   }
 
+  /**
+   * Delivers the records after afterSeq the log holds now, then every record appended from here on,
+   * each before its append resolves (this process is the log's only writer).
+   */
+  async tail(afterSeq: number, apply: ApplyRecord): Promise<void> {
+    if (this.#pending.length > 0 || this.#flushing) throw new Error('tail() while appends are in flight');
+    for await (const record of this.records(afterSeq + 1)) apply(record.seq, record.body);
+    this.#apply = apply;
+  }
+
   /** Removes whole segments whose records all precede `seq` (never the active segment). */
   async truncateBefore(seq: number): Promise<void> {
     while (this.#segments.length > 1 && this.#segments[1]!.firstSeq <= seq) {
@@ -216,7 +228,7 @@ export class Wal {
     this.#lastSeq += group.length;
     for (let i = 0; i < group.length; i++) {
       try {
-        this.onDurable(firstSeq + i, group[i]!.body);
+        this.#apply(firstSeq + i, group[i]!.body);
       } catch (err) {
         this.#fatal = new VectorgateError(SqlState.InternalError,
           `record ${firstSeq + i} is in the log but could not be applied; the log accepts no writes until a restart`, { cause: err });

@@ -38,7 +38,7 @@ describe('write-ahead log', () => {
     const dir = freshDir();
     const wal = await Wal.open(dir, options);
     const seen: number[] = [];
-    wal.onDurable = (seq) => seen.push(seq);
+    await wal.tail(wal.lastSeq, (seq) => seen.push(seq));
     const seqs = await Promise.all(Array.from({ length: 200 }, (_, i) => wal.append(body(i))));
     assert.deepEqual(seqs, Array.from({ length: 200 }, (_, i) => i + 1));
     assert.deepEqual(seen, seqs);
