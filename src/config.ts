@@ -217,6 +217,14 @@ export interface Config {
   snapshotMaxLogBytes: number;
   /** How often a shard checks whether a snapshot is due. */
   snapshotCheckIntervalMs: number;
+
+  // Cluster processes (`vectorgate worker`, `vectorgate proxy --etcd`, `vectorgate cluster`).
+  /** Client URLs of the etcd cluster, comma-separated (--etcd); empty = the embedded default (local logs and catalog). */
+  etcdEndpoints: string;
+  /** A worker's zone (--zone): a shard's replicas go to distinct zones when there are enough. */
+  workerZone: string;
+  /** A worker's relative capacity (--capacity): workers of larger capacity hold proportionally more replicas. */
+  workerCapacity: number;
 }
 
 export const DEFAULTS: Readonly<Config> = Object.freeze({
@@ -304,6 +312,9 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   snapshotHeavyIngestBytesPerSec: 8 * 1024 * 1024,
   snapshotMaxLogBytes: 1024 * 1024 * 1024,
   snapshotCheckIntervalMs: 5_000,
+  etcdEndpoints: '',
+  workerZone: 'default',
+  workerCapacity: 1,
 });
 
 export function makeConfig(overrides: Partial<Config> = {}): Config {
@@ -322,7 +333,7 @@ function assertConfig(config: Config): void {
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
-    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs',
+    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity',
   ];
   for (const key of positive) {
     const value = config[key];

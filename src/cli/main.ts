@@ -2,6 +2,7 @@
 import { parseCommand, USAGE } from './options.ts';
 import { runStart, runProxy } from './run.ts';
 import { configurationDoc } from './settings-doc.ts';
+import { DEFAULT_CLUSTER_PROXIES, DEFAULT_CLUSTER_WORKERS, runCluster } from './cluster-command.ts';
 
 async function main(): Promise<void> {
   const command = parseCommand(process.argv.slice(2), process.env);
@@ -12,6 +13,13 @@ async function main(): Promise<void> {
     case 'proxy':
       if (!command.flags.upstream && !process.env.VECTORGATE_UPSTREAM_PORT) throw new Error('proxy needs --upstream postgres://host:port');
       await runProxy(command.config);
+      break;
+    case 'cluster':
+      await runCluster(command.config, {
+        etcd: typeof command.flags.etcd === 'string' ? command.flags.etcd : undefined,
+        workers: command.flags.workers === undefined ? DEFAULT_CLUSTER_WORKERS : Number(command.flags.workers),
+        proxies: DEFAULT_CLUSTER_PROXIES,
+      });
       break;
     case 'load':
       // Loaded on demand: the proxy's start-up should not pay for node-postgres and the progress bar.

@@ -6,7 +6,12 @@ export const USAGE = `usage: vectorgate <command> [flags]
 
 commands:
   start                 PostgreSQL (data in <data-dir>/pg), proxy and workers in one process
-  proxy --upstream URL  front an existing PostgreSQL
+  proxy --upstream URL  front an existing PostgreSQL (with --etcd URLS: a stateless proxy of a cluster)
+  worker --etcd URLS --listen HOST:PORT --data-dir DIR [--zone Z] [--capacity N]
+                        a cluster's shard worker: hosts the replicas placed on it, served over gRPC
+  cluster [--workers N] [--etcd URLS]
+                        a whole cluster on this machine: PostgreSQL, 3 etcd members (the etcd on PATH,
+                        unless --etcd names a running cluster), N workers (default 3) and 2 proxies
   settings              print every setting with its environment variable and default
   load FILE --collection NAME [--url postgres://user:pass@host:port/db] [--batch-size N]
                         load .fvecs/.jsonl/.csv into a collection through a running proxy (COPY);
@@ -20,6 +25,9 @@ flags:
   --tls-cert FILE --tls-key FILE   terminate client TLS at the proxy
   --metrics-listen HOST:PORT Prometheus endpoint (default 127.0.0.1:9187; port 0 disables)
   --log-level LEVEL          silent|fatal|error|warn|info|debug|trace (default info)
+  --etcd URLS                etcd client URLs, comma-separated (proxy, worker, cluster)
+  --zone Z --capacity N      a worker's zone and relative capacity
+  --workers N                workers the cluster command starts (default 3)
 
 Every setting is also an environment variable: VECTORGATE_LISTEN_PORT, VECTORGATE_MAX_CONNECTIONS, ...
 (see docs/configuration.md).`;
@@ -53,6 +61,10 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
       metric: { type: 'string' },
       shards: { type: 'string' },
       quantization: { type: 'string' },
+      etcd: { type: 'string' },
+      zone: { type: 'string' },
+      capacity: { type: 'string' },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -69,6 +81,9 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
   if (values['data-dir']) overrides.dataDir = values['data-dir'];
   if (values['tls-cert']) overrides.tlsCertFile = values['tls-cert'];
   if (values['tls-key']) overrides.tlsKeyFile = values['tls-key'];
+  if (values.etcd) overrides.etcdEndpoints = values.etcd;
+  if (values.zone) overrides.workerZone = values.zone;
+  if (values.capacity) overrides.workerCapacity = Number(values.capacity);
   if (values['log-level']) overrides.logLevel = values['log-level'] as Config['logLevel'];
   const [name = 'help', ...rest] = positionals;
   return { name: values.help ? 'help' : name, config: makeConfig(overrides), positionals: rest, flags: values };

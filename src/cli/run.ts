@@ -12,7 +12,7 @@ import { createMetrics } from '../metrics.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { DEFAULTS, type Config } from '../config.ts';
 
-interface Credentials { superuserPassword: string; user: string; password: string; database: string }
+export interface Credentials { superuserPassword: string; user: string; password: string; database: string }
 
 /** Kept in <dataDir>/credentials.json (mode 0600): made once, at the first start. */
 function loadCredentials(dataDir: string): Credentials {
@@ -68,9 +68,13 @@ async function connectAsSuperuser(port: number, credentials: Credentials, databa
   return client;
 }
 
-export async function runStart(config: Config): Promise<void> {
-  checkMetricsEndpoint(metricsEndpoint(config));
-  const log = createLogger(config.logLevel);
+export interface EmbeddedPostgres { postgres: PostgresServer; credentials: Credentials }
+
+/**
+ * The embedded PostgreSQL in <dataDir>/pg with the role and database vectorgate creates (and the
+ * surface installed): what `start` and `cluster` put the proxies in front of.
+ */
+export async function startEmbeddedPostgres(config: Config, log: Logger): Promise<EmbeddedPostgres> {
   const dataDir = resolve(config.dataDir);
   const credentials = loadCredentials(dataDir);
   const postgres = await PostgresServer.start({
@@ -79,11 +83,28 @@ export async function runStart(config: Config): Promise<void> {
   log.info({ port: postgres.port, dataDir: postgres.dataDir, osUser: postgres.osUser }, 'PostgreSQL started');
   try {
     await ensureRole(postgres.port, credentials);
+  } catch (err) {
+    await postgres.stop();
+    throw err;
+  }
+  return { postgres, credentials };
+}
+
+/** The psql connection string of a proxy at host:port for the role and database vectorgate created. */
+export function connectionUrl(credentials: Credentials, host: string, port: number): string {
+  return `postgresql://${credentials.user}:${credentials.password}@${host}:${port}/${credentials.database}`;
+}
+
+export async function runStart(config: Config): Promise<void> {
+  checkMetricsEndpoint(metricsEndpoint(config));
+  const log = createLogger(config.logLevel);
+  const { postgres, credentials } = await startEmbeddedPostgres(config, log);
+  try {
     const superuser = (database: string) => connectAsSuperuser(postgres.port, credentials, database);
     const { stop: stopProxy, port } = await serve({ ...config, ...migrationTarget(config, credentials), upstreamHost: '127.0.0.1', upstreamPort: postgres.port }, log,
       (collections) => ensureRelations(superuser, collections.owners(), log));
     // The bound port, not the configured one: --listen host:0 picks a free port.
-    const url = `postgresql://${credentials.user}:${credentials.password}@${config.listenHost}:${port}/${credentials.database}`;
+    const url = connectionUrl(credentials, config.listenHost, port);
     console.log(`vectorgate is ready. Connect with:\n  psql '${url}'`);
     onShutdown(log, config, async () => {
       try {
@@ -161,7 +182,7 @@ export const EXIT_FORCED = 2;
  * PostgreSQL), and exit however it went — after shutdownTimeoutMs at the latest. A second signal
  * exits at once, as a second Ctrl-C is expected to.
  */
-function onShutdown(log: Logger, config: Config, stop: () => Promise<void>, forceStop: () => void): void {
+export function onShutdown(log: Logger, config: Config, stop: () => Promise<void>, forceStop: () => void): void {
   let stopping = false;
   const exit = (code: number) => {
     log.flush();
