@@ -61,7 +61,10 @@ CREATE OR REPLACE FUNCTION vector_delete(collection text, id text) RETURNS bigin
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_delete'); RETURN NULL; END $$;
 
 -- Zero or one row. (SQL language: PL/pgSQL does not allow the input id and the output id to share a name.)
-CREATE OR REPLACE FUNCTION vector_get(collection text, id text) RETURNS TABLE (id text, vector real[], payload jsonb)
+-- read_consistency: eventual | session | bounded | linearizable (default: SET vectorgate.read_consistency,
+-- then the collection's policy). Older installs had no such argument: their signature is dropped first.
+DROP FUNCTION IF EXISTS vector_get(text, text);
+CREATE OR REPLACE FUNCTION vector_get(collection text, id text, read_consistency text DEFAULT NULL) RETURNS TABLE (id text, vector real[], payload jsonb)
 LANGUAGE sql AS $$
   SELECT vectorgate_not_proxied('vector_get');
   SELECT NULL::text, NULL::real[], NULL::jsonb WHERE false;
@@ -71,15 +74,16 @@ $$;
 -- the negative inner product (ip). filter is a payload filter ({"key": value}, $in, $gt/$gte/$lt/$lte,
 -- $exists, $and/$or/$not); a filtered search returns k rows whenever k rows match. ef defaults to
 -- SET vectorgate.ef_search, then the collection's ef_search policy, then the server's default.
--- query_text is accepted for reranking and does not change results yet.
+-- query_text is accepted for reranking and does not change results yet. read_consistency as for vector_get.
+DROP FUNCTION IF EXISTS vector_search(text, real[], integer, jsonb, integer, text);
 CREATE OR REPLACE FUNCTION vector_search(
   collection text, vector real[], k integer DEFAULT 10,
-  filter jsonb DEFAULT NULL, ef integer DEFAULT NULL, query_text text DEFAULT NULL
+  filter jsonb DEFAULT NULL, ef integer DEFAULT NULL, query_text text DEFAULT NULL, read_consistency text DEFAULT NULL
 ) RETURNS TABLE (id text, distance real, payload jsonb)
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_search'); END $$;
 
 -- The stored (canonical) value, as set_config() returns the new value. Policies: ef_search,
--- read_consistency (eventual | session | bounded | linearizable), rerank (on | off).
+-- read_consistency (eventual | session | bounded | linearizable), max_staleness_ms, rerank (on | off).
 CREATE OR REPLACE FUNCTION vector_set_policy(collection text, name text, value text) RETURNS text
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_set_policy'); RETURN NULL; END $$;
 

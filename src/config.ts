@@ -172,6 +172,15 @@ export interface Config {
   maxCopyRowBytes: number;
   /** Largest k of one search. */
   maxK: number;
+  /** Staleness a `bounded` read allows when vectorgate.max_staleness_ms is not set (ms). */
+  defaultMaxStalenessMs: number;
+  /**
+   * Longest a `session`, `bounded` or `linearizable` read waits for a replica to catch up (ms), when
+   * the statement's vectorgate.statement_timeout is not shorter; then it fails (57014) rather than answer stale.
+   */
+  readConsistencyMaxWaitMs: number;
+  /** Collections per session whose last write positions `session` reads remember (then the oldest is forgotten and reads of it go linearizable). */
+  maxSessionWritePositions: number;
   /** Largest ef (HNSW candidate list) of one search. */
   maxEf: number;
   /** HNSW M (graph degree) of a new collection. */
@@ -291,6 +300,9 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   copyAtomicMaxBytes: 32 * 1024 * 1024,
   maxCopyRowBytes: 1024 * 1024,
   maxK: 10_000,
+  defaultMaxStalenessMs: 1_000,
+  readConsistencyMaxWaitMs: 10_000,
+  maxSessionWritePositions: 1_000,
   maxEf: 10_000,
   defaultM: 16,
   defaultEfConstruction: 200,
@@ -329,7 +341,7 @@ function assertConfig(config: Config): void {
     'upstreamConnectTimeoutMs', 'cancelTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'maxClientBacklogBytes', 'clientBacklogTimeoutMs', 'maxPendingResponses', 'shutdownGraceMs', 'shutdownTimeoutMs', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'maxInternalStatementsPerSession', 'logSampleEvery',
     'privilegeCacheMs', 'maxTrackedRoles', 'maxTenantMetricRoles', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
-    'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
+    'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'defaultMaxStalenessMs', 'readConsistencyMaxWaitMs', 'maxSessionWritePositions', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',

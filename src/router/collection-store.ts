@@ -15,7 +15,11 @@ import { Catalog, type CollectionEntry, type NewCollection } from '../storage/ca
 import { DecisionLog } from '../storage/decision-log.ts';
 import { ShardHost } from './shard-host.ts';
 import type { ExplainedSearch, ReplicaStats } from './shard-replica.ts';
-import type { UpsertRows } from './worker-protocol.ts';
+import type { ReadBound, UpsertRows } from './worker-protocol.ts';
+
+/** What shard i's replica must have applied before it answers a read (undefined: nothing). */
+export type ShardReadBounds = (shard: number) => ReadBound | undefined;
+const NO_BOUND: ShardReadBounds = () => undefined;
 
 /** One shard's part of a write. */
 export interface WritePart { upsert?: UpsertRows; delete?: string[] }
@@ -105,18 +109,27 @@ export class CollectionStore {
     return { vectors, bytes: vectors * entry.dims * 4 + payloadBytes };
   }
 
-  get(entry: CollectionEntry, shard: number, id: string): Promise<StoredRow | null> {
-    return this.#host.call({ type: 'get', shard: shardKey(entry, shard), id });
+  get(entry: CollectionEntry, shard: number, id: string, read?: ReadBound): Promise<StoredRow | null> {
+    return this.#host.call({ type: 'get', shard: shardKey(entry, shard), id, read });
   }
 
-  /** Every shard's top k. */
-  search(entry: CollectionEntry, query: Float32Array, k: number, options: SearchOptions): Promise<ShardHit[][]> {
-    return Promise.all(range(entry.shards).map((i) => this.#host.call({ type: 'search', shard: shardKey(entry, i), query, k, options })));
+  /** Every shard's top k; read(i): what shard i's replica must have applied (consistency). */
+  search(entry: CollectionEntry, query: Float32Array, k: number, options: SearchOptions, read: ShardReadBounds = NO_BOUND): Promise<ShardHit[][]> {
+    return Promise.all(range(entry.shards).map((i) => this.#host.call({ type: 'search', shard: shardKey(entry, i), query, k, options, read: read(i) })));
   }
 
   /** Every shard's top k, with how it was answered and how long it took. */
-  explain(entry: CollectionEntry, query: Float32Array, k: number, options: SearchOptions): Promise<ExplainedSearch[]> {
-    return Promise.all(range(entry.shards).map((i) => this.#host.call({ type: 'explain', shard: shardKey(entry, i), query, k, options })));
+  explain(entry: CollectionEntry, query: Float32Array, k: number, options: SearchOptions, read: ShardReadBounds = NO_BOUND): Promise<ExplainedSearch[]> {
+    return Promise.all(range(entry.shards).map((i) => this.#host.call({ type: 'explain', shard: shardKey(entry, i), query, k, options, read: read(i) })));
+  }
+
+  /**
+   * Every shard's committed log position as of now: a linearizable read waits for a replica that has
+   * applied it. Embedded, a shard's one replica is its log's only writer and applies each record
+   * before the append is acknowledged, so it has applied everything committed: nothing to wait for.
+   */
+  async committedPositions(_entry: CollectionEntry): Promise<ReadonlyMap<number, number>> {
+    return new Map();
   }
 
   async snapshot(entry: CollectionEntry): Promise<void> {

@@ -1,5 +1,6 @@
 // What the collections API answers with (shared by Collections and its per-database view).
 import type { CollectionSpec } from '../storage/catalog.ts';
+import type { ReadConsistency } from './policies.ts';
 import type { ExplainedSearch } from './shard-replica.ts';
 
 export interface CollectionInfo extends CollectionSpec {
@@ -12,7 +13,16 @@ export interface CollectionInfo extends CollectionSpec {
 export interface SearchRow { id: string; distance: number; payload: string | null }
 export interface WriteAck { rows: number; positions: Record<number, number> }
 
-export interface SearchParams { ef?: number; filter?: unknown }
+/** How fresh a read must be (policy read_consistency, resolved by the caller); absent: eventual. */
+export interface ReadParams {
+  consistency?: ReadConsistency;
+  /** For bounded: how far behind its log the replica may be. */
+  maxStalenessMs?: number;
+  /** How long to wait for a replica that meets the level (then 57014). */
+  waitMs?: number;
+}
+
+export interface SearchParams extends ReadParams { ef?: number; filter?: unknown }
 export interface SearchExplanation {
   rows: SearchRow[];
   ef: number;

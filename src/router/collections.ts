@@ -6,9 +6,11 @@
 import { makeConfig, type Config } from '../config.ts';
 import { CollectionStore } from './collection-store.ts';
 import { DatabaseCollections } from './database-collections.ts';
+import type { SessionPositions } from './session-positions.ts';
 
 export type { CreateSpec, Row } from './validate.ts';
-export type { CollectionInfo, SearchExplanation, SearchParams, SearchRow, WriteAck } from './collection-types.ts';
+export type { CollectionInfo, ReadParams, SearchExplanation, SearchParams, SearchRow, WriteAck } from './collection-types.ts';
+export { SessionPositions } from './session-positions.ts';
 
 export class Collections {
   readonly #store: CollectionStore;
@@ -33,8 +35,8 @@ export class Collections {
   }
 
   /** The collections of one database (the only way to reach one by name). */
-  in(database: string): DatabaseCollections {
-    return new DatabaseCollections(this.#store, database);
+  in(database: string, positions: SessionPositions | null = null): DatabaseCollections {
+    return new DatabaseCollections(this.#store, database, positions);
   }
 
   /** What the collections a role owns hold, over every database (roles are cluster-wide): for quotas. */

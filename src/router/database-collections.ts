@@ -6,7 +6,9 @@ import type { Config } from '../config.ts';
 import { checkId, type StoredRow } from '../engine/shard.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import type { CollectionEntry, CollectionSpec } from '../storage/catalog.ts';
-import type { CollectionInfo, SearchExplanation, SearchParams, SearchRow, WriteAck } from './collection-types.ts';
+import type { CollectionInfo, ReadParams, SearchExplanation, SearchParams, SearchRow, WriteAck } from './collection-types.ts';
+import type { SessionPositions } from './session-positions.ts';
+import type { ReadBound } from './worker-protocol.ts';
 import type { CollectionStore, CollectionUsage, WritePart } from './collection-store.ts';
 import { checkPolicy, resolvePolicy } from './policies.ts';
 import { mergeTopK, shardOf } from './router.ts';
@@ -18,7 +20,8 @@ export type { CollectionUsage } from './collection-store.ts';
 export type OwnedSpec = CollectionSpec & { owner: string; database: string };
 
 export class DatabaseCollections {
-  constructor(private readonly store: CollectionStore, readonly database: string) {}
+  /** positions: the session's own write positions (session consistency); absent for callers without a session. */
+  constructor(private readonly store: CollectionStore, readonly database: string, private readonly positions: SessionPositions | null = null) {}
 
   get config(): Config { return this.store.config; }
 
@@ -51,7 +54,7 @@ export class DatabaseCollections {
       part.forEach((r, i) => vectors.set(r.vector, i * entry.dims));
       parts.set(shard, { upsert: { ids: part.map((r) => r.id), vectors, payloads: part.map((r) => r.payload) } });
     }
-    return { rows: checked.length, positions: await this.store.write(entry, parts) };
+    return this.#acknowledged(entry, checked.length, await this.store.write(entry, parts));
   }
 
   /** Deletes rows, all or none (see upsert). */
@@ -61,26 +64,27 @@ export class DatabaseCollections {
     for (const id of ids) checkId(id, this.config.maxIdBytes);
     const parts = new Map<number, WritePart>();
     for (const [shard, part] of groupBy(ids, (id) => shardOf(id, entry.shards))) parts.set(shard, { delete: part });
-    return { rows: ids.length, positions: await this.store.write(entry, parts) };
+    return this.#acknowledged(entry, ids.length, await this.store.write(entry, parts));
   }
 
-  async get(name: string, id: string): Promise<StoredRow | null> {
+  async get(name: string, id: string, read: ReadParams = {}): Promise<StoredRow | null> {
     const entry = this.#entry(name);
     checkId(id, this.config.maxIdBytes);
-    return this.store.get(entry, shardOf(id, entry.shards), id);
+    const shard = shardOf(id, entry.shards);
+    return this.store.get(entry, shard, id, (await this.#readBounds(entry, read))(shard));
   }
 
   /** The k nearest rows over all shards, nearest first (ef: params > collection policy > server default; SQL resolves the session's first). */
   async search(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams = {}): Promise<SearchRow[]> {
     const { entry, options, vector } = this.#searchPlan(name, query, k, params);
-    return mergeTopK(await this.store.search(entry, vector, k, options), k);
+    return mergeTopK(await this.store.search(entry, vector, k, options, await this.#readBounds(entry, params)), k);
   }
 
   /** search(), and for each shard how it was answered and how long it took; plus the merge time. */
   async explainSearch(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams = {}): Promise<SearchExplanation> {
     const { entry, options, vector } = this.#searchPlan(name, query, k, params);
     const started = performance.now();
-    const shards = await this.store.explain(entry, vector, k, options);
+    const shards = await this.store.explain(entry, vector, k, options, await this.#readBounds(entry, params));
     const fanOutMs = performance.now() - started;
     const mergeStarted = performance.now();
     const rows = mergeTopK(shards.map((s) => s.hits), k);
@@ -119,6 +123,31 @@ export class DatabaseCollections {
   /** Rows and bytes (vectors × dims × 4 + payload JSON text) the collection holds now. */
   async usage(name: string): Promise<CollectionUsage> {
     return this.store.usage(this.#entry(name));
+  }
+
+  #acknowledged(entry: CollectionEntry, rows: number, positions: Record<number, number>): WriteAck {
+    this.positions?.note(entry.dir, positions);
+    return { rows, positions };
+  }
+
+  /**
+   * What each shard's replica must have applied for the read's consistency level: session — this
+   * session's own last writes; bounded — no further behind than maxStalenessMs; linearizable —
+   * everything the log committed before the read began (its committed positions, read now).
+   */
+  async #readBounds(entry: CollectionEntry, read: ReadParams): Promise<(shard: number) => ReadBound | undefined> {
+    const level = read.consistency ?? 'eventual';
+    if (level === 'eventual') return () => undefined;
+    const waitMs = Math.min(read.waitMs ?? this.config.readConsistencyMaxWaitMs, this.config.readConsistencyMaxWaitMs);
+    if (level === 'bounded') return () => ({ maxStalenessMs: read.maxStalenessMs ?? this.config.defaultMaxStalenessMs, waitMs });
+    const bound = (positions: ReadonlyMap<number, number>) => (shard: number): ReadBound => ({ minSeq: positions.get(shard) ?? 0, waitMs });
+    if (level === 'session') {
+      const own = this.positions?.of(entry.dir) ?? { kind: 'none' };
+      if (own.kind === 'none') return () => undefined;
+      if (own.kind === 'positions') return bound(own.positions);
+    }
+    // linearizable, or a session read whose own positions were forgotten (the committed ones cover them)
+    return bound(await this.store.committedPositions(entry));
   }
 
   #entry(name: string): CollectionEntry {

@@ -50,6 +50,9 @@ export const QUERY_TEXT_NOTICE = `vector_search query_text has no effect yet: ${
 
 const always = (): null => null;
 
+export const READ_CONSISTENCIES = ['eventual', 'session', 'bounded', 'linearizable'] as const;
+export type ReadConsistency = (typeof READ_CONSISTENCIES)[number];
+
 export const POLICIES: readonly PolicyDef[] = [
   {
     name: 'ef_search', type: 'integer', description: 'HNSW candidate list size of a search (recall against speed)',
@@ -57,11 +60,22 @@ export const POLICIES: readonly PolicyDef[] = [
     notYetEffective: null, noticeFor: always,
   },
   {
-    name: 'read_consistency', type: 'enum', description: 'eventual | session | bounded | linearizable',
-    fallback: () => 'eventual', check: oneOf('eventual', 'session', 'bounded', 'linearizable'),
-    // Not a NOTICE: whatever level a search asks for, it gets it (and EXPLAIN says why).
-    notYetEffective: 'embedded: one replica applies every acknowledged write before the ack, so every level is met without waiting; levels differ only with replicas',
-    noticeFor: always,
+    name: 'read_consistency', type: 'enum',
+    description: 'eventual (any replica) | session (one that applied this session\'s writes) | bounded (at most max_staleness_ms behind) | linearizable (one that applied everything committed before the read)',
+    fallback: () => 'eventual', check: oneOf(...READ_CONSISTENCIES),
+    // Embedded, the one replica of a shard applied every acknowledged write before the ack, so every
+    // level is met at once; EXPLAIN says what a level cost.
+    notYetEffective: null, noticeFor: always,
+  },
+  {
+    name: 'max_staleness_ms', type: 'milliseconds', description: 'how far behind its log a replica may be for a bounded read',
+    fallback: (config) => String(config.defaultMaxStalenessMs),
+    check: (value) => {
+      const ms = Number(value);
+      if (!Number.isInteger(ms) || ms < 0) throw new Error('must be a whole number of milliseconds');
+      return String(ms);
+    },
+    notYetEffective: null, noticeFor: always,
   },
   {
     name: 'rerank', type: 'boolean', description: 'rerank search results by query_text (on | off)',

@@ -2,7 +2,7 @@
 // Plans are made once per SQL text (cached) and executed per Bind/Query with that call's parameters.
 import type { PgType } from './pg-types.ts';
 import type { VectorgateError } from '../errors.ts';
-import type { Collections, SearchExplanation } from '../router/collections.ts';
+import type { Collections, SearchExplanation, SessionPositions } from '../router/collections.ts';
 import type { ResolvedPolicy } from '../router/policies.ts';
 import type { Access, Tenant } from './access-types.ts';
 
@@ -20,6 +20,8 @@ export interface ParamValue {
 export interface ExecContext {
   /** Aborted when the client cancels or the statement times out. */
   signal: AbortSignal;
+  /** This session's write positions per collection (what `session` reads wait for). */
+  positions: SessionPositions;
   /** The vector collections; null when the proxy runs without them. */
   collections: Collections | null;
   /** Who is asking (the principal PostgreSQL authenticated) and what it may do with collections. */

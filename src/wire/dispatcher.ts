@@ -68,6 +68,7 @@ export class Dispatcher {
     const ctx: ExecContext = {
       signal: controller.signal,
       collections: session.deps.collections,
+      positions: session.writePositions,
       access: session.access,
       tenant: session.tenant,
       superuser: session.isSuperuser,

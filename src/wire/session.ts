@@ -25,6 +25,7 @@ import type { SessionAccess } from '../sql/access.ts';
 import { openSessionAccess, startupDatabase, type ProxyAccessEpoch } from './access-watch.ts';
 import { SessionTenant } from '../sql/tenant.ts';
 import type { QuotaStore } from '../router/quotas.ts';
+import { SessionPositions } from '../router/session-positions.ts';
 
 export interface SessionDeps {
   config: Config;
@@ -84,6 +85,8 @@ export class Session {
   readonly internalStatements = new Map<string, string>();
   /** Notices sent once per transaction block (ExecContext.noticeOncePerTransaction), by key; cleared when it ends. */
   readonly transactionNotices = new Set<string>();
+  /** The positions of this session's acknowledged vector writes (`session` consistency reads wait for them). */
+  readonly writePositions: SessionPositions;
   /** Effective `vectorgate.*` values of this session (read from PostgreSQL), by name without the prefix. */
   readonly settings = new Map<string, string>();
   /** They may differ from PostgreSQL's now: read them before the next local statement. */
@@ -114,6 +117,7 @@ export class Session {
     this.client = socket;
     this.reader = new FrontendReader(deps.config);
     this.access = openSessionAccess(this);
+    this.writePositions = new SessionPositions(deps.config.maxSessionWritePositions);
     this.tenant = new SessionTenant({ store: deps.quotas, config: deps.config, collections: deps.collections, metrics: deps.metrics.tenants });
     this.dispatcher = new Dispatcher(this);
     this.output = new ClientOutput({

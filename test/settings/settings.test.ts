@@ -216,6 +216,7 @@ test('vector_settings() and vector_policies() say which policies have no effect 
     assert.equal(effect.max_k, 'yes');
     assert.equal(effect.statement_timeout, 'yes');
     assert.match(effect.rerank!, /^not yet: reranking is not implemented/);
-    assert.match(effect.read_consistency!, /^not yet: embedded: one replica applies every acknowledged write before the ack, so every level is met without waiting/);
+    assert.equal(effect.read_consistency, 'yes');
+    assert.equal(effect.max_staleness_ms, 'yes');
   }
 });

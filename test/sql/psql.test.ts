@@ -54,7 +54,7 @@ test('psql: the whole surface in one script', async () => {
     'SET',
     '20',
     'ef_search|20|session',
-    'read_consistency|eventual|default', 'rerank|off|default',
+    'read_consistency|eventual|default', 'max_staleness_ms|1000|default', 'rerank|off|default',
     'max_k|10000|default', 'statement_timeout|0|default',
     'RESET',
     't',

@@ -3,7 +3,8 @@
 import { FLOAT4, FLOAT4_ARRAY, JSONB_TEXT, TEXT } from '../pg-types.ts';
 import type { ExecContext } from '../local-plan.ts';
 import { SqlState, VectorgateError } from '../../errors.ts';
-import { QUERY_TEXT_NOTICE, policyDef, resolvePolicy, type PolicyLayers, type ResolvedPolicy } from '../../router/policies.ts';
+import { QUERY_TEXT_NOTICE, checkPolicy, policyDef, resolvePolicy, type PolicyLayers, type ReadConsistency, type ResolvedPolicy } from '../../router/policies.ts';
+import type { ReadParams } from '../../router/collections.ts';
 import type { Args } from '../args.ts';
 import { collectionsOf, type LocalFunction } from './types.ts';
 
@@ -19,6 +20,7 @@ export const search: LocalFunction = {
       { name: 'collection', kind: 'text' }, { name: 'vector', kind: 'vector' },
       { name: 'k', kind: 'int', optional: true }, { name: 'filter', kind: 'jsonb', optional: true },
       { name: 'ef', kind: 'int', optional: true }, { name: 'query_text', kind: 'text', optional: true },
+      { name: 'read_consistency', kind: 'text', optional: true },
     ],
     async run(ctx, a) {
       const filter = a.optJson('filter');
@@ -45,16 +47,34 @@ function sayWhatHasNoEffect(ctx: ExecContext, layers: PolicyLayers, queryText: s
 
 async function runSearch(ctx: ExecContext, a: Args, collection: string, k: number, filter: string | undefined, layers: PolicyLayers): Promise<unknown[][]> {
   const ef: ResolvedPolicy = resolvePolicy('ef_search', layers, a.optInt('ef'));
-  const params = { ef: Number(ef.value), filter: filter === undefined ? undefined : JSON.parse(filter) };
+  const consistency = readConsistency(layers, a);
+  const params = { ef: Number(ef.value), filter: filter === undefined ? undefined : JSON.parse(filter), ...readParams(consistency, layers) };
   // Each search counts, also inside EXPLAIN and composed statements (they call this same function).
   await ctx.tenant.takeSearches(1, ctx.signal);
   if (ctx.explain !== undefined) {
     const explanation = await collectionsOf(ctx).explainSearch(collection, a.vector('vector'), k, params);
-    ctx.explain.push({ collection, filter: filter ?? null, explanation, policies: { ef_search: ef, read_consistency: resolvePolicy('read_consistency', layers) } });
+    ctx.explain.push({ collection, filter: filter ?? null, explanation, policies: { ef_search: ef, read_consistency: consistency } });
     return explanation.rows.map((h) => [h.id, h.distance, h.payload]);
   }
   const hits = await collectionsOf(ctx).search(collection, a.vector('vector'), k, params);
   return hits.map((h) => [h.id, h.distance, h.payload]);
+}
+
+/** The read's consistency level: call argument > SET LOCAL > SET > collection policy > default (22023 for an unknown level). */
+function readConsistency(layers: PolicyLayers, a: Args): ResolvedPolicy {
+  const call = a.optText('read_consistency');
+  const resolved = resolvePolicy('read_consistency', layers, call === undefined ? undefined : checkPolicy('read_consistency', call, layers.config));
+  return resolved;
+}
+
+/** The level with what it needs: bounded's staleness, and how long a replica may take to catch up (the statement's time limit). */
+function readParams(consistency: ResolvedPolicy, layers: PolicyLayers): ReadParams {
+  const timeoutMs = Number(resolvePolicy('statement_timeout', layers).value);
+  return {
+    consistency: consistency.value as ReadConsistency,
+    maxStalenessMs: Number(resolvePolicy('max_staleness_ms', layers).value),
+    waitMs: timeoutMs > 0 ? timeoutMs : layers.config.readConsistencyMaxWaitMs,
+  };
 }
 
 export const get: LocalFunction = {
@@ -62,10 +82,14 @@ export const get: LocalFunction = {
   set: true,
   columns: [{ name: 'id', type: TEXT }, { name: 'vector', type: FLOAT4_ARRAY }, { name: 'payload', type: JSONB_TEXT }],
   overloads: [{
-    params: [{ name: 'collection', kind: 'text' }, { name: 'id', kind: 'text' }],
+    params: [{ name: 'collection', kind: 'text' }, { name: 'id', kind: 'text' }, { name: 'read_consistency', kind: 'text', optional: true }],
     async run(ctx, a) {
-      await ctx.access.require(a.text('collection'), ['SELECT']);
-      const row = await collectionsOf(ctx).get(a.text('collection'), a.text('id'));
+      const collection = a.text('collection');
+      await ctx.access.require(collection, ['SELECT']);
+      const collections = collectionsOf(ctx);
+      const layers: PolicyLayers = { ...ctx, collection: collections.policies(collection), config: collections.config };
+      ctx.limitTime(Number(resolvePolicy('statement_timeout', layers).value));
+      const row = await collections.get(collection, a.text('id'), readParams(readConsistency(layers, a), layers));
       return row === null ? [] : [[row.id, row.vector, row.payload]];
     },
   }],

@@ -34,5 +34,5 @@ export function collectionsOf(ctx: ExecContext): DatabaseCollections {
     throw new VectorgateError(SqlState.FeatureNotSupported, 'vector collections are not enabled on this proxy');
   }
   if (ctx.signal.aborted) throw new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to user request');
-  return ctx.collections.in(ctx.access.database);
+  return ctx.collections.in(ctx.access.database, ctx.positions);
 }
