@@ -207,6 +207,12 @@ export interface Config {
   workerMaxInflight: number;
   /** Requests waiting per shard worker before 53400. */
   workerMaxQueued: number;
+  // Issue 10, transport part.
+  /**
+   * Restarts of one shard worker thread within a minute, at most: a thread that dies more often
+   * stays down and its shards fail with an error naming it (each death is logged).
+   */
+  workerMaxRestartsPerMinute: number;
   /** Write-ahead log segment size before rollover. */
   walSegmentBytes: number;
   /** Bytes one group commit (one write + fsync) takes at most. */
@@ -316,6 +322,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   shardWorkers: 0,
   workerMaxInflight: 64,
   workerMaxQueued: 4096,
+  workerMaxRestartsPerMinute: 5,
   walSegmentBytes: 64 * 1024 * 1024,
   walGroupCommitMaxBytes: 16 * 1024 * 1024,
   walMaxPendingAppends: 10_000,
@@ -343,7 +350,7 @@ function assertConfig(config: Config): void {
     'privilegeCacheMs', 'maxTrackedRoles', 'maxTenantMetricRoles', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'defaultMaxStalenessMs', 'readConsistencyMaxWaitMs', 'maxSessionWritePositions', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
-    'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'walSegmentBytes',
+    'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity',
   ];

@@ -44,7 +44,7 @@ export class LoadClients {
   }
 
   static start(data: ClientData): LoadClients {
-    // Registers tsx inside the worker (as src/router/shard-host.ts does), then loads the TypeScript entry.
+    // Registers tsx inside the worker (as src/router/thread-transport.ts does), then loads the TypeScript entry.
     const tsx = import.meta.resolve('tsx/esm/api');
     const entry = new URL('./tenants-worker.ts', import.meta.url).href;
     const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;

@@ -7,6 +7,7 @@ import { makeConfig, type Config } from '../config.ts';
 import { CollectionStore } from './collection-store.ts';
 import { DatabaseCollections } from './database-collections.ts';
 import type { SessionPositions } from './session-positions.ts';
+import { openEmbeddedSeams } from './embedded-seams.ts';
 
 export type { CreateSpec, Row } from './validate.ts';
 export type { CollectionInfo, ReadParams, SearchExplanation, SearchParams, SearchRow, WriteAck } from './collection-types.ts';
@@ -21,7 +22,7 @@ export class Collections {
 
   /** Opens the catalog in dataDir and every collection's shards (snapshot + log replay each). */
   static async open(dataDir: string, config: Config = makeConfig({ dataDir })): Promise<Collections> {
-    return new Collections(await CollectionStore.open(dataDir, config));
+    return new Collections(await CollectionStore.open(dataDir, config, await openEmbeddedSeams(dataDir, config)));
   }
 
   get config(): Config { return this.#store.config; }

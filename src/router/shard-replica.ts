@@ -1,12 +1,11 @@
-// One shard replica on local disk: its write-ahead log, the state machine, and its snapshots.
-// open() = newest intact snapshot + replay of the log after it. write() validates, appends one record
+// One shard replica: the state machine over its log (a ShardLog: the local WAL, or etcd), and its
+// snapshots on local disk. open() = newest intact snapshot + replay of the log after it; whoever hosts
+// the replica opens the log and hands it over (the replica closes it). write() validates, appends one record
 // and resolves once the record is fsync'd and applied. prepare() appends a multi-shard batch's part,
 // which takes effect at decide(txid, true) (after the collection's decision log holds the commit).
 // Records are applied strictly in log order: an undecided prepared record holds back the records
 // after it (durable, their acks waiting) until its decision, so replay reproduces the same order.
 // Deciding needs only durable prepares, never an apply, so the hold-back cannot deadlock.
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import { Shard, type SearchOptions, type ShardHit, type StoredRow } from '../engine/shard.ts';
@@ -17,7 +16,6 @@ import { decodeBody, encodeBody, HEADER_BYTES, txidOf, type Op } from '../storag
 import { listSnapshots, verifySnapshot, writeSnapshot } from '../storage/snapshot.ts';
 import { SnapshotPolicy } from '../storage/snapshot-policy.ts';
 import type { ShardLog } from '../storage/shard-log.ts';
-import { Wal } from '../storage/wal.ts';
 
 export interface ExplainedSearch { hits: ShardHit[]; trace: SearchTrace; ms: number; lastApplied: number }
 
@@ -48,6 +46,10 @@ export class ShardReplica {
   #snapshotSeq: number;
   #bytesSinceSnapshot = 0;
   #snapshotting: Promise<void> | null = null;
+  /** The last time everything the log knew of was applied (ms epoch): what a bounded read checks. */
+  #caughtUpAt = 0;
+  /** Called after records were applied (reads waiting for a position). */
+  readonly #appliedListeners = new Set<() => void>();
 
   private constructor(dir: string, shard: Shard, wal: ShardLog, config: Config, snapshotSeq: number, retained: { seq: number; txid: number }[]) {
     this.dir = dir;
@@ -74,33 +76,53 @@ export class ShardReplica {
    * Opens the replica; `committed` are the txids the collection's decision log holds commits for:
    * a prepared record of any other txid is skipped (its batch never committed).
    */
-  static async open(dir: string, spec: IndexSpec, config: Config, committed: ReadonlySet<number> = new Set()): Promise<ShardReplica> {
-    mkdirSync(join(dir, 'wal'), { recursive: true });
+  static async open(dir: string, spec: IndexSpec, config: Config, wal: ShardLog, committed: ReadonlySet<number> = new Set()): Promise<ShardReplica> {
     const shard = await newestShard(dir, spec, config);
     const snapshotSeq = shard.lastApplied;
-    const wal = await Wal.open(join(dir, 'wal'), config);
     if (wal.lastSeq > shard.lastApplied && wal.firstSeq > shard.lastApplied + 1) {
       throw new VectorgateError(SqlState.DataCorrupted,
         `shard ${dir}: the log starts at ${wal.firstSeq} but the newest snapshot covers only ${shard.lastApplied}`, { severity: 'FATAL' });
     }
     let replayed = 0;
+    let replayedTo = shard.lastApplied;
     const retained: { seq: number; txid: number }[] = [];
     // From the log's start, not the snapshot's: an older snapshot's recovery would need those txids too.
     for await (const record of wal.records(wal.firstSeq)) {
       const txid = txidOf(record.body);
       if (txid !== null) retained.push({ seq: record.seq, txid });
       if (record.seq <= shard.lastApplied) continue;
+      replayedTo = record.seq;
       shard.apply(record.seq, txid === null || committed.has(txid) ? decodeBody(record.body).ops : []);
       replayed += HEADER_BYTES + record.body.length;
     }
     if (wal.lastSeq < shard.lastApplied) await wal.startAfter(shard.lastApplied);
     const replica = new ShardReplica(dir, shard, wal, config, snapshotSeq, retained);
     replica.#bytesSinceSnapshot = replayed;
-    await wal.tail(wal.lastSeq, (seq, body) => replica.#onDurable(seq, body));
+    // From what was replayed: a shared log (etcd) may have grown since records() read it.
+    await wal.tail(replayedTo, (seq, body) => replica.#onDurable(seq, body));
     return replica;
   }
 
   get shard(): Shard { return this.#shard; }
+
+  /** The highest seq applied to the state. */
+  get lastApplied(): number { return this.#shard.lastApplied; }
+
+  /**
+   * When the replica last had applied every record its log knew of: now while it is caught up. A
+   * local log's replica applies each record before its append is acknowledged, so it always is, but
+   * for a prepared record waiting for its decision.
+   */
+  get caughtUpAt(): number {
+    if (this.#shard.lastApplied >= this.#wal.lastSeq) this.#caughtUpAt = Date.now();
+    return this.#caughtUpAt;
+  }
+
+  /** Calls listener after each run of applied records; returns the unsubscribe function. */
+  onApplied(listener: () => void): () => void {
+    this.#appliedListeners.add(listener);
+    return () => this.#appliedListeners.delete(listener);
+  }
 
   /** Resolves with the record's sequence number once it is durable and applied. */
   async write(ops: Op[]): Promise<number> {
@@ -159,6 +181,8 @@ export class ShardReplica {
         const waiter = this.#waiters.get(head.seq);
         this.#waiters.delete(head.seq);
         waiter?.resolve(head.seq);
+        if (this.#shard.lastApplied >= this.#wal.lastSeq) this.#caughtUpAt = Date.now();
+        for (const listener of this.#appliedListeners) listener();
       }
     } catch (err) {
       // A record that cannot be applied is a bug: the state no longer follows the log, so stop.

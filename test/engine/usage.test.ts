@@ -9,6 +9,7 @@ import { after, describe, test } from 'node:test';
 import { makeConfig } from '../../src/config.ts';
 import type { IndexSpec } from '../../src/engine/vector-index.ts';
 import { Collections } from '../../src/router/collections.ts';
+import { openLocalLog } from '../../src/router/local-log.ts';
 import { ShardReplica } from '../../src/router/shard-replica.ts';
 import type { Op } from '../../src/storage/record-codec.ts';
 import { randomVectors, rng } from './helpers/data.ts';
@@ -106,7 +107,7 @@ describe('usage of collections and owners', () => {
     const random = rng(17);
     const model = new Model(4);
     const payloadBytes = () => model.bytes - model.rows.size * 4 * 4;
-    let replica = await ShardReplica.open(dir, spec, config(dir));
+    let replica = await ShardReplica.open(dir, spec, config(dir), await openLocalLog(dir, config(dir)));
     try {
       const write = async (ops: Op[]) => { model.apply(ops); await replica.write(ops); };
       await write(upserts(random, 4, ids('r', 0, 100)));
@@ -115,7 +116,7 @@ describe('usage of collections and owners', () => {
       assert.equal(replica.stats().payloadBytes, payloadBytes());
 
       await replica.close();
-      replica = await ShardReplica.open(dir, spec, config(dir));
+      replica = await ShardReplica.open(dir, spec, config(dir), await openLocalLog(dir, config(dir)));
       assert.equal(replica.stats().snapshotSeq, 0, 'no snapshot: the log was replayed');
       assert.deepEqual({ count: replica.stats().count, payloadBytes: replica.stats().payloadBytes }, { count: model.rows.size, payloadBytes: payloadBytes() });
 
@@ -123,7 +124,7 @@ describe('usage of collections and owners', () => {
       await write(upserts(random, 4, ids('r', 120, 40)));
       await write(ids('r', 20, 5).map((id) => ({ op: 'delete', id })));
       await replica.close();
-      replica = await ShardReplica.open(dir, spec, config(dir));
+      replica = await ShardReplica.open(dir, spec, config(dir), await openLocalLog(dir, config(dir)));
       assert.ok(replica.stats().snapshotSeq > 0, 'restored from the snapshot, then the log after it');
       assert.deepEqual({ count: replica.stats().count, payloadBytes: replica.stats().payloadBytes }, { count: model.rows.size, payloadBytes: payloadBytes() });
     } finally {

@@ -12,6 +12,7 @@ import type { IndexSpec } from '../../src/engine/vector-index.ts';
 import { Collections } from '../../src/router/collections.ts';
 import type { DatabaseCollections } from '../../src/router/database-collections.ts';
 import { shardOf } from '../../src/router/router.ts';
+import { openLocalLog } from '../../src/router/local-log.ts';
 import { ShardReplica } from '../../src/router/shard-replica.ts';
 import type { Op } from '../../src/storage/record-codec.ts';
 import { randomVectors, rng } from '../engine/helpers/data.ts';
@@ -128,7 +129,7 @@ describe('a shard applies in log order around prepared records', () => {
 
   test('a write after an undecided prepare is durable but waits; commit and abort release it in order', async () => {
     const dir = freshDir();
-    const replica = await ShardReplica.open(dir, spec, config);
+    const replica = await ShardReplica.open(dir, spec, config, await openLocalLog(dir, config));
     try {
       const prepared = await replica.prepare(7, upserts('p', 3));
       let writeSeq = 0;
@@ -154,7 +155,7 @@ describe('a shard applies in log order around prepared records', () => {
 
   test('recovery applies the committed prepared records, skips the others, and keeps the order', async () => {
     const dir = freshDir();
-    const first = await ShardReplica.open(dir, spec, config);
+    const first = await ShardReplica.open(dir, spec, config, await openLocalLog(dir, config));
     try {
       await first.prepare(11, upserts('c', 2));
       await first.prepare(12, upserts('u', 2));
@@ -163,7 +164,7 @@ describe('a shard applies in log order around prepared records', () => {
     } finally {
       await first.close();
     }
-    const replica = await ShardReplica.open(dir, spec, config, new Set([11, 13]));
+    const replica = await ShardReplica.open(dir, spec, config, await openLocalLog(dir, config), new Set([11, 13]));
     try {
       assert.notEqual(replica.get('c-1'), null, 'txid 11 committed');
       assert.equal(replica.get('c-0'), null, 'txid 13 (a delete, after 11) committed');

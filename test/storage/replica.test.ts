@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { DEFAULTS, makeConfig } from '../../src/config.ts';
 import type { EngineKind, IndexSpec } from '../../src/engine/vector-index.ts';
+import { openLocalLog } from '../../src/router/local-log.ts';
 import { ShardReplica } from '../../src/router/shard-replica.ts';
 import type { Op } from '../../src/storage/record-codec.ts';
 import { listSnapshots } from '../../src/storage/snapshot.ts';
@@ -44,7 +45,7 @@ for (const engine of ['usearch', 'hnswlib'] as const) {
     test('restart = newest snapshot + log replay; answers are unchanged from a snapshot, recall after replay', async () => {
       const dir = join(root, `r${n++}`);
       const random = rng(21);
-      let replica = await ShardReplica.open(dir, spec, config);
+      let replica = await ShardReplica.open(dir, spec, config, await openLocalLog(dir, config));
       const stored = new Map<string, Float32Array>();
       const write = async (ops: Op[]) => {
         for (const op of ops) if (op.op === 'upsert') stored.set(op.id, op.vector); else stored.delete(op.id);
@@ -59,7 +60,7 @@ for (const engine of ['usearch', 'hnswlib'] as const) {
       const atSnapshot = answersOf(replica);
       await replica.close();
       // The graph comes back from the snapshot's index file as it was saved: the very same answers.
-      replica = await ShardReplica.open(dir, spec, config);
+      replica = await ShardReplica.open(dir, spec, config, await openLocalLog(dir, config));
       assert.deepEqual(answersOf(replica), atSnapshot, 'answers after a restart from a snapshot');
 
       for (let b = 5; b < 8; b++) await write(batch(random, b * 100, 100));
@@ -68,7 +69,7 @@ for (const engine of ['usearch', 'hnswlib'] as const) {
       const stats = replica.stats();
       await replica.close();
 
-      const reopened = await ShardReplica.open(dir, spec, config);
+      const reopened = await ShardReplica.open(dir, spec, config, await openLocalLog(dir, config));
       assert.deepEqual(reopened.stats().lastApplied, stats.lastApplied);
       assert.equal(reopened.stats().count, 799);
       assert.equal(reopened.stats().snapshotSeq, 5);
@@ -91,7 +92,7 @@ for (const engine of ['usearch', 'hnswlib'] as const) {
     test('a damaged newest snapshot falls back to the one before; a crashed temp snapshot is ignored', async () => {
       const dir = join(root, `r${n++}`);
       const random = rng(22);
-      const replica = await ShardReplica.open(dir, spec, config);
+      const replica = await ShardReplica.open(dir, spec, config, await openLocalLog(dir, config));
       await replica.write(batch(random, 0, 50));
       await replica.snapshot();
       await replica.write(batch(random, 50, 50));
@@ -104,7 +105,7 @@ for (const engine of ['usearch', 'hnswlib'] as const) {
       bytes[bytes.length - 3] ^= 0xff;
       writeFileSync(state, bytes);
       writeFileSync(join(dir, 'snapshots', '.tmp-1-1'), 'half written');
-      const reopened = await ShardReplica.open(dir, spec, config);
+      const reopened = await ShardReplica.open(dir, spec, config, await openLocalLog(dir, config));
       assert.equal(reopened.stats().count, 150);
       assert.equal(reopened.stats().snapshotSeq, 1);
       assert.ok(!readdirSync(join(dir, 'snapshots')).some((f) => f.startsWith('.tmp')));
