@@ -228,6 +228,36 @@ export interface Config {
   snapshotMinLogBytes: number;
   /** Ingest rate above which a due snapshot is deferred. */
   snapshotHeavyIngestBytesPerSec: number;
+
+  // etcd log (issue 10, storage part: src/storage/etcd-*.ts)
+  /** Key prefix of everything vectorgate keeps in etcd (logs under <prefix>log/<dir>/<shard>/). */
+  etcdPrefix: string;
+  /** Deadline of one etcd call (etcd3 has none by default); an unreachable etcd fails with 08006 after it. */
+  etcdCallTimeoutMs: number;
+  /** Total time one log write may take, retries included, before it fails with 08006. */
+  etcdWriteTimeoutMs: number;
+  /** Largest record body in the etcd log; a larger body is refused with 54000 (the writer splits batches below it). */
+  etcdRecordMaxBytes: number;
+  /** Largest etcd transaction (all records of one write), under etcd's default --max-request-bytes of 1.5 MiB; more is 54000. */
+  etcdTxnMaxBytes: number;
+  /** Retries of a log append whose guard failed because another writer appended first; then 40001. */
+  etcdAppendMaxRetries: number;
+  /** Bytes one range read of a log fetches at most (a page of records while replaying or tailing). */
+  etcdTailPageBytes: number;
+  /** How often a tail reads the log's next key to notice records its watch missed. */
+  etcdTailCheckMs: number;
+  /** etcd's --quota-backend-bytes (what its NOSPACE alarm fires at). */
+  etcdQuotaBytes: number;
+  /** Fraction of etcdQuotaBytes above which log appends are refused with 53400, before etcd's alarm fires. */
+  etcdMaxDbFraction: number;
+  /** gRPC receive limit of the etcd client, above the largest page read (grpc-js defaults to 4 MiB). */
+  etcdMaxReceiveBytes: number;
+  /** How long a writer reuses etcd's database size (maintenance status) for the etcdMaxDbFraction check. */
+  etcdDbSizeCacheMs: number;
+  /** Appends one process has waiting for a shard's etcd log (they go one transaction at a time); more get 53400. */
+  etcdMaxPendingAppends: number;
+  /** Shard logs whose next seq a writer remembers (saves a read per append); beyond it the cache starts over. */
+  etcdNextCacheEntries: number;
   /** Log size that forces a snapshot even under heavy ingest. */
   snapshotMaxLogBytes: number;
   /** How often a shard checks whether a snapshot is due. */
@@ -329,6 +359,21 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   decisionLogSegmentBytes: 1024 * 1024,
   snapshotMinLogBytes: 64 * 1024 * 1024,
   snapshotHeavyIngestBytesPerSec: 8 * 1024 * 1024,
+  // etcd log (issue 10, storage part)
+  etcdPrefix: '/vectorgate/',
+  etcdCallTimeoutMs: 5_000,
+  etcdWriteTimeoutMs: 10_000,
+  etcdRecordMaxBytes: 512 * 1024,
+  etcdTxnMaxBytes: 1024 * 1024,
+  etcdAppendMaxRetries: 20,
+  etcdTailPageBytes: 4 * 1024 * 1024,
+  etcdTailCheckMs: 1_000,
+  etcdQuotaBytes: 2 * 1024 ** 3,
+  etcdMaxDbFraction: 0.8,
+  etcdMaxReceiveBytes: 64 * 1024 * 1024,
+  etcdDbSizeCacheMs: 1_000,
+  etcdMaxPendingAppends: 10_000,
+  etcdNextCacheEntries: 100_000,
   snapshotMaxLogBytes: 1024 * 1024 * 1024,
   snapshotCheckIntervalMs: 5_000,
   etcdEndpoints: '',
@@ -352,7 +397,10 @@ function assertConfig(config: Config): void {
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
-    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity',
+    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs',
+    'etcdCallTimeoutMs', 'etcdWriteTimeoutMs', 'etcdRecordMaxBytes', 'etcdTxnMaxBytes', 'etcdAppendMaxRetries',
+    'etcdTailPageBytes', 'etcdTailCheckMs', 'etcdQuotaBytes', 'etcdMaxReceiveBytes',
+    'etcdDbSizeCacheMs', 'etcdMaxPendingAppends', 'etcdNextCacheEntries', 'workerCapacity',
   ];
   for (const key of positive) {
     const value = config[key];
@@ -376,6 +424,9 @@ function assertConfig(config: Config): void {
   if (config.snapshotMinLogBytes > config.snapshotMaxLogBytes) {
     throw new RangeError('snapshotMinLogBytes must not exceed snapshotMaxLogBytes');
   }
+  if (!(config.etcdMaxDbFraction > 0 && config.etcdMaxDbFraction <= 1)) throw new RangeError('etcdMaxDbFraction must be in (0, 1]');
+  if (config.etcdRecordMaxBytes > config.etcdTxnMaxBytes) throw new RangeError('etcdRecordMaxBytes must not exceed etcdTxnMaxBytes');
+  if (config.etcdPrefix.length === 0 || !config.etcdPrefix.endsWith('/')) throw new RangeError('etcdPrefix must end with "/"');
   if (config.copyBatchRows > config.maxBatchRows) throw new RangeError('copyBatchRows must not exceed maxBatchRows');
   if (config.defaultEfSearch > config.maxEf) throw new RangeError('defaultEfSearch must not exceed maxEf');
   if (!Number.isInteger(config.reservedAuthenticatedConnections) || config.reservedAuthenticatedConnections < 0) {

@@ -20,6 +20,7 @@ export const SqlState = {
   UntranslatableCharacter: '22P05',
   NotNullViolation: '23502',
   ActiveSqlTransaction: '25001',
+  SerializationFailure: '40001',
   InFailedTransaction: '25P02',
   InvalidAuthorization: '28000',
   InvalidSchemaName: '3F000',
@@ -43,6 +44,7 @@ export const SqlState = {
   DiskFull: '53100',
   TooManyConnections: '53300',
   ConfigurationLimitExceeded: '53400',
+  ObjectNotInPrerequisiteState: '55000',
   CantChangeRuntimeParam: '55P02',
   QueryCanceled: '57014',
   IdleSessionTimeout: '57P05',
@@ -133,4 +135,16 @@ export function isNoSpace(err: unknown): boolean {
 
 export function protocolViolation(message: string): VectorgateError {
   return new VectorgateError(SqlState.ProtocolViolation, message, { severity: 'FATAL' });
+}
+
+/**
+ * The one mapping of a failed etcd call: the client could not reach a quorum (connection refused,
+ * reset, deadline passed) — 08006 connection_failure naming the endpoints, as libpq names the host it
+ * could not reach. A VectorgateError is returned as is.
+ */
+export function etcdUnreachable(err: unknown, endpoints: readonly string[], action: string): VectorgateError {
+  if (err instanceof VectorgateError) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  return new VectorgateError(SqlState.ConnectionFailure, `etcd is unreachable: could not ${action} at ${endpoints.join(', ')}: ${reason}`,
+    { hint: 'Check that a quorum of the etcd members is running and reachable.', cause: err });
 }

@@ -162,6 +162,8 @@ export class Wal implements ShardLog {
    * each before its append resolves (this process is the log's only writer).
    */
   async tail(afterSeq: number, apply: ApplyRecord): Promise<void> {
+    // The flush loop of an append that has already resolved ends a tick later.
+    while (this.#flushing && this.#pending.length === 0) await new Promise((r) => setImmediate(r));
     if (this.#pending.length > 0 || this.#flushing) throw new Error('tail() while appends are in flight');
     for await (const record of this.records(afterSeq + 1)) apply(record.seq, record.body);
     this.#apply = apply;

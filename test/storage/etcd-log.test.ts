@@ -1,0 +1,176 @@
+// What only the etcd log has to get right: several writers, atomic multi-shard appends, limits,
+// etcd failing mid-write, lost answers, and a tail that heals every gap. Real etcd members on loopback.
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { EtcdMembers } from '../../src/cluster/etcd-members.ts';
+import { DEFAULTS } from '../../src/config.ts';
+import { SqlState, VectorgateError } from '../../src/errors.ts';
+import { createEtcdClient, type EtcdConnection } from '../../src/storage/etcd-client.ts';
+import { EtcdLogWriter, EtcdShardLog, type EtcdLogSettings } from '../../src/storage/etcd-log.ts';
+import { encodeBody } from '../../src/storage/record-codec.ts';
+import { startCuttableRelay } from '../helpers/cuttable-relay.ts';
+import { body, collect, idOf, until } from './shard-log-contract.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'vg-etcd-log-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+let dirs = 0;
+
+const settings: EtcdLogSettings = { ...DEFAULTS, etcdPrefix: '/t/', etcdCallTimeoutMs: 1_000, etcdWriteTimeoutMs: 4_000, etcdTailCheckMs: 200 };
+const connect = (endpoints: string[], s: EtcdLogSettings = settings): EtcdConnection =>
+  createEtcdClient({ endpoints, maxReceiveBytes: s.etcdMaxReceiveBytes, callTimeoutMs: s.etcdCallTimeoutMs });
+const hasCode = (code: string, message?: RegExp) => (err: unknown) =>
+  err instanceof VectorgateError && err.code === code && (message === undefined || message.test(err.message));
+const portOf = (url: string) => Number(new URL(url).port);
+const namedBody = (id: string) => encodeBody(2, [{ op: 'upsert', id, vector: Float32Array.of(1, 2), payload: null }]);
+
+/** Runs `use` with fresh etcd members and closes every client it opened and the members, also on failure. */
+async function withEtcd(count: number, use: (members: EtcdMembers, connectTo: (endpoints: string[], s?: EtcdLogSettings) => EtcdConnection) => Promise<void>): Promise<void> {
+  const members = await EtcdMembers.start({ count, dir: join(root, `etcd-${dirs++}`) });
+  const conns: EtcdConnection[] = [];
+  try {
+    await use(members, (endpoints, s) => { const c = connect(endpoints, s); conns.push(c); return c; });
+  } finally {
+    for (const c of conns) c.client.close();
+    await members.stop();
+  }
+}
+
+async function readAll(conn: EtcdConnection, writer: EtcdLogWriter, log: string): Promise<string[]> {
+  const shardLog = await EtcdShardLog.open(conn, writer, log, settings);
+  try {
+    return (await collect(shardLog, 1)).map((r) => idOf(r.body));
+  } finally {
+    await shardLog.close();
+  }
+}
+
+describe('etcd log: one member', () => {
+  let members: EtcdMembers;
+  let conn: EtcdConnection;
+  let writer: EtcdLogWriter;
+  before(async () => {
+    members = await EtcdMembers.start({ count: 1, dir: join(root, 'shared') });
+    conn = connect(members.endpoints);
+    writer = new EtcdLogWriter(conn, settings);
+  });
+  after(async () => {
+    conn?.client.close();
+    await members?.stop();
+  });
+
+  test('two writers with their own clients on one shard never get the same seq', async () => {
+    const other = connect(members.endpoints);
+    try {
+      const writers = [writer, new EtcdLogWriter(other, settings)];
+      const results = await Promise.all(writers.map((w, k) =>
+        Promise.all(Array.from({ length: 25 }, (_, i) => w.appendAtomic([{ log: 'two/0', bodies: [namedBody(`w${k}-${i}`)] }]).then(([seq]) => [seq!, `w${k}-${i}`] as const)))));
+      const seqs = results.flat().map(([seq]) => seq).sort((a, b) => a - b);
+      assert.deepEqual(seqs, Array.from({ length: 50 }, (_, i) => i + 1));
+      const ids = await readAll(conn, writer, 'two/0');
+      for (const [seq, id] of results.flat()) assert.equal(ids[seq - 1], id, `seq ${seq}`);
+    } finally {
+      other.client.close();
+    }
+  });
+
+  test('appendAtomic over three shards commits every part, and a failed guard writes nothing', async () => {
+    const seqs = await writer.appendAtomic([0, 1, 2].map((s) => ({ log: `atomic/${s}`, bodies: [namedBody(`a-${s}-1`), namedBody(`a-${s}-2`)] })));
+    assert.deepEqual(seqs, [2, 2, 2]);
+    // A writer that remembers every shard's next and may not retry, while another writer appends to shard 1 first.
+    const stale = new EtcdLogWriter(conn, { ...settings, etcdAppendMaxRetries: 0 });
+    assert.deepEqual(await stale.appendAtomic([0, 1, 2].map((s) => ({ log: `atomic/${s}`, bodies: [namedBody(`stale-${s}`)] }))), [3, 3, 3]);
+    await writer.appendAtomic([{ log: 'atomic/1', bodies: [namedBody('winner')] }]);
+    await assert.rejects(stale.appendAtomic([0, 1, 2].map((s) => ({ log: `atomic/${s}`, bodies: [namedBody(`lost-${s}`)] }))),
+      hasCode(SqlState.SerializationFailure, /too much contention on shard log/));
+    assert.deepEqual(await readAll(conn, writer, 'atomic/0'), ['a-0-1', 'a-0-2', 'stale-0']);
+    assert.deepEqual(await readAll(conn, writer, 'atomic/1'), ['a-1-1', 'a-1-2', 'stale-1', 'winner']);
+    assert.deepEqual(await readAll(conn, writer, 'atomic/2'), ['a-2-1', 'a-2-2', 'stale-2']);
+  });
+
+  test('a record over etcdRecordMaxBytes or a write over etcdTxnMaxBytes is refused with 54000; one at the limit round-trips', async () => {
+    const atLimit = Buffer.alloc(settings.etcdRecordMaxBytes, 7);
+    await assert.rejects(writer.appendAtomic([{ log: 'big/0', bodies: [Buffer.alloc(settings.etcdRecordMaxBytes + 1)] }]),
+      hasCode(SqlState.ProgramLimitExceeded, /exceeds etcdRecordMaxBytes \(524288\)/));
+    await assert.rejects(writer.appendAtomic([{ log: 'big/0', bodies: [atLimit, atLimit] }]),
+      (err: unknown) => hasCode(SqlState.ProgramLimitExceeded, /exceeds etcdTxnMaxBytes \(1048576\)/)(err) && /smaller batches/.test((err as VectorgateError).hint ?? ''));
+    assert.deepEqual(await writer.appendAtomic([{ log: 'big/0', bodies: [atLimit] }]), [1]);
+    const log = await EtcdShardLog.open(conn, writer, 'big/0', settings);
+    try {
+      const records = await collect(log, 1);
+      assert.equal(records.length, 1);
+      assert.ok(records[0]!.body.equals(atLimit));
+    } finally {
+      await log.close();
+    }
+  });
+
+  test('writes are refused with 53400 once etcd\'s database passes etcdMaxDbFraction of etcdQuotaBytes', async () => {
+    const tight = new EtcdLogWriter(conn, { ...settings, etcdQuotaBytes: 1024 * 1024, etcdMaxDbFraction: 0.01 });
+    await assert.rejects(tight.appendAtomic([{ log: 'quota/0', bodies: [body(1)] }]), hasCode(SqlState.ConfigurationLimitExceeded, /etcdMaxDbFraction \(0\.01\) of etcdQuotaBytes \(1048576\)/));
+    assert.deepEqual(await readAll(conn, writer, 'quota/0'), []);
+  });
+});
+
+describe('etcd log: faults', () => {
+  test('etcd stopped mid-write: the writes fail with 08006 naming the endpoints, none half-applied, and writing goes on after a restart', async () => {
+    await withEtcd(1, async (members, connectTo) => {
+      const conn = connectTo(members.endpoints);
+      const writer = new EtcdLogWriter(conn, settings);
+      const outcomes: Promise<'ok' | VectorgateError>[] = [];
+      for (let k = 0; k < 30; k++) {
+        outcomes.push(writer.appendAtomic([0, 1, 2].map((s) => ({ log: `kill/${s}`, bodies: [namedBody(`w${k}`)] })))
+          .then(() => 'ok' as const, (err: VectorgateError) => err));
+        if (k === 10) await members.kill(0);
+        else await new Promise((r) => setImmediate(r));
+      }
+      const settled = await Promise.all(outcomes);
+      const failures = settled.filter((o): o is VectorgateError => o !== 'ok');
+      assert.ok(failures.length > 0, 'no write failed while etcd was down');
+      for (const err of failures) {
+        assert.equal(err.code, SqlState.ConnectionFailure, err.message);
+        assert.match(err.message, /etcd is unreachable/);
+        assert.ok(err.message.includes(members.endpoints[0]!), err.message);
+      }
+      members.restart(0);
+      await members.waitHealthy(20_000);
+      assert.deepEqual(await writer.appendAtomic([0, 1, 2].map((s) => ({ log: `kill/${s}`, bodies: [namedBody('after')] }))).then((s) => s.length), 3);
+      const shards = await Promise.all([0, 1, 2].map((s) => readAll(conn, writer, `kill/${s}`)));
+      assert.deepEqual(shards[1], shards[0]);
+      assert.deepEqual(shards[2], shards[0]);
+      settled.forEach((o, k) => { if (o === 'ok') assert.ok(shards[0]!.includes(`w${k}`), `acknowledged write ${k} is missing`); });
+      assert.equal(shards[0]!.at(-1), 'after');
+    });
+  });
+
+  test('a write whose answer is lost is retried and applied exactly once', async () => {
+    await withEtcd(1, async (members, connectTo) => {
+      const relay = await startCuttableRelay(portOf(members.endpoints[0]!));
+      try {
+        const writer = new EtcdLogWriter(connectTo([relay.url]), settings);
+        const direct = connectTo(members.endpoints);
+        await writer.appendAtomic([{ log: 'lost/0', bodies: [namedBody('first')] }, { log: 'lost/1', bodies: [namedBody('first')] }]);
+        relay.swallowReplies = true;
+        const write = writer.appendAtomic([{ log: 'lost/0', bodies: [namedBody('once')] }, { log: 'lost/1', bodies: [namedBody('once')] }]);
+        // etcd applied it (the request got through) while its answer went nowhere; then the connection drops.
+        let committed = false;
+        const poll = setInterval(() => void direct.client.get('/t/log/lost/0/next').string().then((v) => { committed = v === '3'; }, () => {}), 20);
+        try {
+          await until('etcd committed the write', () => committed);
+        } finally {
+          clearInterval(poll);
+        }
+        relay.swallowReplies = false;
+        relay.cut();
+        assert.deepEqual(await write, [2, 2]);
+        assert.deepEqual(await readAll(direct, writer, 'lost/0'), ['first', 'once']);
+        assert.deepEqual(await readAll(direct, writer, 'lost/1'), ['first', 'once']);
+        assert.equal(await direct.client.get('/t/log/lost/1/next').string(), '3');
+      } finally {
+        await relay.stop();
+      }
+    });
+  });
+});
