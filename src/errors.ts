@@ -23,6 +23,7 @@ export const SqlState = {
   InFailedTransaction: '25P02',
   InvalidAuthorization: '28000',
   InvalidSchemaName: '3F000',
+  SerializationFailure: '40001',
   InvalidPassword: '28P01',
   SyntaxError: '42601',
   UndefinedFunction: '42883',
