@@ -26,7 +26,9 @@ CREATE OR REPLACE FUNCTION vectorgate_version() RETURNS text
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vectorgate_version'); RETURN NULL; END $$;
 
 -- Returns the new collection's settings, every default applied:
--- {"name", "dimensions", "metric", "shards", "quantization", "m", "ef_construction", "engine"}.
+-- {"name", "dimensions", "metric", "shards", "replicas", "quantization", "m", "ef_construction", "engine"}.
+-- Dropped first: an older install lacked replicas, and a longer argument list would be a second overload.
+DROP FUNCTION IF EXISTS vector_create_collection(text, integer, text, integer, text, integer, integer, text);
 CREATE OR REPLACE FUNCTION vector_create_collection(
   name text, dimensions integer,
   metric text DEFAULT 'l2',            -- l2 | cosine | ip
@@ -34,7 +36,8 @@ CREATE OR REPLACE FUNCTION vector_create_collection(
   quantization text DEFAULT 'none',    -- none | f16 (usearch only)
   m integer DEFAULT 16,
   ef_construction integer DEFAULT 200,
-  engine text DEFAULT 'usearch'        -- usearch | hnswlib
+  engine text DEFAULT 'usearch',       -- usearch | hnswlib
+  replicas integer DEFAULT 1           -- copies of each shard in cluster mode (1..maxReplicas); embedded: one
 ) RETURNS jsonb
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_create_collection'); RETURN NULL; END $$;
 
@@ -42,8 +45,10 @@ LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_create_colle
 CREATE OR REPLACE FUNCTION vector_drop_collection(name text) RETURNS boolean
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_drop_collection'); RETURN NULL; END $$;
 
+-- Dropped first: an older install returned no replicas column (CREATE OR REPLACE cannot change it).
+DROP FUNCTION IF EXISTS vector_collections();
 CREATE OR REPLACE FUNCTION vector_collections() RETURNS TABLE (
-  name text, dimensions integer, metric text, shards integer, quantization text, m integer,
+  name text, dimensions integer, metric text, shards integer, replicas integer, quantization text, m integer,
   ef_construction integer, engine text, vectors bigint, policies jsonb, created_at timestamptz
 )
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_collections'); END $$;

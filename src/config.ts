@@ -152,6 +152,15 @@ export interface Config {
   maxDimensions: number;
   /** Most shards a collection may have. */
   maxShards: number;
+  // Issue 10, catalog part: replicas, the etcd catalog and the etcd quota store.
+  /** Most replicas a collection may ask for (`replicas =>`); the embedded default runs one whatever the number. */
+  maxReplicas: number;
+  /** A guarded catalog change (a policy) or slot grab that lost a race is retried this often, then 40001. */
+  etcdCatalogMaxRetries: number;
+  /** Wait before the catalog or quota store re-lists and re-watches after its etcd watch broke (doubles up to 16×). */
+  etcdWatchRetryMs: number;
+  /** TTL of a proxy's etcd lease (its registration and its quota slots vanish this long after it dies). */
+  proxyLeaseTtlSeconds: number;
   /** Most rows in one upsert/delete batch (and one COPY batch). */
   maxBatchRows: number;
   /** Longest id (UTF-8 bytes). */
@@ -328,6 +337,10 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxCollectionNameBytes: 63,
   maxDimensions: 16_000,
   maxShards: 256,
+  maxReplicas: 5,
+  etcdCatalogMaxRetries: 20,
+  etcdWatchRetryMs: 200,
+  proxyLeaseTtlSeconds: 5,
   maxBatchRows: 10_000,
   maxIdBytes: 1024,
   maxPayloadBytes: 64 * 1024,
@@ -392,7 +405,7 @@ function assertConfig(config: Config): void {
     'maxMessageBytes', 'maxStartupPacketBytes', 'maxAuthTokenBytes', 'maxConnections', 'maxStartupPerAddress', 'startupTimeoutMs', 'startupSilenceTimeoutMs',
     'upstreamConnectTimeoutMs', 'cancelTimeoutMs', 'maxHeldClientBytes', 'maxHeldResponseBytes', 'maxClientBacklogBytes', 'clientBacklogTimeoutMs', 'maxPendingResponses', 'shutdownGraceMs', 'shutdownTimeoutMs', 'classifyCacheEntries', 'classifyCacheMaxSqlBytes',
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'maxInternalStatementsPerSession', 'logSampleEvery',
-    'privilegeCacheMs', 'maxTrackedRoles', 'maxTenantMetricRoles', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxBatchRows', 'maxIdBytes',
+    'privilegeCacheMs', 'maxTrackedRoles', 'maxTenantMetricRoles', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxReplicas', 'etcdCatalogMaxRetries', 'etcdWatchRetryMs', 'proxyLeaseTtlSeconds', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'defaultMaxStalenessMs', 'readConsistencyMaxWaitMs', 'maxSessionWritePositions', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'walSegmentBytes',

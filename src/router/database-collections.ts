@@ -162,8 +162,8 @@ const NONE: ReadonlyMap<string, string> = new Map();
 const NONE_SET: ReadonlySet<string> = new Set();
 
 function ownedSpec(entry: CollectionEntry): OwnedSpec {
-  const { name, dims, metric, shards, quantization, m, efConstruction, engine, owner, database } = entry;
-  return { name, dims, metric, shards, quantization, m, efConstruction, engine, owner, database };
+  const { name, dims, metric, shards, replicas, quantization, m, efConstruction, engine, owner, database } = entry;
+  return { name, dims, metric, shards, replicas, quantization, m, efConstruction, engine, owner, database };
 }
 
 function info(entry: CollectionEntry, vectors: number): CollectionInfo {

@@ -15,6 +15,7 @@ export interface CreateSpec {
   dims: number;
   metric?: Metric;
   shards?: number;
+  replicas?: number;
   quantization?: Quantization;
   m?: number;
   efConstruction?: number;
@@ -39,6 +40,12 @@ function bad(message: string): never {
 function intIn(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min) bad(`${name} must be an integer of at least ${min}, got ${String(value)}`);
   if (value > max) throw new VectorgateError(SqlState.ProgramLimitExceeded, `${name} ${value} exceeds the limit of ${max}`);
+  return value;
+}
+
+/** Unlike shards (54000 past maxShards), a replica count past the limit is a bad value: the cluster could never place it. */
+function replicasIn(value: number, max: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > max) bad(`replicas must be an integer from 1 to ${max} (maxReplicas), got ${String(value)}`);
   return value;
 }
 
@@ -81,6 +88,7 @@ export function checkCreateSpec(spec: CreateSpec, config: Config): CollectionSpe
     dims: intIn('dimensions', spec.dims, 1, config.maxDimensions),
     metric, quantization, engine,
     shards: intIn('shards', spec.shards ?? 1, 1, config.maxShards),
+    replicas: replicasIn(spec.replicas ?? 1, config.maxReplicas),
     m: intIn('m', spec.m ?? config.defaultM, 2, 256),
     efConstruction: intIn('ef_construction', spec.efConstruction ?? config.defaultEfConstruction, 1, config.maxEf),
   };

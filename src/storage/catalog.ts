@@ -13,12 +13,15 @@ import { join } from 'node:path';
 import { SqlState, VectorgateError } from '../errors.ts';
 import type { EngineKind, Metric, Quantization } from '../engine/vector-index.ts';
 import { removeIfExists, writeFileAtomic } from './fsync.ts';
+import type { CatalogChange, CatalogStore } from './catalog-store.ts';
 
 export interface CollectionSpec {
   name: string;
   dims: number;
   metric: Metric;
   shards: number;
+  /** Copies of each shard the cluster keeps (catalogs written before replicas existed: 1); embedded: one whatever the number. */
+  replicas: number;
   quantization: Quantization;
   m: number;
   efConstruction: number;
@@ -46,11 +49,13 @@ const FILE = 'catalog.json';
 const VERSION = 2;
 export const COLLECTIONS_DIR = 'collections';
 
-export class Catalog {
+export class Catalog implements CatalogStore {
   readonly dataDir: string;
   /** By key(database, name). */
   readonly #entries: Map<string, CollectionEntry>;
+  readonly #listeners = new Set<(change: CatalogChange) => void>();
   #chain: Promise<void> = Promise.resolve();
+  #closed = false;
 
   private constructor(dataDir: string, entries: CollectionEntry[]) {
     this.dataDir = dataDir;
@@ -98,7 +103,7 @@ export class Catalog {
    */
   prepare(spec: NewCollection, now = new Date()): CollectionEntry {
     this.#requireFree(spec.database, spec.name);
-    return { ...spec, dir: `${spec.name}-${now.getTime().toString(36)}-${Math.random().toString(36).slice(2, 8)}`, createdAt: now.toISOString(), policies: {} };
+    return newEntry(spec, now);
   }
 
   /** Adds a prepared entry durably; 42710 if the name was taken meanwhile. */
@@ -106,7 +111,7 @@ export class Catalog {
     return this.#change(() => {
       this.#requireFree(entry.database, entry.name);
       this.#entries.set(key(entry.database, entry.name), entry);
-      return entry;
+      return { kind: 'put', entry };
     });
   }
 
@@ -115,28 +120,38 @@ export class Catalog {
     return this.#change(() => {
       const entry = this.#require(database, name);
       this.#entries.delete(key(database, name));
-      return entry;
+      return { kind: 'delete', entry };
     });
   }
 
   setPolicy(database: string, name: string, policy: string, value: string | null): Promise<CollectionEntry> {
     return this.#change(() => {
-      const entry = this.#require(database, name);
-      const policies = { ...entry.policies };
-      if (value === null) delete policies[policy]; else policies[policy] = value;
-      const updated = { ...entry, policies };
+      const updated = withPolicy(this.#require(database, name), policy, value);
       this.#entries.set(key(database, name), updated);
-      return updated;
+      return { kind: 'put', entry: updated };
     });
   }
 
+  /** Every change of this catalog once it is on disk, in order (only this process writes the file). */
+  watch(listener: (change: CatalogChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => { this.#listeners.delete(listener); };
+  }
+
+  /** Waits for the change being written; later changes are refused. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#listeners.clear();
+    await this.#chain;
+  }
+
   #requireFree(database: string, name: string): void {
-    if (this.#entries.has(key(database, name))) throw new VectorgateError(SqlState.DuplicateObject, `collection "${name}" already exists`);
+    if (this.#entries.has(key(database, name))) throw duplicateCollection(name);
   }
 
   #require(database: string, name: string): CollectionEntry {
     const entry = this.#entries.get(key(database, name));
-    if (entry === undefined) throw new VectorgateError(SqlState.UndefinedTable, `collection "${name}" does not exist`);
+    if (entry === undefined) throw missingCollection(name);
     return entry;
   }
 
@@ -144,23 +159,76 @@ export class Catalog {
     return writeFileAtomic(join(this.dataDir, FILE), JSON.stringify({ version: VERSION, collections: this.list() }, null, 1));
   }
 
-  /** Applies `mutate` to a copy, writes it, and only then makes it visible; one change at a time. */
-  #change<T>(mutate: () => T): Promise<T> {
+  /**
+   * Applies `mutate` to a copy, writes it, and only then makes it visible and tells the watchers;
+   * one change at a time, so they see the changes in the order they were made.
+   */
+  #change(mutate: () => CatalogChange): Promise<CollectionEntry> {
+    if (this.#closed) return Promise.reject(new Error('the catalog is closed'));
     const run = this.#chain.then(async () => {
       const before = new Map(this.#entries);
-      let result: T;
+      let change: CatalogChange;
       try {
-        result = mutate();
+        change = mutate();
         await this.#write();
       } catch (err) {
         this.#entries.clear();
         for (const [k, v] of before) this.#entries.set(k, v);
         throw err;
       }
-      return result;
+      notify(this.#listeners, change);
+      return change.entry;
     });
     this.#chain = run.then(() => undefined, () => undefined);
     return run;
+  }
+}
+
+/** A stored entry: it has a database and an owner; one written before replicas existed has one. */
+function checkedEntry(e: CollectionEntry): CollectionEntry {
+  if (typeof e.database !== 'string' || typeof e.owner !== 'string') throw new Error(`collection "${e.name}" has no database or owner`);
+  return withReplicas(e);
+}
+
+function withReplicas(e: CollectionEntry): CollectionEntry {
+  return typeof e.replicas === 'number' ? e : { ...e, replicas: 1 };
+}
+
+/** One entry stored as JSON elsewhere (an etcd key, named by `where`); XX001 if it is not one. */
+export function parseEntry(text: string, where: string): CollectionEntry {
+  try {
+    const parsed = JSON.parse(text) as CollectionEntry;
+    if (typeof parsed !== 'object' || parsed === null || typeof parsed.name !== 'string' || typeof parsed.dir !== 'string') throw new Error('not a collection entry');
+    return checkedEntry(parsed);
+  } catch (err) {
+    throw new VectorgateError(SqlState.DataCorrupted, `catalog entry ${where} is unreadable: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** An entry with its own directory name: the name, the time and a random part, so no incarnation reuses one. */
+export function newEntry(spec: NewCollection, now: Date): CollectionEntry {
+  return { ...spec, dir: `${spec.name}-${now.getTime().toString(36)}-${Math.random().toString(36).slice(2, 8)}`, createdAt: now.toISOString(), policies: {} };
+}
+
+/** The entry with one policy set (value null: removed). */
+export function withPolicy(entry: CollectionEntry, policy: string, value: string | null): CollectionEntry {
+  const policies = { ...entry.policies };
+  if (value === null) delete policies[policy]; else policies[policy] = value;
+  return { ...entry, policies };
+}
+
+export function duplicateCollection(name: string): VectorgateError {
+  return new VectorgateError(SqlState.DuplicateObject, `collection "${name}" already exists`);
+}
+
+export function missingCollection(name: string): VectorgateError {
+  return new VectorgateError(SqlState.UndefinedTable, `collection "${name}" does not exist`);
+}
+
+/** A listener's failure is its own: the change is durable whatever a listener does with it. */
+export function notify(listeners: Iterable<(change: CatalogChange) => void>, change: CatalogChange): void {
+  for (const listener of [...listeners]) {
+    try { listener(change); } catch { /* the listener reports its own failures */ }
   }
 }
 
@@ -179,13 +247,10 @@ function readEntries(path: string, migration: MigrationTarget): { version: numbe
     const parsed = JSON.parse(text) as { version: number; collections: CollectionEntry[] };
     if (!Array.isArray(parsed.collections)) throw new Error('no collections list');
     if (parsed.version === 1) {
-      return { version: 1, entries: parsed.collections.map((e) => ({ ...e, database: migration.database, owner: migration.owner })) };
+      return { version: 1, entries: parsed.collections.map((e) => withReplicas({ ...e, database: migration.database, owner: migration.owner })) };
     }
     if (parsed.version !== VERSION) throw new Error(`unknown catalog version ${parsed.version}`);
-    for (const e of parsed.collections) {
-      if (typeof e.database !== 'string' || typeof e.owner !== 'string') throw new Error(`collection "${e.name}" has no database or owner`);
-    }
-    return { version: VERSION, entries: parsed.collections };
+    return { version: VERSION, entries: parsed.collections.map(checkedEntry) };
   } catch (err) {
     throw new VectorgateError(SqlState.DataCorrupted, `catalog ${path} is unreadable: ${(err as Error).message}`, { severity: 'FATAL', cause: err });
   }

@@ -97,7 +97,7 @@ describe('worker thread deaths', () => {
     const store = await CollectionStore.open(dataDir, config, seams);
     try {
       assert.ok(seams.transport instanceof ThreadTransport);
-      const entry = await store.create({ name: 'items', dims: 4, metric: 'l2', shards: 2, quantization: 'none', m: 16, efConstruction: 64, engine: 'usearch', database: 'db', owner: 'alice' });
+      const entry = await store.create({ name: 'items', dims: 4, metric: 'l2', shards: 2, replicas: 1, quantization: 'none', m: 16, efConstruction: 64, engine: 'usearch', database: 'db', owner: 'alice' });
       const random = rng(17);
       const expected = new Map<string, Float32Array>();
       for (let b = 0; b < 3; b++) {

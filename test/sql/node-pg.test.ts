@@ -41,7 +41,7 @@ after(async () => {
 
 test('node-pg: create returns the spec as jsonb; vector_collections lists it with types', async () => {
   const created = await client.query(`SELECT vector_create_collection('cos', 2, metric => 'cosine', engine => 'hnswlib', m => 8, ef_construction => 50) AS spec`);
-  assert.deepEqual(created.rows[0].spec, { name: 'cos', dimensions: 2, metric: 'cosine', shards: 1, quantization: 'none', m: 8, ef_construction: 50, engine: 'hnswlib' });
+  assert.deepEqual(created.rows[0].spec, { name: 'cos', dimensions: 2, metric: 'cosine', shards: 1, replicas: 1, quantization: 'none', m: 8, ef_construction: 50, engine: 'hnswlib' });
   assert.equal(created.fields[0]!.dataTypeID, 3802);
   const list = await client.query(`SELECT name, dimensions, metric, shards, engine, vectors FROM vector_collections()`);
   assert.deepEqual(list.rows, [

@@ -40,7 +40,7 @@ test('psql: the whole surface in one script', async () => {
     ].join('\n'),
   }));
   assert.deepEqual(out, [
-    '{"name":"docs","dimensions":3,"metric":"cosine","shards":2,"quantization":"f16","m":16,"ef_construction":200,"engine":"usearch"}',
+    '{"name":"docs","dimensions":3,"metric":"cosine","shards":2,"replicas":1,"quantization":"f16","m":16,"ef_construction":200,"engine":"usearch"}',
     '1',
     '2',
     'doc-1|0.004962802',

@@ -9,7 +9,7 @@ import { Catalog, type NewCollection } from '../../src/storage/catalog.ts';
 const root = mkdtempSync(join(tmpdir(), 'vg-catalog-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 const spec = (name: string, database = 'app', owner = 'alice'): NewCollection =>
-  ({ name, dims: 3, metric: 'l2', shards: 2, quantization: 'none', m: 16, efConstruction: 200, engine: 'usearch', database, owner });
+  ({ name, dims: 3, metric: 'l2', shards: 2, replicas: 1, quantization: 'none', m: 16, efConstruction: 200, engine: 'usearch', database, owner });
 const MIGRATION = { database: 'vectorgate', owner: 'vectorgate' };
 
 test('catalog changes are durable, serialised, and orphan directories are removed on open', async () => {

@@ -4,7 +4,7 @@ import { BOOL, INT4, INT8, JSONB, TEXT, TIMESTAMPTZ } from '../pg-types.ts';
 import { collectionsOf, type LocalFunction } from './types.ts';
 import { SqlState, VectorgateError } from '../../errors.ts';
 import { checkCreateSpec } from '../../router/validate.ts';
-import type { ExecContext } from '../local-plan.ts';
+import type { ExecContext, Notice } from '../local-plan.ts';
 import type { CollectionInfo, CreateSpec } from '../../router/collections.ts';
 
 /**
@@ -22,6 +22,20 @@ async function createWithRelation(ctx: ExecContext, spec: CreateSpec & { owner: 
   }
 }
 
+/**
+ * The embedded default hosts one copy of each shard whatever a collection asks for; the number is
+ * kept in the catalog for the cluster, which places that many.
+ */
+const SERVED_REPLICAS = 1;
+
+function fewerReplicasNotice(name: string, replicas: number): Notice {
+  return {
+    severity: 'NOTICE', code: SqlState.SuccessfulCompletion,
+    message: `collection "${name}" keeps one replica of each shard here, not ${replicas}`,
+    detail: `The embedded deployment runs ${SERVED_REPLICAS} replica per shard; replicas = ${replicas} is stored and applies in cluster mode.`,
+  };
+}
+
 /** Returns the new collection's settings as jsonb, so the caller sees every default that was applied. */
 export const createCollection: LocalFunction = {
   name: 'vector_create_collection',
@@ -33,6 +47,7 @@ export const createCollection: LocalFunction = {
       { name: 'metric', kind: 'text', optional: true }, { name: 'shards', kind: 'int', optional: true },
       { name: 'quantization', kind: 'text', optional: true }, { name: 'm', kind: 'int', optional: true },
       { name: 'ef_construction', kind: 'int', optional: true }, { name: 'engine', kind: 'text', optional: true },
+      { name: 'replicas', kind: 'int', optional: true },
     ],
     async run(ctx, a) {
       const collections = collectionsOf(ctx);
@@ -45,6 +60,7 @@ export const createCollection: LocalFunction = {
         m: a.optInt('m'),
         efConstruction: a.optInt('ef_construction'),
         engine: a.optText('engine')?.toLowerCase() as EngineKind | undefined,
+        replicas: a.optInt('replicas'),
       };
       // PostgreSQL's order for CREATE TABLE: the name and options, the schema privilege, then the catalog.
       checkCreateSpec(spec, collections.config);
@@ -53,8 +69,9 @@ export const createCollection: LocalFunction = {
       const owner = (await ctx.access.principal()).currentUser;
       await ctx.tenant.admitCreate(owner);
       const info = await createWithRelation(ctx, { ...spec, owner });
-      const { name, dims, metric, shards, quantization, m, efConstruction, engine } = info;
-      return [[{ name, dimensions: dims, metric, shards, quantization, m, ef_construction: efConstruction, engine }]];
+      const { name, dims, metric, shards, replicas, quantization, m, efConstruction, engine } = info;
+      if (replicas > SERVED_REPLICAS) ctx.notice(fewerReplicasNotice(name, replicas));
+      return [[{ name, dimensions: dims, metric, shards, replicas, quantization, m, ef_construction: efConstruction, engine }]];
     },
   }],
 };
@@ -81,7 +98,7 @@ export const listCollections: LocalFunction = {
   set: true,
   columns: [
     { name: 'name', type: TEXT }, { name: 'dimensions', type: INT4 }, { name: 'metric', type: TEXT },
-    { name: 'shards', type: INT4 }, { name: 'quantization', type: TEXT }, { name: 'm', type: INT4 },
+    { name: 'shards', type: INT4 }, { name: 'replicas', type: INT4 }, { name: 'quantization', type: TEXT }, { name: 'm', type: INT4 },
     { name: 'ef_construction', type: INT4 }, { name: 'engine', type: TEXT }, { name: 'vectors', type: INT8 },
     { name: 'policies', type: JSONB }, { name: 'created_at', type: TIMESTAMPTZ },
   ],
@@ -92,7 +109,7 @@ export const listCollections: LocalFunction = {
       const visible = await ctx.access.visible(all.map((c) => c.name));
       return all.filter((c) => visible.has(c.name))
         .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
-        .map((c) => [c.name, c.dims, c.metric, c.shards, c.quantization, c.m, c.efConstruction, c.engine, c.vectors, c.policies, c.createdAt]);
+        .map((c) => [c.name, c.dims, c.metric, c.shards, c.replicas, c.quantization, c.m, c.efConstruction, c.engine, c.vectors, c.policies, c.createdAt]);
     },
   }],
 };
