@@ -217,6 +217,28 @@ export interface Config {
   snapshotMaxLogBytes: number;
   /** How often a shard checks whether a snapshot is due. */
   snapshotCheckIntervalMs: number;
+
+  // Cluster mode, gRPC between proxies and worker processes (issue 10, grpc part).
+  /** Deadline of one gRPC call to a worker when the caller gives none (its statement's remaining time wins when it does). */
+  grpcCallTimeoutMs: number;
+  /** Deadline of one snapshot transfer from a worker (all its chunks). */
+  grpcSnapshotTimeoutMs: number;
+  /** Largest gRPC message a worker server or client sends or receives (one request, reply or snapshot chunk). */
+  grpcMaxMessageBytes: number;
+  /** Calls one connection to a worker may have in flight at once (HTTP/2 max concurrent streams); more wait on the client until their deadline. */
+  grpcMaxConcurrentCalls: number;
+  /** Interval of HTTP/2 keepalive pings on a worker connection, so a dead peer is noticed without a call. */
+  grpcKeepaliveTimeMs: number;
+  /** How long a keepalive ping may go unanswered before the connection is closed. */
+  grpcKeepaliveTimeoutMs: number;
+  /** Longest wait between reconnect attempts to a worker that is down (gRPC's backoff grows up to this). */
+  grpcReconnectMaxBackoffMs: number;
+  /** Replies of at least this many bytes are gzip'd by the worker (grpc-js cannot compress replies itself); 0 = never. */
+  grpcGzipMinBytes: number;
+  /** Bytes of a snapshot file one stream message carries. */
+  grpcSnapshotChunkBytes: number;
+  /** Largest snapshot a client accepts from a worker (all files together). */
+  grpcSnapshotMaxBytes: number;
 }
 
 export const DEFAULTS: Readonly<Config> = Object.freeze({
@@ -304,6 +326,17 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   snapshotHeavyIngestBytesPerSec: 8 * 1024 * 1024,
   snapshotMaxLogBytes: 1024 * 1024 * 1024,
   snapshotCheckIntervalMs: 5_000,
+  // Cluster mode, gRPC (issue 10, grpc part).
+  grpcCallTimeoutMs: 30_000,
+  grpcSnapshotTimeoutMs: 600_000,
+  grpcMaxMessageBytes: 64 * 1024 * 1024,
+  grpcMaxConcurrentCalls: 256,
+  grpcKeepaliveTimeMs: 10_000,
+  grpcKeepaliveTimeoutMs: 5_000,
+  grpcReconnectMaxBackoffMs: 1_000,
+  grpcGzipMinBytes: 0,
+  grpcSnapshotChunkBytes: 1024 * 1024,
+  grpcSnapshotMaxBytes: 64 * 1024 * 1024 * 1024,
 });
 
 export function makeConfig(overrides: Partial<Config> = {}): Config {
@@ -323,6 +356,8 @@ function assertConfig(config: Config): void {
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs',
+    'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',
+    'grpcKeepaliveTimeoutMs', 'grpcReconnectMaxBackoffMs', 'grpcSnapshotChunkBytes', 'grpcSnapshotMaxBytes',
   ];
   for (const key of positive) {
     const value = config[key];
@@ -332,7 +367,7 @@ function assertConfig(config: Config): void {
   }
   const nonNegative: (keyof Config)[] = [
     'quotaMaxSearchesPerSecond', 'quotaMaxWriteRowsPerSecond', 'quotaMaxConcurrentStatements', 'quotaMaxCollections',
-    'quotaMaxVectorsPerCollection', 'quotaMaxVectors', 'quotaMaxBytes', 'quotaMaxWaitMs',
+    'quotaMaxVectorsPerCollection', 'quotaMaxVectors', 'quotaMaxBytes', 'quotaMaxWaitMs', 'grpcGzipMinBytes',
   ];
   for (const key of nonNegative) {
     const value = config[key];
@@ -342,6 +377,9 @@ function assertConfig(config: Config): void {
   }
   if (!Number.isInteger(config.shardWorkers) || config.shardWorkers < 0) {
     throw new RangeError('shardWorkers must be a non-negative integer (0 = one per core)');
+  }
+  if (config.grpcSnapshotChunkBytes >= config.grpcMaxMessageBytes) {
+    throw new RangeError('grpcSnapshotChunkBytes must be smaller than grpcMaxMessageBytes');
   }
   if (config.snapshotMinLogBytes > config.snapshotMaxLogBytes) {
     throw new RangeError('snapshotMinLogBytes must not exceed snapshotMaxLogBytes');
