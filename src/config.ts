@@ -239,6 +239,8 @@ export interface Config {
   grpcSnapshotChunkBytes: number;
   /** Largest snapshot a client accepts from a worker (all files together). */
   grpcSnapshotMaxBytes: number;
+  /** Most files one snapshot transfer may carry. */
+  grpcSnapshotMaxFiles: number;
 }
 
 export const DEFAULTS: Readonly<Config> = Object.freeze({
@@ -337,6 +339,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   grpcGzipMinBytes: 0,
   grpcSnapshotChunkBytes: 1024 * 1024,
   grpcSnapshotMaxBytes: 64 * 1024 * 1024 * 1024,
+  grpcSnapshotMaxFiles: 1000,
 });
 
 export function makeConfig(overrides: Partial<Config> = {}): Config {
@@ -357,7 +360,7 @@ function assertConfig(config: Config): void {
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',
-    'grpcKeepaliveTimeoutMs', 'grpcReconnectMaxBackoffMs', 'grpcSnapshotChunkBytes', 'grpcSnapshotMaxBytes',
+    'grpcKeepaliveTimeoutMs', 'grpcReconnectMaxBackoffMs', 'grpcSnapshotChunkBytes', 'grpcSnapshotMaxBytes', 'grpcSnapshotMaxFiles',
   ];
   for (const key of positive) {
     const value = config[key];
