@@ -272,13 +272,29 @@ export interface Config {
   /** How often a shard checks whether a snapshot is due. */
   snapshotCheckIntervalMs: number;
 
-  // Cluster processes (`vectorgate worker`, `vectorgate proxy --etcd`, `vectorgate cluster`).
-  /** Client URLs of the etcd cluster, comma-separated (--etcd); empty = the embedded default (local logs and catalog). */
-  etcdEndpoints: string;
-  /** A worker's zone (--zone): a shard's replicas go to distinct zones when there are enough. */
-  workerZone: string;
-  /** A worker's relative capacity (--capacity): workers of larger capacity hold proportionally more replicas. */
-  workerCapacity: number;
+  // Cluster mode, gRPC between proxies and worker processes (issue 10, grpc part).
+  /** Deadline of one gRPC call to a worker when the caller gives none (its statement's remaining time wins when it does). */
+  grpcCallTimeoutMs: number;
+  /** Deadline of one snapshot transfer from a worker (all its chunks). */
+  grpcSnapshotTimeoutMs: number;
+  /** Largest gRPC message a worker server or client sends or receives (one request, reply or snapshot chunk). */
+  grpcMaxMessageBytes: number;
+  /** Calls one connection to a worker may have in flight at once (HTTP/2 max concurrent streams); more wait on the client until their deadline. */
+  grpcMaxConcurrentCalls: number;
+  /** Interval of HTTP/2 keepalive pings on a worker connection, so a dead peer is noticed without a call. */
+  grpcKeepaliveTimeMs: number;
+  /** How long a keepalive ping may go unanswered before the connection is closed. */
+  grpcKeepaliveTimeoutMs: number;
+  /** Longest wait between reconnect attempts to a worker that is down (gRPC's backoff grows up to this). */
+  grpcReconnectMaxBackoffMs: number;
+  /** Replies of at least this many bytes are gzip'd by the worker (grpc-js cannot compress replies itself); 0 = never. */
+  grpcGzipMinBytes: number;
+  /** Bytes of a snapshot file one stream message carries. */
+  grpcSnapshotChunkBytes: number;
+  /** Largest snapshot a client accepts from a worker (all files together). */
+  grpcSnapshotMaxBytes: number;
+  /** Most files one snapshot transfer may carry. */
+  grpcSnapshotMaxFiles: number;
 }
 
 export const DEFAULTS: Readonly<Config> = Object.freeze({
@@ -389,9 +405,18 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   etcdNextCacheEntries: 100_000,
   snapshotMaxLogBytes: 1024 * 1024 * 1024,
   snapshotCheckIntervalMs: 5_000,
-  etcdEndpoints: '',
-  workerZone: 'default',
-  workerCapacity: 1,
+  // Cluster mode, gRPC (issue 10, grpc part).
+  grpcCallTimeoutMs: 30_000,
+  grpcSnapshotTimeoutMs: 600_000,
+  grpcMaxMessageBytes: 64 * 1024 * 1024,
+  grpcMaxConcurrentCalls: 256,
+  grpcKeepaliveTimeMs: 10_000,
+  grpcKeepaliveTimeoutMs: 5_000,
+  grpcReconnectMaxBackoffMs: 1_000,
+  grpcGzipMinBytes: 0,
+  grpcSnapshotChunkBytes: 1024 * 1024,
+  grpcSnapshotMaxBytes: 64 * 1024 * 1024 * 1024,
+  grpcSnapshotMaxFiles: 1000,
 });
 
 export function makeConfig(overrides: Partial<Config> = {}): Config {
@@ -411,9 +436,8 @@ function assertConfig(config: Config): void {
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs',
-    'etcdCallTimeoutMs', 'etcdWriteTimeoutMs', 'etcdRecordMaxBytes', 'etcdTxnMaxBytes', 'etcdAppendMaxRetries',
-    'etcdTailPageBytes', 'etcdTailCheckMs', 'etcdQuotaBytes', 'etcdMaxReceiveBytes',
-    'etcdDbSizeCacheMs', 'etcdMaxPendingAppends', 'etcdNextCacheEntries', 'workerCapacity',
+    'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',
+    'grpcKeepaliveTimeoutMs', 'grpcReconnectMaxBackoffMs', 'grpcSnapshotChunkBytes', 'grpcSnapshotMaxBytes', 'grpcSnapshotMaxFiles',
   ];
   for (const key of positive) {
     const value = config[key];
@@ -423,7 +447,7 @@ function assertConfig(config: Config): void {
   }
   const nonNegative: (keyof Config)[] = [
     'quotaMaxSearchesPerSecond', 'quotaMaxWriteRowsPerSecond', 'quotaMaxConcurrentStatements', 'quotaMaxCollections',
-    'quotaMaxVectorsPerCollection', 'quotaMaxVectors', 'quotaMaxBytes', 'quotaMaxWaitMs',
+    'quotaMaxVectorsPerCollection', 'quotaMaxVectors', 'quotaMaxBytes', 'quotaMaxWaitMs', 'grpcGzipMinBytes',
   ];
   for (const key of nonNegative) {
     const value = config[key];
@@ -433,6 +457,9 @@ function assertConfig(config: Config): void {
   }
   if (!Number.isInteger(config.shardWorkers) || config.shardWorkers < 0) {
     throw new RangeError('shardWorkers must be a non-negative integer (0 = one per core)');
+  }
+  if (config.grpcSnapshotChunkBytes >= config.grpcMaxMessageBytes) {
+    throw new RangeError('grpcSnapshotChunkBytes must be smaller than grpcMaxMessageBytes');
   }
   if (config.snapshotMinLogBytes > config.snapshotMaxLogBytes) {
     throw new RangeError('snapshotMinLogBytes must not exceed snapshotMaxLogBytes');
