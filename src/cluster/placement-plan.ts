@@ -11,8 +11,10 @@
 // - a worker whose lease has been lost for at most graceMs keeps its replicas (a restart, not a
 //   death); after that its replicas are dropped and re-assigned elsewhere as `joining`;
 // - moves are add-then-remove: a new replica is `joining` until its worker reports it serving; only
-//   then is the replica it replaces marked `leaving`, and dropped once its worker no longer reports
-//   it. No move ever leaves a shard with fewer serving replicas than it had;
+//   when every replica of the shard's target serves are the ones it replaces marked `leaving`, and
+//   dropped once their worker no longer reports them. A leaving replica whose worker still serves it
+//   is taken back (serving) while the shard is short of serving replicas. No move ever leaves a
+//   shard with fewer serving replicas than it had;
 // - fewer eligible workers than R → as many replicas as there are, and a warning;
 // - valid placements are kept (no rebalancing yet): plan(plan(x)) == plan(x). Every state change is
 //   gated on something outside the plan (a report, a lease, the clock), so a plan is a fixed point.
@@ -133,8 +135,9 @@ function planShard(context: Context, shard: PlacementShard): PlacedReplica[] {
   const target = chooseTarget(context, shard, existing);
   const next = new Map<string, ReplicaState>();
   for (const [worker, state] of existing) {
-    if (state === 'leaving') next.set(worker, 'leaving');
-    else if (target.has(worker)) next.set(worker, state);
+    if (!target.has(worker)) continue;
+    next.set(worker, state === 'leaving' ? 'serving' : state);
+    if (state === 'leaving') context.moves.push({ shard: shard.key, worker, action: 'serve', reason: 'leaving replica needed again' });
   }
   for (const worker of target) {
     if (next.has(worker)) continue;
@@ -160,8 +163,7 @@ function survivingReplicas(context: Context, key: string, reports: Record<string
       continue;
     }
     if (replica.state === 'leaving' && reports[replica.worker] === undefined) {
-      context.moves.push({ shard: key, worker: replica.worker, action: 'drop', reason: 'leaving replica released by its worker' });
-      context.load.set(replica.worker, (context.load.get(replica.worker) ?? 1) - 1);
+      dropReplica(context, key, replica.worker, 'leaving replica released by its worker');
       continue;
     }
     let state = replica.state;
@@ -183,7 +185,10 @@ function survivingReplicas(context: Context, key: string, reports: Record<string
 function chooseTarget(context: Context, shard: PlacementShard, existing: Map<string, ReplicaState>): Set<string> {
   const wanted = Math.max(0, shard.replicas);
   const enforceZones = context.aliveZones >= wanted;
-  const held = [...existing].filter(([, state]) => state !== 'leaving').map(([worker, state]) => ({ worker, state }));
+  const reports = context.input.reports[shard.key] ?? {};
+  const held = [...existing]
+    .filter(([worker, state]) => state !== 'leaving' || reports[worker]?.serving === true)
+    .map(([worker, state]) => ({ worker, rank: state === 'joining' ? 1 : 0 }));
   held.sort((a, b) => compareHeld(context, shard.key, a, b));
   const target = new Set<string>();
   const zones = new Set<string>();
@@ -220,35 +225,42 @@ function addNewWorkers(context: Context, key: string, target: Set<string>, zones
 }
 
 /**
- * A serving replica outside the target is marked leaving only when the target's serving replicas
- * are at least as many as the shard had (up to R): its replacement must serve first. One whose
- * worker reports nothing is dropped at once (there is nothing to wind down). A joining replica
- * outside the target never served, so it is dropped.
+ * The replicas outside the target: a joining one never served, so it is dropped. The others (serving,
+ * or leaving but still served by their worker) keep serving until every replica of the target
+ * serves; then they are marked leaving, or dropped at once when their worker reports nothing (there
+ * is nothing to wind down). This depends only on the target's states, not on the replicas it
+ * changes, so planning the plan again changes nothing.
  */
 function retireReplaced(context: Context, shard: PlacementShard, existing: Map<string, ReplicaState>, target: Set<string>, next: Map<string, ReplicaState>, reports: Record<string, ReplicaReport>): void {
-  const servingBefore = [...existing.values()].filter((state) => state === 'serving').length;
-  const servingInTarget = [...target].filter((worker) => next.get(worker) === 'serving').length;
-  const mayRetire = servingInTarget >= Math.min(shard.replicas, servingBefore);
+  const targetServes = [...target].every((worker) => next.get(worker) === 'serving');
   for (const [worker, state] of existing) {
-    if (target.has(worker) || state === 'leaving') continue;
+    if (target.has(worker)) continue;
     if (state === 'joining') {
-      context.moves.push({ shard: shard.key, worker, action: 'drop', reason: 'joining replica no longer needed' });
-      context.load.set(worker, (context.load.get(worker) ?? 1) - 1);
-    } else if (!mayRetire) {
+      dropReplica(context, shard.key, worker, 'joining replica no longer needed');
+    } else if (!targetServes && (state === 'serving' || reports[worker]?.serving === true)) {
       next.set(worker, 'serving');
+      if (state === 'leaving') context.moves.push({ shard: shard.key, worker, action: 'serve', reason: 'needed until its replacement serves' });
     } else if (reports[worker] === undefined) {
-      context.moves.push({ shard: shard.key, worker, action: 'drop', reason: 'replaced, and its worker reports no replica' });
-      context.load.set(worker, (context.load.get(worker) ?? 1) - 1);
+      dropReplica(context, shard.key, worker, 'replaced, and its worker reports no replica');
     } else {
       next.set(worker, 'leaving');
-      context.moves.push({ shard: shard.key, worker, action: 'leave', reason: 'replaced by a serving replica' });
+      if (state !== 'leaving') context.moves.push({ shard: shard.key, worker, action: 'leave', reason: 'replaced by a serving replica' });
     }
   }
 }
 
-/** Which held replica to keep first: serving before joining, a live worker before one in its grace period, then the stable hash. */
-function compareHeld(context: Context, key: string, a: PlacedReplica, b: PlacedReplica): number {
-  return rankOfState(a.state) - rankOfState(b.state)
+function dropReplica(context: Context, key: string, worker: string, reason: string): void {
+  context.moves.push({ shard: key, worker, action: 'drop', reason });
+  context.load.set(worker, (context.load.get(worker) ?? 1) - 1);
+}
+
+/**
+ * Which held replica to keep first: one with data (serving, or leaving but still served: the same
+ * rank, so marking a replica leaving never changes the choice) before a joining one, a live worker
+ * before one in its grace period, then the stable hash.
+ */
+function compareHeld(context: Context, key: string, a: { worker: string; rank: number }, b: { worker: string; rank: number }): number {
+  return a.rank - b.rank
     || rankOfLiveness(context.liveness.get(a.worker)!) - rankOfLiveness(context.liveness.get(b.worker)!)
     || spread(key, a.worker) - spread(key, b.worker)
     || compareText(a.worker, b.worker);

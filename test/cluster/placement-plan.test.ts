@@ -161,6 +161,17 @@ describe('placement rules', () => {
     assert.deepEqual(step3.moves.map((move) => move.action), ['drop']);
   });
 
+  test('a leaving replica still served is taken back while the shard is short of serving replicas', () => {
+    const workers = [worker('w1', 'a'), worker('w2', 'a'), worker('w3', 'b', { alive: false }), worker('w4', 'c')];
+    const current: Assignment = { 'c1/0': [{ worker: 'w1', state: 'serving' }, { worker: 'w2', state: 'leaving' }, { worker: 'w3', state: 'serving' }] };
+    const reports = { 'c1/0': { w1: { serving: true }, w2: { serving: true } } };
+    const plan = planPlacement(input({ workers, shards: shards(1, 2), current, reports }));
+    assert.deepEqual(plan.assignment['c1/0'], [{ worker: 'w1', state: 'serving' }, { worker: 'w2', state: 'serving' }, { worker: 'w4', state: 'joining' }]);
+    const again = planPlacement(input({ workers, shards: shards(1, 2), current: plan.assignment, reports }));
+    assert.deepEqual(again.assignment, plan.assignment);
+    assert.deepEqual(again.moves, []);
+  });
+
   test('lowering R retires the extra replicas while R keep serving', () => {
     const workers = [worker('w1', 'a'), worker('w2', 'b'), worker('w3', 'c')];
     const current: Assignment = { 'c1/0': ['w1', 'w2', 'w3'].map((id) => ({ worker: id, state: 'serving' as const })) };
@@ -243,6 +254,8 @@ describe('placement invariants over seeded random inputs', () => {
         const old = before.find((r) => r.worker === replica.worker);
         if (old === undefined) assert.equal(replica.state, 'joining', `${shard.key}: a new replica starts joining`);
         if (replica.state === 'serving' && old?.state === 'joining') assert.equal(given.reports[shard.key]?.[replica.worker]?.serving, true);
+        if (replica.state === 'leaving') assert.notEqual(given.reports[shard.key]?.[replica.worker], undefined, `${shard.key}: a leaving replica its worker released is dropped`);
+        if (replica.state === 'serving' && old?.state === 'leaving') assert.equal(given.reports[shard.key]?.[replica.worker]?.serving, true, `${shard.key}: only a replica still served comes back`);
       }
     }
   }
