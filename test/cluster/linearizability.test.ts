@@ -283,3 +283,45 @@ describe('seeded random histories', () => {
     assert.ok(checked >= 30, `${checked} histories had a read after an own write`);
   });
 });
+
+describe('seeded random vector set histories', () => {
+  type VectorOp = Operation<VectorInput, readonly number[] | null>;
+
+  /** As recordedHistory, for upsert / delete / get of a few ids, vectors stored as float32. */
+  function recordedVectorHistory(random: Random, count: number): VectorOp[] {
+    const stored = new Map<string, readonly number[]>();
+    const history: VectorOp[] = [];
+    for (let i = 0; i < count; i++) {
+      const atMs = 1_000 + i * 10;
+      const id = `doc-${randomInt(random, 3)}`;
+      const times = { client: `c${i % 4}`, invokeMs: atMs - randomInt(random, 20), completeMs: atMs + randomInt(random, 20) };
+      const draw = random();
+      if (draw < 0.4) {
+        const vector = [random(), random(), random(), random()];
+        stored.set(id, Array.from(Float32Array.from(vector)));
+        history.push({ ...times, input: { kind: 'upsert', id, vector } });
+      } else if (draw < 0.5) {
+        stored.delete(id);
+        history.push({ ...times, input: { kind: 'delete', id } });
+      } else {
+        history.push({ ...times, input: { kind: 'get', id }, output: stored.get(id) ?? null });
+      }
+    }
+    return history;
+  }
+
+  test('recorded histories are linearizable; a get that returns a vector never written is found', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const random = seeded(3000 + seed);
+      const history = recordedVectorHistory(random, 120);
+      assert.equal(checkLinearizable(history, vectorSet).verdict, 'linearizable', `seed ${seed}`);
+      const gets = history.flatMap((op, i) => (op.input.kind === 'get' && op.output !== null ? [i] : []));
+      const target = gets[randomInt(random, gets.length)]!;
+      const changed = history[target]!.output!.map((x, d) => (d === 0 ? x + 0.5 : x));
+      history[target] = { ...history[target]!, output: changed };
+      const result = checkLinearizable(history, vectorSet);
+      assert.equal(result.verdict, 'not-linearizable', `seed ${seed}`);
+      assert.deepEqual(result.anomaly!.operations, [history[target]], `seed ${seed}`);
+    }
+  });
+});

@@ -58,7 +58,7 @@ export interface CheckOptions {
   maxSteps?: number;
 }
 
-const DEFAULT_MAX_STEPS = 2_000_000;
+const DEFAULT_MAX_STEPS = 1_000_000;
 
 type Outcome = 'linearizable' | 'not-linearizable' | 'unknown';
 
