@@ -272,6 +272,14 @@ export interface Config {
   /** How often a shard checks whether a snapshot is due. */
   snapshotCheckIntervalMs: number;
 
+  // Cluster processes (`vectorgate worker`, `vectorgate proxy --etcd`, `vectorgate cluster`).
+  /** Client URLs of the etcd cluster, comma-separated (--etcd); empty = the embedded default (local logs and catalog). */
+  etcdEndpoints: string;
+  /** A worker's zone (--zone): a shard's replicas go to distinct zones when there are enough. */
+  workerZone: string;
+  /** A worker's relative capacity (--capacity): workers of larger capacity hold proportionally more replicas. */
+  workerCapacity: number;
+
   // Cluster mode, gRPC between proxies and worker processes (issue 10, grpc part).
   /** Deadline of one gRPC call to a worker when the caller gives none (its statement's remaining time wins when it does). */
   grpcCallTimeoutMs: number;
@@ -405,6 +413,9 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   etcdNextCacheEntries: 100_000,
   snapshotMaxLogBytes: 1024 * 1024 * 1024,
   snapshotCheckIntervalMs: 5_000,
+  etcdEndpoints: '',
+  workerZone: 'default',
+  workerCapacity: 1,
   // Cluster mode, gRPC (issue 10, grpc part).
   grpcCallTimeoutMs: 30_000,
   grpcSnapshotTimeoutMs: 600_000,
@@ -435,7 +446,7 @@ function assertConfig(config: Config): void {
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
-    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs',
+    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',
     'grpcKeepaliveTimeoutMs', 'grpcReconnectMaxBackoffMs', 'grpcSnapshotChunkBytes', 'grpcSnapshotMaxBytes', 'grpcSnapshotMaxFiles',
   ];
