@@ -26,6 +26,9 @@ export class ReplicaHost {
   /** The keys of the shards open here. */
   get shards(): string[] { return [...this.#replicas.keys()]; }
 
+  /** The replica of an open shard (its directory and snapshots, for snapshot transfer). */
+  replica(shard: string): ShardReplica | undefined { return this.#replicas.get(shard); }
+
   /** Answers one request; rejects with what the request did wrong (VectorgateError) or a bug. */
   async handle(req: Request): Promise<unknown> {
     switch (req.type) {

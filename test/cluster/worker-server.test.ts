@@ -18,6 +18,7 @@ import type { Request } from '../../src/router/worker-protocol.ts';
 import { listSnapshots, verifySnapshot } from '../../src/storage/snapshot.ts';
 import { randomVectors, rng } from '../engine/helpers/data.ts';
 import { ReplicaHandler } from './replica-handler.ts';
+import { openLocalLog } from '../../src/router/local-log.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'vg-grpc-server-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -57,7 +58,7 @@ describe('worker server with a real shard replica', () => {
     const seq = await served.client.call({ type: 'write', shard: 's0', upsert: { ids, vectors, payloads: ids.map((id, i) => JSON.stringify({ id, i })) } });
     assert.equal(seq, 1);
     assert.equal(await served.client.call({ type: 'write', shard: 's0', delete: ['v199'] }), 2);
-    const replica = replicas.replicas.get('s0')!;
+    const replica = replicas.replica('s0');
     for (let q = 0; q < 10; q++) {
       const query = randomVectors(random, 1, 16);
       const hits = await served.client.call({ type: 'search', shard: 's0', query, k: 10, options: { ef: 64 }, read: { minSeq: 2, waitMs: 1000 } });
@@ -87,9 +88,9 @@ describe('worker server with a real shard replica', () => {
     assert.deepEqual(listSnapshots(into), [ref]);
     await verifySnapshot(ref);
     assert.deepEqual(readdirSync(join(into, 'snapshots')), ['00000000000000000002']);
-    const copy = await ShardReplica.open(into, spec, config);
+    const copy = await ShardReplica.open(into, spec, config, await openLocalLog(into, config));
     try {
-      const original = replicas.replicas.get('s0')!;
+      const original = replicas.replica('s0');
       for (let q = 0; q < 10; q++) {
         const query = randomVectors(random, 1, 16);
         assert.deepEqual(copy.search(query, 10, {}), original.search(query, 10, {}));
