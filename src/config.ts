@@ -279,6 +279,8 @@ export interface Config {
   workerZone: string;
   /** A worker's relative capacity (--capacity): workers of larger capacity hold proportionally more replicas. */
   workerCapacity: number;
+  /** How long a proxy tries a shard's replicas (failing over between them) for a read without a consistency wait of its own. */
+  clusterReadTimeoutMs: number;
 
   // Cluster mode, gRPC between proxies and worker processes (issue 10, grpc part).
   /** Deadline of one gRPC call to a worker when the caller gives none (its statement's remaining time wins when it does). */
@@ -416,6 +418,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   etcdEndpoints: '',
   workerZone: 'default',
   workerCapacity: 1,
+  clusterReadTimeoutMs: 10_000,
   // Cluster mode, gRPC (issue 10, grpc part).
   grpcCallTimeoutMs: 30_000,
   grpcSnapshotTimeoutMs: 600_000,
@@ -446,7 +449,7 @@ function assertConfig(config: Config): void {
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
-    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity',
+    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',
     'grpcKeepaliveTimeoutMs', 'grpcReconnectMaxBackoffMs', 'grpcSnapshotChunkBytes', 'grpcSnapshotMaxBytes', 'grpcSnapshotMaxFiles',
   ];

@@ -140,6 +140,15 @@ export async function runProxy(config: Config): Promise<void> {
   onShutdown(log, config, stop, () => undefined);
 }
 
+/** Embedded: the catalog and shard logs in <dataDir>/vectors. Cluster (--etcd): everything in etcd and on the workers. */
+async function openCollections(config: Config, log: Logger): Promise<Collections> {
+  const dataDir = join(resolve(config.dataDir), 'vectors');
+  if (config.etcdEndpoints === '') return Collections.open(dataDir, config);
+  // Loaded on demand: the embedded default does not pay for gRPC and etcd at start-up.
+  const { openClusterSeams } = await import('../cluster/cluster-seams.ts');
+  return Collections.openWith(dataDir, config, await openClusterSeams(config, log));
+}
+
 function metricsEndpoint(config: Config): MetricsEndpoint {
   return { host: config.metricsHost, port: config.metricsPort, bearerToken: config.metricsBearerToken };
 }
@@ -147,7 +156,7 @@ function metricsEndpoint(config: Config): MetricsEndpoint {
 /** Collections (data in <dataDir>/vectors: catalog, per-shard logs, snapshots), proxy, metrics. */
 async function serve(config: Config, log: Logger, opened: (collections: Collections) => Promise<void> = async () => undefined): Promise<{ stop: () => Promise<void>; port: number }> {
   const metrics = createMetrics({ maxTenantMetricRoles: config.maxTenantMetricRoles });
-  const collections = await Collections.open(join(resolve(config.dataDir), 'vectors'), config);
+  const collections = await openCollections(config, log);
   // Which code runs: the compiled dist/ or the TypeScript sources through tsx (bin/vectorgate.js decides).
   const code = import.meta.url.endsWith('.js') ? 'dist' : 'src';
   log.info({ collections: collections.count, code }, 'vector collections opened');

@@ -136,12 +136,13 @@ export class CollectionStore {
 
   /**
    * A clean shutdown snapshots every collection it can, so the next start replays nothing; one whose
-   * snapshot cannot be written (a full disk) keeps its log, which the next start replays.
+   * snapshot cannot be written (a full disk) keeps its log, which the next start replays. Replicas on
+   * worker processes are theirs to snapshot.
    */
   async close(): Promise<void> {
     const failed: { name: string; err: unknown }[] = [];
     try {
-      for (const entry of this.#catalog.list()) {
+      for (const entry of this.#transport.hostsReplicas ? this.#catalog.list() : []) {
         try {
           await this.snapshot(entry);
         } catch (err) {

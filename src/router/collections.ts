@@ -4,7 +4,7 @@
 // are cluster-wide in PostgreSQL). The machinery (catalog, shard workers, durable writes) is
 // CollectionStore, which only these classes hold.
 import { makeConfig, type Config } from '../config.ts';
-import { CollectionStore } from './collection-store.ts';
+import { CollectionStore, type CollectionSeams } from './collection-store.ts';
 import { DatabaseCollections } from './database-collections.ts';
 import type { SessionPositions } from './session-positions.ts';
 import { openEmbeddedSeams } from './embedded-seams.ts';
@@ -22,7 +22,12 @@ export class Collections {
 
   /** Opens the catalog in dataDir and every collection's shards (snapshot + log replay each). */
   static async open(dataDir: string, config: Config = makeConfig({ dataDir })): Promise<Collections> {
-    return new Collections(await CollectionStore.open(dataDir, config, await openEmbeddedSeams(dataDir, config)));
+    return Collections.openWith(dataDir, config, await openEmbeddedSeams(dataDir, config));
+  }
+
+  /** The same over given seams (the cluster's: catalog in etcd, replicas on worker processes). */
+  static async openWith(dataDir: string, config: Config, seams: CollectionSeams): Promise<Collections> {
+    return new Collections(await CollectionStore.open(dataDir, config, seams));
   }
 
   get config(): Config { return this.#store.config; }

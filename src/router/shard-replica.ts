@@ -17,7 +17,8 @@ import { listSnapshots, verifySnapshot, writeSnapshot } from '../storage/snapsho
 import { SnapshotPolicy } from '../storage/snapshot-policy.ts';
 import type { ShardLog } from '../storage/shard-log.ts';
 
-export interface ExplainedSearch { hits: ShardHit[]; trace: SearchTrace; ms: number; lastApplied: number }
+/** replica: which replica answered (set by a transport that has several to choose from). */
+export interface ExplainedSearch { hits: ShardHit[]; trace: SearchTrace; ms: number; lastApplied: number; replica?: string }
 
 interface Unapplied { seq: number; txid: number | null; ops: Op[] }
 interface Waiter { resolve: (seq: number) => void; reject: (err: unknown) => void }

@@ -22,6 +22,11 @@ export interface HealthEvent {
 }
 
 export interface ShardTransport {
+  /**
+   * The replicas live behind this transport, in this process (threads): the router snapshots them at
+   * shutdown. Worker processes snapshot their own replicas (gRPC).
+   */
+  readonly hostsReplicas: boolean;
   /** Makes the shard reachable: opens it (threads) or waits until a replica serves it (cluster). */
   open(shard: string, dir: string, spec: IndexSpec, committed: number[]): Promise<void>;
   /** The shard is no longer used by this router (threads: closed; cluster: forgotten). */

@@ -45,6 +45,7 @@ class ThreadSlot {
 }
 
 export class ThreadTransport implements ShardTransport {
+  readonly hostsReplicas = true;
   readonly #config: Config;
   readonly #log: Logger;
   readonly #committedOf: ((shard: string) => number[]) | undefined;

@@ -4,6 +4,7 @@
 // - cluster (etcd-write-path.ts): the proxy appends every shard's records in one guarded etcd
 //   transaction; workers are not involved in writes, their replicas tail the log.
 import type { CollectionEntry } from '../storage/catalog-store.ts';
+import type { Op } from '../storage/record-codec.ts';
 import type { UpsertRows } from './worker-protocol.ts';
 
 /** One shard's part of a write. */
@@ -26,4 +27,16 @@ export interface WritePath {
 /** The transport's key of a collection's shard. */
 export function shardKey(entry: CollectionEntry, shard: number): string {
   return `${entry.dir}/${shard}`;
+}
+
+/** A part's rows as log ops, upserts first, in their order (a record applies them in this order). */
+export function opsOf(part: WritePart): Op[] {
+  const ops: Op[] = [];
+  if (part.upsert !== undefined) {
+    const { ids, vectors, payloads } = part.upsert;
+    const dims = ids.length === 0 ? 0 : vectors.length / ids.length;
+    ids.forEach((id, i) => ops.push({ op: 'upsert', id, vector: vectors.subarray(i * dims, (i + 1) * dims), payload: payloads[i] ?? null }));
+  }
+  for (const id of part.delete ?? []) ops.push({ op: 'delete', id });
+  return ops;
 }

@@ -1,0 +1,56 @@
+// The cluster deployment's seams for a proxy (`vectorgate proxy --etcd URLS`): the catalog in etcd
+// (EtcdCatalogStore), reads over gRPC to worker processes (GrpcTransport), writes appended to etcd by
+// the proxy itself (EtcdWritePath). The one place besides embedded-seams.ts that names their classes.
+// etcd unreachable at start: a clear log line per attempt and retries with back-off, until it answers.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { CollectionSeams } from '../router/collection-store.ts';
+import { createEtcdClient, type EtcdConnection } from '../storage/etcd-client.ts';
+import { EtcdCatalogStore } from '../storage/etcd-catalog.ts';
+import { EtcdLogWriter } from '../storage/etcd-log.ts';
+import { EtcdWritePath } from './etcd-write-path.ts';
+import { GrpcTransport } from './grpc-transport.ts';
+
+export interface ClusterSeams extends CollectionSeams { conn: EtcdConnection }
+
+const MAX_RETRY_DELAY_MS = 5_000;
+
+/** The etcd endpoints of --etcd / VECTORGATE_ETCD_ENDPOINTS (comma-separated). */
+export function etcdEndpointsOf(config: Config): string[] {
+  return config.etcdEndpoints.split(',').map((url) => url.trim()).filter((url) => url.length > 0);
+}
+
+export async function openClusterSeams(config: Config, log: Logger): Promise<ClusterSeams> {
+  const endpoints = etcdEndpointsOf(config);
+  const conn = createEtcdClient({ endpoints, maxReceiveBytes: config.etcdMaxReceiveBytes, callTimeoutMs: config.etcdCallTimeoutMs });
+  try {
+    const catalog = await untilReachable(log, endpoints, () => EtcdCatalogStore.open({ client: conn.client, endpoints, config }));
+    try {
+      const transport = await GrpcTransport.open({ conn, config, log });
+      const writes = new EtcdWritePath(conn, new EtcdLogWriter(conn, config), config);
+      return { conn, catalog, transport, writes };
+    } catch (err) {
+      await catalog.close();
+      throw err;
+    }
+  } catch (err) {
+    conn.client.close();
+    throw err;
+  }
+}
+
+/** Runs open until etcd answers, logging each failure; errors other than an unreachable etcd end it. */
+async function untilReachable<T>(log: Logger, endpoints: string[], open: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== '08006') throw err;
+      const delayMs = Math.min(MAX_RETRY_DELAY_MS, 100 * 2 ** attempt);
+      log.error({ endpoints, attempt, retryInMs: delayMs, err: err instanceof Error ? err.message : String(err) }, 'etcd is unreachable; retrying');
+      await sleep(delayMs);
+    }
+  }
+}
