@@ -24,6 +24,9 @@ export interface LocalClusterOptions {
   proxies: number;
   /** Port of proxy i (default: free ports). */
   proxyPorts?: number[];
+  /** The etcd URLs worker i / proxy i is given (default: every member's); tests cut one process off from etcd this way. */
+  workerEtcdUrls?: (worker: number, all: string[]) => string[];
+  proxyEtcdUrls?: (proxy: number, all: string[]) => string[];
   /** Extra environment for every vectorgate process (VECTORGATE_* settings). */
   env?: Record<string, string>;
   /** How long a process may take to start listening. */
@@ -116,6 +119,8 @@ export class LocalCluster {
       : null;
     const etcdUrls = options.etcdUrls ?? etcd!.urls;
     const env = { ...process.env, ...options.env };
+    const all = etcdUrls.split(',');
+    const urlsOf = (pick: ((i: number, all: string[]) => string[]) | undefined, i: number) => (pick?.(i, all) ?? all).join(',');
     const workers: ChildHandle[] = [];
     const proxies: ChildHandle[] = [];
     const cluster = new LocalCluster(etcd, etcdUrls, workers, proxies);
@@ -125,12 +130,12 @@ export class LocalCluster {
         const dataDir = join(options.dir, `worker-${i}`);
         mkdirSync(dataDir, { recursive: true });
         const zone = options.zones?.[i % options.zones.length] ?? `z${i}`;
-        workers.push(new ChildHandle(`worker ${i}`, port, ['worker', '--etcd', etcdUrls, '--listen', `${HOST}:${port}`, '--data-dir', dataDir, '--zone', zone], env, startTimeoutMs));
+        workers.push(new ChildHandle(`worker ${i}`, port, ['worker', '--etcd', urlsOf(options.workerEtcdUrls, i), '--listen', `${HOST}:${port}`, '--data-dir', dataDir, '--zone', zone], env, startTimeoutMs));
       }
       for (let i = 0; i < options.proxies; i++) {
         const port = options.proxyPorts?.[i] ?? await freePort();
         const upstream = `postgres://${options.upstream.host}:${options.upstream.port}`;
-        proxies.push(new ChildHandle(`proxy ${i}`, port, ['proxy', '--upstream', upstream, '--etcd', etcdUrls, '--listen', `${HOST}:${port}`, '--metrics-listen', `${HOST}:0`], env, startTimeoutMs));
+        proxies.push(new ChildHandle(`proxy ${i}`, port, ['proxy', '--upstream', upstream, '--etcd', urlsOf(options.proxyEtcdUrls, i), '--listen', `${HOST}:${port}`, '--metrics-listen', `${HOST}:0`], env, startTimeoutMs));
       }
       await Promise.all([...workers, ...proxies].map((child) => child.start()));
     } catch (err) {

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { LocalCluster } from '../../src/cluster/local-cluster.ts';
+import { LocalCluster, type LocalClusterOptions } from '../../src/cluster/local-cluster.ts';
 import { DATABASE, ROLES, startCluster, type TestCluster } from './cluster.ts';
 
 export interface VgCluster {
@@ -21,6 +21,8 @@ export interface VgClusterOptions {
   workers?: number;
   proxies?: number;
   etcdMembers?: number;
+  workerEtcdUrls?: LocalClusterOptions['workerEtcdUrls'];
+  proxyEtcdUrls?: LocalClusterOptions['proxyEtcdUrls'];
   /** VECTORGATE_* settings for every process (short leases and grace periods make failover tests quick). */
   env?: Record<string, string>;
 }
@@ -42,6 +44,7 @@ export async function startVgCluster(options: VgClusterOptions = {}): Promise<Vg
     cluster = await LocalCluster.start({
       dir, upstream: { host: '127.0.0.1', port: pgCluster.port },
       etcdMembers: options.etcdMembers ?? 3, workers: options.workers ?? 3, proxies: options.proxies ?? 2,
+      workerEtcdUrls: options.workerEtcdUrls, proxyEtcdUrls: options.proxyEtcdUrls,
       env: { ...FAST_CLUSTER_ENV, ...options.env },
     });
   } catch (err) {
