@@ -107,3 +107,23 @@ test('a worker address nobody listens on fails with 08006 naming it', async () =
     client.close();
   }
 });
+
+test('keepalive notices a worker that stops answering (SIGSTOP) mid-call: 08006 long before the deadline', async () => {
+  const config = makeConfig({ ...quickReconnect, grpcCallTimeoutMs: 300_000, grpcKeepaliveTimeMs: 300, grpcKeepaliveTimeoutMs: 300 });
+  const worker = await startWorker(0);
+  const client = new WorkerClient(`127.0.0.1:${worker.port}`, config);
+  try {
+    await client.ping();
+    const hanging = client.call({ type: 'get', shard: 's', id: 'hang' }).then(() => null, (err: unknown) => err);
+    await worker.next('hanging');
+    worker.child.kill('SIGSTOP');
+    const err = await hanging;
+    assert.ok(err instanceof VectorgateError, String(err));
+    assert.equal(err.code, SqlState.ConnectionFailure, err.message);
+    assert.match(err.message, new RegExp(`^worker 127\\.0\\.0\\.1:${worker.port} is unreachable: `));
+  } finally {
+    client.close();
+    worker.child.kill('SIGCONT');
+    await kill(worker);
+  }
+});
