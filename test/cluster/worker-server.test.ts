@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { WorkerClient } from '../../src/cluster/worker-client.ts';
+import { WorkerClient, WorkerClients } from '../../src/cluster/worker-client.ts';
 import { WorkerServer } from '../../src/cluster/worker-server.ts';
 import { makeConfig, type Config } from '../../src/config.ts';
 import type { IndexSpec } from '../../src/engine/vector-index.ts';
@@ -213,6 +213,24 @@ describe('worker server limits and failures', () => {
     } finally {
       releases.splice(0).forEach((release) => release());
       other.close();
+      await served.stop();
+    }
+  });
+
+  test('WorkerClients keeps one client per address; a dropped one is closed and replaced', async () => {
+    const served = await serve(makeConfig(), async () => 7);
+    const clients = new WorkerClients(makeConfig());
+    try {
+      const first = clients.get(served.server.address);
+      assert.equal(clients.get(served.server.address), first);
+      assert.equal(await first.call({ type: 'write', shard: 's' }), 7);
+      clients.drop(served.server.address);
+      await assert.rejects(first.call({ type: 'write', shard: 's' }), isError('08006', /is closed/));
+      const second = clients.get(served.server.address);
+      assert.notEqual(second, first);
+      assert.equal(await second.call({ type: 'write', shard: 's' }), 7);
+    } finally {
+      clients.close();
       await served.stop();
     }
   });
