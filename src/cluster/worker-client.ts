@@ -89,6 +89,14 @@ export class WorkerClient {
     if (err !== null) throw this.#transportError(err, what, timeoutMs);
   }
 
+  /**
+   * Whether the channel is connected now (no connection attempt is started by asking): a transport
+   * choosing among replicas can prefer connected ones over one whose calls would first wait for a connection.
+   */
+  get connected(): boolean {
+    return !this.#closed && this.#client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+  }
+
   /** Closes the channel; later calls fail with 08006. */
   close(): void {
     this.#closed = true;

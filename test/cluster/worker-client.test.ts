@@ -75,6 +75,7 @@ test('a worker killed mid-call fails the call with 08006; after a restart on the
     const before = await Promise.all(queries.map((query) => client.call({ type: 'search', shard: 's', query, k: 5, options: {} })));
     const { pid } = await client.ping();
     assert.equal(pid, worker.child.pid);
+    assert.equal(client.connected, true);
 
     const hanging = client.call({ type: 'get', shard: 's', id: 'hang' }).then(() => null, (err: unknown) => err);
     await worker.next('hanging');
@@ -82,6 +83,7 @@ test('a worker killed mid-call fails the call with 08006; after a restart on the
     assert.ok(unreachable(address)(await hanging));
     await assert.rejects(client.call({ type: 'stats', shard: 's' }), unreachable(address));
     await assert.rejects(client.ping(), unreachable(address));
+    assert.equal(client.connected, false);
 
     worker = await startWorker(worker.port);
     assert.notEqual((await client.ping()).pid, pid);
