@@ -179,6 +179,19 @@ describe('worker server limits and failures', () => {
     }
   });
 
+  test('a snapshot transfer past its deadline fails with 57014 and leaves no temp directory', async () => {
+    const releases: (() => void)[] = [];
+    const served = await serve(makeConfig(), async () => null, () => new Promise((resolve) => releases.push(() => resolve(null))));
+    const into = join(root, 'late');
+    try {
+      await assert.rejects(served.client.snapshot('s0', into, { timeoutMs: 200 }), isError('57014', /snapshot of shard s0 on worker .* did not finish within 200 ms/));
+      assert.deepEqual(readdirSync(join(into, 'snapshots')), []);
+    } finally {
+      releases.splice(0).forEach((release) => release());
+      await served.stop();
+    }
+  });
+
   test('one connection runs at most grpcMaxConcurrentCalls calls at once; more wait for a stream', async () => {
     const config = makeConfig({ grpcMaxConcurrentCalls: 2 });
     const running: string[] = [];
