@@ -297,6 +297,11 @@ export interface Config {
   grpcKeepaliveTimeoutMs: number;
   /** Longest wait between reconnect attempts to a worker that is down (gRPC's backoff grows up to this). */
   grpcReconnectMaxBackoffMs: number;
+  /**
+   * How long a call waits for a connection to a worker it is not connected to before failing with
+   * 08006 (within its deadline); more than grpcReconnectMaxBackoffMs, so a worker back on its address is reached.
+   */
+  grpcConnectTimeoutMs: number;
   /** Replies of at least this many bytes are gzip'd by the worker (grpc-js cannot compress replies itself); 0 = never. */
   grpcGzipMinBytes: number;
   /** Bytes of a snapshot file one stream message carries. */
@@ -426,7 +431,8 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   grpcMaxConcurrentCalls: 256,
   grpcKeepaliveTimeMs: 10_000,
   grpcKeepaliveTimeoutMs: 5_000,
-  grpcReconnectMaxBackoffMs: 1_000,
+  grpcReconnectMaxBackoffMs: 500,
+  grpcConnectTimeoutMs: 1_500,
   grpcGzipMinBytes: 0,
   grpcSnapshotChunkBytes: 1024 * 1024,
   grpcSnapshotMaxBytes: 64 * 1024 * 1024 * 1024,
@@ -451,7 +457,7 @@ function assertConfig(config: Config): void {
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',
-    'grpcKeepaliveTimeoutMs', 'grpcReconnectMaxBackoffMs', 'grpcSnapshotChunkBytes', 'grpcSnapshotMaxBytes', 'grpcSnapshotMaxFiles',
+    'grpcKeepaliveTimeoutMs', 'grpcReconnectMaxBackoffMs', 'grpcConnectTimeoutMs', 'grpcSnapshotChunkBytes', 'grpcSnapshotMaxBytes', 'grpcSnapshotMaxFiles',
   ];
   for (const key of positive) {
     const value = config[key];
@@ -471,6 +477,9 @@ function assertConfig(config: Config): void {
   }
   if (!Number.isInteger(config.shardWorkers) || config.shardWorkers < 0) {
     throw new RangeError('shardWorkers must be a non-negative integer (0 = one per core)');
+  }
+  if (config.grpcConnectTimeoutMs <= config.grpcReconnectMaxBackoffMs) {
+    throw new RangeError('grpcConnectTimeoutMs must be longer than grpcReconnectMaxBackoffMs');
   }
   if (config.grpcSnapshotChunkBytes >= config.grpcMaxMessageBytes) {
     throw new RangeError('grpcSnapshotChunkBytes must be smaller than grpcMaxMessageBytes');

@@ -63,9 +63,15 @@ export class WorkerClient {
    */
   async snapshot(shard: string, intoDir: string, options: WorkerCallOptions = {}): Promise<SnapshotRef> {
     const timeoutMs = this.#timeout(options, this.#config.grpcSnapshotTimeoutMs, 'snapshot');
+    await this.#connected(Date.now() + timeoutMs);
     const stream = this.#client.makeServerStreamRequest<Buffer, Buffer>(WORKER_SERVICE.Snapshot.path, identity, identity,
       encodeSnapshotRequest(shard, this.#requests), { deadline: Date.now() + timeoutMs });
-    const messages = this.#snapshotMessages(stream, `snapshot of shard ${shard}`, timeoutMs);
+    // grpc-js ends the stream, then emits its status as 'error': kept here, so that an error before
+    // the first read neither goes unhandled nor reads as a stream that merely ended early.
+    let failure: grpc.ServiceError | null = null;
+    stream.on('error', (err: grpc.ServiceError) => { failure = err; });
+    const what = `snapshot of shard ${shard}`;
+    const messages = this.#snapshotMessages(stream, () => failure, what, timeoutMs);
     try {
       return await receiveSnapshot(messages, intoDir, this.#config, this.address);
     } finally {
@@ -73,12 +79,22 @@ export class WorkerClient {
     }
   }
 
-  async *#snapshotMessages(stream: grpc.ClientReadableStream<Buffer>, what: string, timeoutMs: number): AsyncGenerator<SnapshotMessage> {
+  async *#snapshotMessages(stream: grpc.ClientReadableStream<Buffer>, failure: () => grpc.ServiceError | null, what: string, timeoutMs: number): AsyncGenerator<SnapshotMessage> {
     try {
       for await (const data of stream) yield decodeSnapshotMessage(data as Buffer, this.#replies);
     } catch (err) {
       throw err instanceof VectorgateError ? err : this.#transportError(err as grpc.ServiceError, what, timeoutMs);
     }
+    const err = failure();
+    if (err !== null) throw this.#transportError(err, what, timeoutMs);
+  }
+
+  /**
+   * Whether the channel is connected now (no connection attempt is started by asking): a transport
+   * choosing among replicas can prefer connected ones over one whose calls would first wait for a connection.
+   */
+  get connected(): boolean {
+    return !this.#closed && this.#client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
   }
 
   /** Closes the channel; later calls fail with 08006. */
@@ -93,13 +109,32 @@ export class WorkerClient {
     return timeoutMs;
   }
 
-  #unary(path: string, data: Buffer, what: string, options: WorkerCallOptions): Promise<Buffer> {
-    if (this.#closed) return Promise.reject(this.#closedError());
+  async #unary(path: string, data: Buffer, what: string, options: WorkerCallOptions): Promise<Buffer> {
+    if (this.#closed) throw this.#closedError();
     const timeoutMs = this.#timeout(options, this.#config.grpcCallTimeoutMs, what);
+    const deadline = Date.now() + timeoutMs;
+    await this.#connected(deadline);
     return new Promise((resolve, reject) => {
-      this.#client.makeUnaryRequest<Buffer, Buffer>(path, identity, identity, data, { deadline: Date.now() + timeoutMs }, (err, reply) => {
+      this.#client.makeUnaryRequest<Buffer, Buffer>(path, identity, identity, data, { deadline }, (err, reply) => {
         if (err !== null) reject(this.#transportError(err, what, timeoutMs));
         else resolve(reply!);
+      });
+    });
+  }
+
+  /**
+   * Waits (at most grpcConnectTimeoutMs, within the deadline) for the channel to be connected. gRPC
+   * fails a call at once while its channel is in reconnect backoff, even when the worker is back;
+   * waiting for one reconnect attempt instead makes a restarted worker reachable on the next call.
+   */
+  #connected(deadline: number): Promise<void> {
+    if (this.#client.getChannel().getConnectivityState(true) === grpc.connectivityState.READY) return Promise.resolve();
+    const connectMs = Math.min(this.#config.grpcConnectTimeoutMs, deadline - Date.now());
+    return new Promise((resolve, reject) => {
+      this.#client.waitForReady(Date.now() + connectMs, (err) => {
+        if (err === undefined || err === null) return resolve();
+        if (this.#closed) return reject(this.#closedError());
+        reject(new VectorgateError(SqlState.ConnectionFailure, `worker ${this.address} is unreachable: no connection within ${connectMs} ms`, { cause: err }));
       });
     });
   }

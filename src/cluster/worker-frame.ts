@@ -44,10 +44,9 @@ export function encodeFrame(frame: Frame, limits: FrameLimits): Buffer {
   header.writeUInt8(FRAME_VERSION, 0);
   header.writeUInt8(frame.kind, 2);
   header.writeUInt32LE(json.length, 4);
-  const body = Buffer.concat([json, ...frame.blobs]);
-  if (limits.gzipMinBytes === 0 || HEADER_BYTES + bodyBytes < limits.gzipMinBytes) return Buffer.concat([header, body]);
+  if (limits.gzipMinBytes === 0 || HEADER_BYTES + bodyBytes < limits.gzipMinBytes) return Buffer.concat([header, json, ...frame.blobs]);
   header.writeUInt8(GZIP, 1);
-  return Buffer.concat([header, gzipSync(body, { level: 1 })]);
+  return Buffer.concat([header, gzipSync(Buffer.concat([json, ...frame.blobs]), { level: 1 })]);
 }
 
 export function decodeFrame(data: Buffer, limits: FrameLimits): Frame {

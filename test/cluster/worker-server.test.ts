@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { WorkerClient } from '../../src/cluster/worker-client.ts';
+import { WorkerClient, WorkerClients } from '../../src/cluster/worker-client.ts';
 import { WorkerServer } from '../../src/cluster/worker-server.ts';
 import { makeConfig, type Config } from '../../src/config.ts';
 import type { IndexSpec } from '../../src/engine/vector-index.ts';
@@ -180,6 +180,19 @@ describe('worker server limits and failures', () => {
     }
   });
 
+  test('a snapshot transfer past its deadline fails with 57014 and leaves no temp directory', async () => {
+    const releases: (() => void)[] = [];
+    const served = await serve(makeConfig(), async () => null, () => new Promise((resolve) => releases.push(() => resolve(null))));
+    const into = join(root, 'late');
+    try {
+      await assert.rejects(served.client.snapshot('s0', into, { timeoutMs: 200 }), isError('57014', /snapshot of shard s0 on worker .* did not finish within 200 ms/));
+      assert.deepEqual(readdirSync(join(into, 'snapshots')), []);
+    } finally {
+      releases.splice(0).forEach((release) => release());
+      await served.stop();
+    }
+  });
+
   test('one connection runs at most grpcMaxConcurrentCalls calls at once; more wait for a stream', async () => {
     const config = makeConfig({ grpcMaxConcurrentCalls: 2 });
     const running: string[] = [];
@@ -214,6 +227,24 @@ describe('worker server limits and failures', () => {
     } finally {
       releases.splice(0).forEach((release) => release());
       other.close();
+      await served.stop();
+    }
+  });
+
+  test('WorkerClients keeps one client per address; a dropped one is closed and replaced', async () => {
+    const served = await serve(makeConfig(), async () => 7);
+    const clients = new WorkerClients(makeConfig());
+    try {
+      const first = clients.get(served.server.address);
+      assert.equal(clients.get(served.server.address), first);
+      assert.equal(await first.call({ type: 'write', shard: 's' }), 7);
+      clients.drop(served.server.address);
+      await assert.rejects(first.call({ type: 'write', shard: 's' }), isError('08006', /is closed/));
+      const second = clients.get(served.server.address);
+      assert.notEqual(second, first);
+      assert.equal(await second.call({ type: 'write', shard: 's' }), 7);
+    } finally {
+      clients.close();
       await served.stop();
     }
   });
