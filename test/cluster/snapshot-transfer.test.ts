@@ -13,6 +13,7 @@ import { decodeSnapshotMessage, encodeChunk, encodeEnd, type SnapshotMessage } f
 import { makeConfig } from '../../src/config.ts';
 import { VectorgateError } from '../../src/errors.ts';
 import { ShardReplica } from '../../src/router/shard-replica.ts';
+import { openLocalLog } from '../../src/router/local-log.ts';
 import { listSnapshots, type SnapshotRef } from '../../src/storage/snapshot.ts';
 import { randomVectors, rng } from '../engine/helpers/data.ts';
 
@@ -41,7 +42,7 @@ describe('snapshot receive', () => {
 
   before(async () => {
     const dir = join(root, 'source');
-    const replica = await ShardReplica.open(dir, { engine: 'usearch', dims: 4, metric: 'l2', quantization: 'none', m: 16, efConstruction: 64 }, config);
+    const replica = await ShardReplica.open(dir, { engine: 'usearch', dims: 4, metric: 'l2', quantization: 'none', m: 16, efConstruction: 64 }, config, await openLocalLog(dir, config));
     await replica.write(Array.from({ length: 20 }, (_, i) => ({ op: 'upsert' as const, id: `r${i}`, vector: randomVectors(rng(i), 1, 4), payload: null })));
     await replica.snapshot();
     await replica.close();
