@@ -64,9 +64,16 @@ const FROM: Readonly<Record<PolicySource, string>> = {
 
 /**
  * What the read consistency cost here. Embedded, each shard has one replica, and a write is
- * acknowledged only after that replica applied it, so any level is met by reading it at once.
+ * acknowledged only after that replica applied it, so any level is met by reading it at once. In a
+ * cluster each shard names the replica that answered and what it had applied.
  */
 const CONSISTENCY_COST = 'met without waiting: each shard has one replica, which applied every acknowledged write before the ack';
+const CLUSTER_CONSISTENCY = {
+  eventual: 'any live replica of each shard',
+  session: "a replica of each shard that applied this session's own writes",
+  bounded: 'a replica of each shard at most max_staleness_ms behind its log',
+  linearizable: "a replica of each shard that applied everything the shard's log committed before the read",
+} as Readonly<Record<string, string>>;
 
 function describeCall({ collection, filter, explanation: e, policies }: ExplainedCall, analyze: boolean): string[] {
   const ef = policies.ef_search;
@@ -75,13 +82,14 @@ function describeCall({ collection, filter, explanation: e, policies }: Explaine
     `Vector Search on ${collection} (vectorgate)  k=${e.k} ef=${e.ef} (from ${FROM[ef.source]}) metric=${e.metric}` +
       (analyze ? `  (actual time=${ms(e.fanOutMs + e.mergeMs)} ms rows=${e.rows.length})` : ''),
     `  Shards: ${e.shards.length} asked in parallel, top ${e.k} each`,
-    `  Read consistency: ${consistency.value} (from ${FROM[consistency.source]}); ${CONSISTENCY_COST}`,
+    `  Read consistency: ${consistency.value} (from ${FROM[consistency.source]}); ${e.shards.some((shard) => shard.replica !== undefined) ? CLUSTER_CONSISTENCY[consistency.value] : CONSISTENCY_COST}`,
   ];
   if (filter !== null) lines.push(`  Filter: ${filter}`);
   e.shards.forEach((shard, i) => {
     const t = shard.trace;
     const candidates = t.candidates.length > 0 ? `candidates ${t.candidates.join(' → ')}` : 'no graph search';
-    lines.push(`  -> Shard ${i}: ${t.strategy} (${t.rows} rows, ${candidates}, ${t.rescored} rescored, ${shard.hits.length} returned)` +
+    const replica = shard.replica === undefined ? '' : ` on replica ${shard.replica} (applied seq ${shard.lastApplied})`;
+    lines.push(`  -> Shard ${i}${replica}: ${t.strategy} (${t.rows} rows, ${candidates}, ${t.rescored} rescored, ${shard.hits.length} returned)` +
       (analyze ? `  (actual time=${ms(shard.ms)} ms)` : ''));
     lines.push(`       why: ${t.reason}${t.selectivity !== undefined ? `; estimated selectivity ${t.selectivity.toPrecision(2)}` : ''}`);
   });

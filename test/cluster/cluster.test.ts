@@ -43,6 +43,10 @@ test('a replicated collection made and written through one proxy is searched thr
   assert.equal(await nearest(a, 7, 'session'), 'd7', 'the writing session reads its writes');
   assert.equal(await eventually('proxy B to see the rows', async () => (await nearest(b, 123)) === 'd123' || undefined), true);
   assert.equal(await nearest(b, 42, 'linearizable'), 'd42');
+  const plan = (await b.query(`EXPLAIN ANALYZE SELECT * FROM vector_search('docs', $1, 3, read_consistency => 'linearizable')`, [text(vectors[3]!)]))
+    .rows.map((r) => r['QUERY PLAN'] as string).join('\n');
+  assert.match(plan, /Read consistency: linearizable \(from call argument\); a replica of each shard that applied everything/);
+  assert.equal(plan.match(/-> Shard \d on replica [^ ]+ \(applied seq \d+\)/g)?.length, 2, plan);
   const listed = await b.query(`SELECT name, shards, replicas, vectors FROM vector_collections()`);
   assert.deepEqual(listed.rows, [{ name: 'docs', shards: 2, replicas: 2, vectors: ROWS }]);
 });
