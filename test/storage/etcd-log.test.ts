@@ -11,7 +11,8 @@ import { SqlState, VectorgateError } from '../../src/errors.ts';
 import { createEtcdClient, type EtcdConnection } from '../../src/storage/etcd-client.ts';
 import { EtcdLogWriter, EtcdShardLog, type EtcdLogSettings } from '../../src/storage/etcd-log.ts';
 import { encodeBody } from '../../src/storage/record-codec.ts';
-import { startCuttableRelay } from '../helpers/cuttable-relay.ts';
+import { startCuttableRelay, type CuttableRelay } from '../helpers/cuttable-relay.ts';
+import { randomInt, seeded, type Random } from '../helpers/random.ts';
 import { body, collect, idOf, until } from './shard-log-contract.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'vg-etcd-log-'));
@@ -173,4 +174,72 @@ describe('etcd log: faults', () => {
       }
     });
   });
+
+  test('gap healing: a tail applies every record exactly once while all 3 members restart and its connections are cut', async () => {
+    await withEtcd(3, async (members, connectTo) => {
+      const relays: CuttableRelay[] = [];
+      const random = seeded(10);
+      const writer = new EtcdLogWriter(connectTo(members.endpoints), settings);
+      const writing = { stop: false, acknowledged: [] as string[] };
+      try {
+        for (const url of members.endpoints) relays.push(await startCuttableRelay(portOf(url)));
+        const tailConn = connectTo(relays.map((r) => r.url));
+        const log = await EtcdShardLog.open(tailConn, new EtcdLogWriter(tailConn, settings), 'heal/0', settings);
+        const applied: [number, string][] = [];
+        try {
+          const writes = writeUntilStopped(writer, random, writing);
+          await until('some records were written', () => writing.acknowledged.length >= 20);
+          await log.tail(0, (seq, b) => applied.push([seq, idOf(b)]));
+          for (let i = 0; i < members.count; i++) {
+            await members.kill(i);
+            await pause(random, writing, 10);
+            members.restart(i);
+            await members.waitHealthy(20_000);
+            await pause(random, writing, 10);
+          }
+          for (let cut = 0; cut < 3; cut++) {
+            relays.forEach((r) => r.cut());
+            await pause(random, writing, 10);
+          }
+          await Promise.all([0, 1, 2].map((i) => members.kill(i)));
+          [0, 1, 2].forEach((i) => members.restart(i));
+          await members.waitHealthy(20_000);
+          await pause(random, writing, 10);
+          writing.stop = true;
+          await writes;
+          const records = await readAll(connectTo(members.endpoints), writer, 'heal/0');
+          await until(`the tail applied all ${records.length} records`, () => applied.length >= records.length);
+          assert.deepEqual(applied, records.map((id, i) => [i + 1, id]));
+          for (const id of writing.acknowledged) assert.ok(records.includes(id), `acknowledged ${id} is missing`);
+          assert.equal(log.failure, null);
+        } finally {
+          writing.stop = true;
+          await log.close();
+        }
+      } finally {
+        writing.stop = true;
+        await Promise.all(relays.map((r) => r.stop()));
+      }
+    });
+  });
 });
+
+/** Appends records of seeded sizes, one after another, until told to stop; failures (etcd down) are retried. */
+async function writeUntilStopped(writer: EtcdLogWriter, random: Random, state: { stop: boolean; acknowledged: string[] }): Promise<void> {
+  for (let i = 0; !state.stop; i++) {
+    const id = `r${i}-${'x'.repeat(randomInt(random, 2000))}`;
+    try {
+      await writer.appendAtomic([{ log: 'heal/0', bodies: [namedBody(id)] }]);
+      state.acknowledged.push(id);
+    } catch (err) {
+      if (!(err instanceof VectorgateError)) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Lets the writer add a few more records (a seeded number) before the next fault. */
+async function pause(random: Random, state: { acknowledged: string[] }, most: number): Promise<void> {
+  const target = state.acknowledged.length + 1 + randomInt(random, most);
+  await until(`${target} records were acknowledged`, () => state.acknowledged.length >= target);
+}
