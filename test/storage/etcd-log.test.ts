@@ -108,6 +108,23 @@ describe('etcd log: one member', () => {
     }
   });
 
+  test('a tail that starts before the truncation point fails with 55000; one from it gets the rest', async () => {
+    await writer.appendAtomic([{ log: 'trunc/0', bodies: [1, 2, 3, 4, 5, 6].map(body) }]);
+    const log = await EtcdShardLog.open(conn, writer, 'trunc/0', settings);
+    try {
+      await log.truncateBefore(4);
+      assert.equal(log.firstSeq, 4);
+      await assert.rejects(log.tail(1, () => {}), hasCode(SqlState.ObjectNotInPrerequisiteState, /truncated past the replica: it holds records from 4, the replica needs 2/));
+      const seen: number[] = [];
+      await log.tail(3, (seq) => seen.push(seq));
+      await until('the tail applied seq 6', () => seen.at(-1) === 6);
+      assert.deepEqual(seen, [4, 5, 6]);
+      assert.deepEqual(await readAll(conn, writer, 'trunc/0'), ['id-4', 'id-5', 'id-6']);
+    } finally {
+      await log.close();
+    }
+  });
+
   test('writes are refused with 53400 once etcd\'s database passes etcdMaxDbFraction of etcdQuotaBytes', async () => {
     const tight = new EtcdLogWriter(conn, { ...settings, etcdQuotaBytes: 1024 * 1024, etcdMaxDbFraction: 0.01 });
     await assert.rejects(tight.appendAtomic([{ log: 'quota/0', bodies: [body(1)] }]), hasCode(SqlState.ConfigurationLimitExceeded, /etcdMaxDbFraction \(0\.01\) of etcdQuotaBytes \(1048576\)/));
