@@ -100,6 +100,7 @@ export class EtcdTail {
       const { first } = await readCounters(this.#conn, this.#keys, this.#settings.etcdCallTimeoutMs);
       if (first > this.#applied + 1) throw this.#truncatedPast(first);
     }
+    this.#events.checked(this.#applied + 1, true);
     this.#watch(BigInt(revision) + 1n);
   }
 

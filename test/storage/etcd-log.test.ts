@@ -125,6 +125,23 @@ describe('etcd log: one member', () => {
     }
   });
 
+  test('an apply step that throws stops the tail, and the log then refuses appends', async () => {
+    const log = await EtcdShardLog.open(conn, writer, 'apply-fails/0', settings);
+    try {
+      const applied: number[] = [];
+      await log.tail(0, (seq) => { if (seq === 2) throw new Error('index full'); applied.push(seq); });
+      assert.ok(log.caughtUpAtMs > 0);
+      await log.append(body(1));
+      await log.append(body(2));
+      await until('the tail stopped', () => log.failure !== null);
+      assert.deepEqual(applied, [1]);
+      assert.match(log.failure!.message, /record 2 of log apply-fails\/0 could not be applied/);
+      await assert.rejects(log.append(body(3)), (err: unknown) => err === log.failure);
+    } finally {
+      await log.close();
+    }
+  });
+
   test('writes are refused with 53400 once etcd\'s database passes etcdMaxDbFraction of etcdQuotaBytes', async () => {
     const tight = new EtcdLogWriter(conn, { ...settings, etcdQuotaBytes: 1024 * 1024, etcdMaxDbFraction: 0.01 });
     await assert.rejects(tight.appendAtomic([{ log: 'quota/0', bodies: [body(1)] }]), hasCode(SqlState.ConfigurationLimitExceeded, /etcdMaxDbFraction \(0\.01\) of etcdQuotaBytes \(1048576\)/));
