@@ -19,7 +19,7 @@ const root = mkdtempSync(join(tmpdir(), 'vg-etcd-log-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
 
-const settings: EtcdLogSettings = { ...DEFAULTS, etcdPrefix: '/t/', etcdCallTimeoutMs: 1_000, etcdWriteTimeoutMs: 4_000, etcdTailCheckMs: 200 };
+const settings: EtcdLogSettings = { ...DEFAULTS, etcdPrefix: '/t/', etcdCallTimeoutMs: 3_000, etcdWriteTimeoutMs: 8_000, etcdTailCheckMs: 200 };
 const connect = (endpoints: string[], s: EtcdLogSettings = settings): EtcdConnection =>
   createEtcdClient({ endpoints, maxReceiveBytes: s.etcdMaxReceiveBytes, callTimeoutMs: s.etcdCallTimeoutMs });
 const hasCode = (code: string, message?: RegExp) => (err: unknown) =>
@@ -137,6 +137,25 @@ describe('etcd log: one member', () => {
       assert.deepEqual(applied, [1]);
       assert.match(log.failure!.message, /record 2 of log apply-fails\/0 could not be applied/);
       await assert.rejects(log.append(body(3)), (err: unknown) => err === log.failure);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test('a paged read whose revision etcd compacts meanwhile goes on at the newest revision', async () => {
+    const onePerPage = { ...settings, etcdTailPageBytes: 1 };
+    for (let i = 1; i <= 3; i++) await writer.appendAtomic([{ log: 'compact/0', bodies: [body(i)] }]);
+    const log = await EtcdShardLog.open(conn, writer, 'compact/0', onePerPage);
+    try {
+      const seen: number[] = [];
+      for await (const record of log.records(1)) {
+        seen.push(record.seq);
+        if (record.seq !== 1) continue;
+        await writer.appendAtomic([{ log: 'compact/0', bodies: [body(4)] }]);
+        const { header } = await conn.client.kv.range({ key: Buffer.from('/t/log/compact/0/next') });
+        await conn.client.kv.compact({ revision: header.revision, physical: true });
+      }
+      assert.deepEqual(seen, [1, 2, 3]);
     } finally {
       await log.close();
     }
