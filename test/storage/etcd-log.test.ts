@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { freePort } from '../../src/cli/postgres-server.ts';
 import { EtcdMembers } from '../../src/cluster/etcd-members.ts';
 import { DEFAULTS } from '../../src/config.ts';
 import { SqlState, VectorgateError } from '../../src/errors.ts';
@@ -169,6 +170,17 @@ describe('etcd log: one member', () => {
 });
 
 describe('etcd log: faults', () => {
+  test('a log on an etcd nobody listens at fails to open with 08006 naming the endpoint', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const conn = connect([url]);
+    try {
+      await assert.rejects(EtcdShardLog.open(conn, new EtcdLogWriter(conn, settings), 'nobody/0', settings),
+        (err: unknown) => hasCode(SqlState.ConnectionFailure, /^etcd is unreachable: could not read log nobody\/0 at http:\/\/127\.0\.0\.1:\d+/)(err) && (err as Error).message.includes(url));
+    } finally {
+      conn.client.close();
+    }
+  });
+
   test('etcd stopped mid-write: the writes fail with 08006 naming the endpoints, none half-applied, and writing goes on after a restart', async () => {
     await withEtcd(1, async (members, connectTo) => {
       const conn = connectTo(members.endpoints);
