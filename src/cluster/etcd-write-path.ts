@@ -4,17 +4,13 @@
 // write — their replicas tail the logs — so writes go on while workers are down. A part larger than
 // etcdRecordMaxBytes becomes several consecutive records of its shard in the same transaction.
 import type { Config } from '../config.ts';
-import { SqlState, VectorgateError } from '../errors.ts';
 import type { CollectionEntry } from '../storage/catalog-store.ts';
 import { withDeadline, type EtcdConnection } from '../storage/etcd-client.ts';
 import { counterValue, logKeys } from '../storage/etcd-log-read.ts';
 import type { EtcdLogWriter } from '../storage/etcd-log.ts';
-import { encodeBody, type Op } from '../storage/record-codec.ts';
+import { encodeBodies } from '../storage/record-split.ts';
 import { opsOf, shardKey, type WritePart, type WritePath } from '../router/write-path.ts';
 import { range } from '../router/collection-store.ts';
-
-/** Bytes of a record body before its ops (version, dims, op count). */
-const BODY_HEADER_BYTES = 9;
 
 export class EtcdWritePath implements WritePath {
   readonly #conn: EtcdConnection;
@@ -34,7 +30,7 @@ export class EtcdWritePath implements WritePath {
     const shards = [...parts.keys()];
     const seqs = await this.#writer.appendAtomic(shards.map((shard) => ({
       log: shardKey(entry, shard),
-      bodies: recordBodies(entry.dims, opsOf(parts.get(shard)!), this.#config.etcdRecordMaxBytes),
+      bodies: encodeBodies(entry.dims, opsOf(parts.get(shard)!), this.#config.etcdRecordMaxBytes),
     })));
     return Object.fromEntries(shards.map((shard, i) => [shard, seqs[i]!]));
   }
@@ -52,34 +48,4 @@ export class EtcdWritePath implements WritePath {
   }
 
   async close(): Promise<void> {}
-}
-
-/** The ops as record bodies of at most maxBytes each, in order (one op never spans two records). */
-export function recordBodies(dims: number, ops: readonly Op[], maxBytes: number): Buffer[] {
-  const bodies: Buffer[] = [];
-  let chunk: Op[] = [];
-  let bytes = BODY_HEADER_BYTES;
-  for (const op of ops) {
-    const size = opBytes(dims, op);
-    if (BODY_HEADER_BYTES + size > maxBytes) {
-      throw new VectorgateError(SqlState.ProgramLimitExceeded, `row "${op.id}" needs ${size} bytes in the log, more than etcdRecordMaxBytes (${maxBytes})`,
-        { hint: 'Use a smaller payload or fewer dimensions.' });
-    }
-    if (bytes + size > maxBytes) {
-      bodies.push(encodeBody(dims, chunk));
-      chunk = [];
-      bytes = BODY_HEADER_BYTES;
-    }
-    chunk.push(op);
-    bytes += size;
-  }
-  if (chunk.length > 0) bodies.push(encodeBody(dims, chunk));
-  return bodies;
-}
-
-/** An op's bytes in a record body (record-codec's layout). */
-function opBytes(dims: number, op: Op): number {
-  const id = Buffer.byteLength(op.id, 'utf8');
-  if (op.op === 'delete') return 3 + id;
-  return 3 + id + 4 + (op.payload === null ? 0 : Buffer.byteLength(op.payload, 'utf8')) + 4 * dims;
 }

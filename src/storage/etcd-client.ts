@@ -77,6 +77,12 @@ export async function withDeadline<T>(conn: EtcdConnection, ms: number, action: 
   }
 }
 
+/** True for etcd's ErrCompacted: a read at a revision that compaction has removed (read at the newest instead). */
+export function isCompacted(err: unknown): boolean {
+  const cause = err instanceof VectorgateError ? err.cause : err;
+  return cause instanceof Error && /required revision has been compacted/.test(cause.message);
+}
+
 /** True for an error from withDeadline that leaves a write's outcome unknown. */
 export function isUnknownOutcome(err: unknown): boolean {
   return err instanceof VectorgateError && err.code === SqlState.ConnectionFailure;

@@ -3,7 +3,7 @@
 // decimal text, absent = 1), …/first (lowest seq held, absent = 1), …/r/<seq, 20 digits> (records).
 import type { Config } from '../config.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
-import { withDeadline, type EtcdConnection } from './etcd-client.ts';
+import { isCompacted, withDeadline, type EtcdConnection } from './etcd-client.ts';
 import { decodeEtcdRecord, ETCD_RECORD_HEADER_BYTES, recordKeySuffix, type EtcdRecord } from './etcd-record.ts';
 
 export type EtcdLogSettings = Pick<Config,
@@ -57,7 +57,7 @@ export interface RecordPage { records: EtcdRecord[]; valueBytes: number; revisio
 
 /**
  * The records from fromSeq (up to toSeq when given), page by page, all pages at the revision of the
- * first one (a consistent view even while writers append). Records come in seq order; a missing seq
+ * first one (a consistent view even while writers append; after a compaction of it, at a newer one). Records come in seq order; a missing seq
  * in the middle is XX001. The first record may come after fromSeq when the log was truncated past it:
  * callers that need fromSeq itself check the first record's seq.
  */
@@ -68,9 +68,13 @@ export async function* readRecordPages(conn: EtcdConnection, keys: LogKeys, sett
   let limit = pageLimit(settings, settings.etcdRecordMaxBytes);
   for (;;) {
     if (toSeq !== null && from > toSeq) return;
-    const res = await withDeadline(conn, settings.etcdCallTimeoutMs, `read log ${keys.log}`, (options) => conn.client.kv.range({
-      key: keys.record(from), range_end: toSeq === null ? keys.recordsEnd : keys.record(toSeq + 1), limit, revision: revision ?? 0,
-    }, options));
+    const res = await readPage(conn, keys, from, toSeq, limit, revision, settings.etcdCallTimeoutMs).catch((err: unknown) => {
+      // etcd compacted the revision of the earlier pages: the rest is read at the newest revision
+      // (it holds every record the earlier pages did not); the caller watches from the last page's.
+      if (revision === undefined || !isCompacted(err)) throw err;
+      revision = undefined;
+      return readPage(conn, keys, from, toSeq, limit, undefined, settings.etcdCallTimeoutMs);
+    });
     revision ??= res.header.revision;
     const records = res.kvs.map((kv) => decodeEtcdRecord(kv.key.toString('latin1'), kv.value));
     let valueBytes = 0;
@@ -87,6 +91,12 @@ export async function* readRecordPages(conn: EtcdConnection, keys: LogKeys, sett
     from = last.seq + 1;
     limit = pageLimit(settings, valueBytes / records.length);
   }
+}
+
+function readPage(conn: EtcdConnection, keys: LogKeys, from: number, toSeq: number | null, limit: number, revision: string | undefined, timeoutMs: number) {
+  return withDeadline(conn, timeoutMs, `read log ${keys.log}`, (options) => conn.client.kv.range({
+    key: keys.record(from), range_end: toSeq === null ? keys.recordsEnd : keys.record(toSeq + 1), limit, revision: revision ?? 0,
+  }, options));
 }
 
 /**

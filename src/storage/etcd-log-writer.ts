@@ -89,11 +89,16 @@ export class EtcdLogWriter {
   async #checkDbSize(): Promise<void> {
     const s = this.#settings;
     if (this.#dbSize === null || Date.now() - this.#dbSize.atMs > s.etcdDbSizeCacheMs) {
-      const status = await withDeadline(this.#conn, s.etcdCallTimeoutMs, 'read its status', (options) => this.#conn.client.maintenance.status(options));
-      this.#dbSize = { atMs: Date.now(), bytes: Number(status.dbSize) };
+      try {
+        const status = await withDeadline(this.#conn, s.etcdCallTimeoutMs, 'read its status', (options) => this.#conn.client.maintenance.status(options));
+        this.#dbSize = { atMs: Date.now(), bytes: Number(status.dbSize) };
+      } catch (err) {
+        // Unreachable now: the write itself finds out (and retries within its deadline); the last size still counts.
+        if (!isUnknownOutcome(err)) throw err;
+      }
     }
     const limit = Math.floor(s.etcdQuotaBytes * s.etcdMaxDbFraction);
-    if (this.#dbSize.bytes > limit) {
+    if (this.#dbSize !== null && this.#dbSize.bytes > limit) {
       throw new VectorgateError(SqlState.ConfigurationLimitExceeded,
         `etcd's database holds ${this.#dbSize.bytes} bytes, over etcdMaxDbFraction (${s.etcdMaxDbFraction}) of etcdQuotaBytes (${s.etcdQuotaBytes}): writes wait until logs are truncated and etcd compacted`);
     }

@@ -25,6 +25,7 @@ export class EtcdShardLog implements ShardLog {
   #averageBytes = 0;
   #tail: EtcdTail | null = null;
   #failure: VectorgateError | null = null;
+  #caughtUpAtMs = 0;
   #closed = false;
   readonly #pending = new Set<Promise<unknown>>();
 
@@ -56,6 +57,8 @@ export class EtcdShardLog implements ShardLog {
   get lastSeq(): number { return this.#lastSeq; }
   /** An estimate: records held × the average record size this process has seen. */
   get bytes(): number { return Math.round((this.#lastSeq - this.firstSeq + 1) * this.#averageBytes); }
+  /** When the tail last had applied everything before the `next` it read (ms epoch; 0: not yet) — for bounded staleness. */
+  get caughtUpAtMs(): number { return this.#caughtUpAtMs; }
   /** Why the tail stopped (apply threw, damaged record, truncated past it), or null. */
   get failure(): VectorgateError | null { return this.#failure; }
 
@@ -85,7 +88,10 @@ export class EtcdShardLog implements ShardLog {
     const tail = new EtcdTail(this.#conn, this.#keys, this.#settings, afterSeq, apply, {
       applied: (seq, valueBytes) => this.#saw(seq, valueBytes),
       stopped: (err) => { this.#failure = err; },
-      checked: (next) => { this.#lastSeq = Math.max(this.#lastSeq, next - 1); },
+      checked: (next, caughtUp) => {
+        this.#lastSeq = Math.max(this.#lastSeq, next - 1);
+        if (caughtUp) this.#caughtUpAtMs = Date.now();
+      },
     });
     this.#tail = tail;
     try {

@@ -20,6 +20,9 @@ import type { ApplyRecord } from './shard-log.ts';
 const RETRY_FIRST_MS = 100;
 const RETRY_LAST_MS = 1_000;
 
+/** A damaged record or a log truncated past the tail: reading again cannot help. Anything else (etcd unreachable, overloaded) is retried. */
+const FATAL = new Set<string>([SqlState.DataCorrupted, SqlState.ObjectNotInPrerequisiteState]);
+
 export interface TailEvents {
   /** A record was applied (its value's size), so the log's lastSeq and bytes can follow. */
   applied(seq: number, valueBytes: number): void;
@@ -44,6 +47,7 @@ export class EtcdTail {
   #rereadAgain = false;
   #eventSinceCheck = false;
   #timer: NodeJS.Timeout | null = null;
+  #applyFailure: VectorgateError | null = null;
 
   constructor(conn: EtcdConnection, keys: LogKeys, settings: EtcdLogSettings, afterSeq: number, apply: ApplyRecord, events: TailEvents) {
     this.#conn = conn;
@@ -100,6 +104,7 @@ export class EtcdTail {
       const { first } = await readCounters(this.#conn, this.#keys, this.#settings.etcdCallTimeoutMs);
       if (first > this.#applied + 1) throw this.#truncatedPast(first);
     }
+    this.#events.checked(this.#applied + 1, true);
     this.#watch(BigInt(revision) + 1n);
   }
 
@@ -140,7 +145,8 @@ export class EtcdTail {
     try {
       this.#apply(seq, body);
     } catch (err) {
-      throw new VectorgateError(SqlState.InternalError, `record ${seq} of log ${this.#keys.log} could not be applied; the replica stopped following the log`, { cause: err });
+      this.#applyFailure = new VectorgateError(SqlState.InternalError, `record ${seq} of log ${this.#keys.log} could not be applied; the replica stopped following the log`, { cause: err });
+      throw this.#applyFailure;
     }
     this.#applied = seq;
     this.#events.applied(seq, valueBytes);
@@ -166,7 +172,7 @@ export class EtcdTail {
         if (!this.#rereadAgain) return;
       } catch (err) {
         const failure = toVectorgateError(err);
-        if (failure.code !== SqlState.ConnectionFailure) return this.#fail(failure);
+        if (failure === this.#applyFailure || FATAL.has(failure.code)) return this.#fail(failure);
         await sleep(delayMs, undefined, { signal: this.#abort.signal }).catch(() => {});
         delayMs = Math.min(RETRY_LAST_MS, delayMs * 2);
       }

@@ -5,20 +5,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { freePort } from '../../src/cli/postgres-server.ts';
 import { EtcdMembers } from '../../src/cluster/etcd-members.ts';
 import { DEFAULTS } from '../../src/config.ts';
 import { SqlState, VectorgateError } from '../../src/errors.ts';
 import { createEtcdClient, type EtcdConnection } from '../../src/storage/etcd-client.ts';
 import { EtcdLogWriter, EtcdShardLog, type EtcdLogSettings } from '../../src/storage/etcd-log.ts';
 import { encodeBody } from '../../src/storage/record-codec.ts';
-import { startCuttableRelay } from '../helpers/cuttable-relay.ts';
+import { startCuttableRelay, type CuttableRelay } from '../helpers/cuttable-relay.ts';
+import { randomInt, seeded, type Random } from '../helpers/random.ts';
 import { body, collect, idOf, until } from './shard-log-contract.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'vg-etcd-log-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
 
-const settings: EtcdLogSettings = { ...DEFAULTS, etcdPrefix: '/t/', etcdCallTimeoutMs: 1_000, etcdWriteTimeoutMs: 4_000, etcdTailCheckMs: 200 };
+const settings: EtcdLogSettings = { ...DEFAULTS, etcdPrefix: '/t/', etcdCallTimeoutMs: 3_000, etcdWriteTimeoutMs: 8_000, etcdTailCheckMs: 200 };
 const connect = (endpoints: string[], s: EtcdLogSettings = settings): EtcdConnection =>
   createEtcdClient({ endpoints, maxReceiveBytes: s.etcdMaxReceiveBytes, callTimeoutMs: s.etcdCallTimeoutMs });
 const hasCode = (code: string, message?: RegExp) => (err: unknown) =>
@@ -107,6 +109,59 @@ describe('etcd log: one member', () => {
     }
   });
 
+  test('a tail that starts before the truncation point fails with 55000; one from it gets the rest', async () => {
+    await writer.appendAtomic([{ log: 'trunc/0', bodies: [1, 2, 3, 4, 5, 6].map(body) }]);
+    const log = await EtcdShardLog.open(conn, writer, 'trunc/0', settings);
+    try {
+      await log.truncateBefore(4);
+      assert.equal(log.firstSeq, 4);
+      await assert.rejects(log.tail(1, () => {}), hasCode(SqlState.ObjectNotInPrerequisiteState, /truncated past the replica: it holds records from 4, the replica needs 2/));
+      const seen: number[] = [];
+      await log.tail(3, (seq) => seen.push(seq));
+      await until('the tail applied seq 6', () => seen.at(-1) === 6);
+      assert.deepEqual(seen, [4, 5, 6]);
+      assert.deepEqual(await readAll(conn, writer, 'trunc/0'), ['id-4', 'id-5', 'id-6']);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test('an apply step that throws stops the tail, and the log then refuses appends', async () => {
+    const log = await EtcdShardLog.open(conn, writer, 'apply-fails/0', settings);
+    try {
+      const applied: number[] = [];
+      await log.tail(0, (seq) => { if (seq === 2) throw new Error('index full'); applied.push(seq); });
+      assert.ok(log.caughtUpAtMs > 0);
+      await log.append(body(1));
+      await log.append(body(2));
+      await until('the tail stopped', () => log.failure !== null);
+      assert.deepEqual(applied, [1]);
+      assert.match(log.failure!.message, /record 2 of log apply-fails\/0 could not be applied/);
+      await assert.rejects(log.append(body(3)), (err: unknown) => err === log.failure);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test('a paged read whose revision etcd compacts meanwhile goes on at the newest revision', async () => {
+    const onePerPage = { ...settings, etcdTailPageBytes: 1 };
+    for (let i = 1; i <= 3; i++) await writer.appendAtomic([{ log: 'compact/0', bodies: [body(i)] }]);
+    const log = await EtcdShardLog.open(conn, writer, 'compact/0', onePerPage);
+    try {
+      const seen: number[] = [];
+      for await (const record of log.records(1)) {
+        seen.push(record.seq);
+        if (record.seq !== 1) continue;
+        await writer.appendAtomic([{ log: 'compact/0', bodies: [body(4)] }]);
+        const { header } = await conn.client.kv.range({ key: Buffer.from('/t/log/compact/0/next') });
+        await conn.client.kv.compact({ revision: header.revision, physical: true });
+      }
+      assert.deepEqual(seen, [1, 2, 3]);
+    } finally {
+      await log.close();
+    }
+  });
+
   test('writes are refused with 53400 once etcd\'s database passes etcdMaxDbFraction of etcdQuotaBytes', async () => {
     const tight = new EtcdLogWriter(conn, { ...settings, etcdQuotaBytes: 1024 * 1024, etcdMaxDbFraction: 0.01 });
     await assert.rejects(tight.appendAtomic([{ log: 'quota/0', bodies: [body(1)] }]), hasCode(SqlState.ConfigurationLimitExceeded, /etcdMaxDbFraction \(0\.01\) of etcdQuotaBytes \(1048576\)/));
@@ -115,6 +170,17 @@ describe('etcd log: one member', () => {
 });
 
 describe('etcd log: faults', () => {
+  test('a log on an etcd nobody listens at fails to open with 08006 naming the endpoint', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const conn = connect([url]);
+    try {
+      await assert.rejects(EtcdShardLog.open(conn, new EtcdLogWriter(conn, settings), 'nobody/0', settings),
+        (err: unknown) => hasCode(SqlState.ConnectionFailure, /^etcd is unreachable: could not read log nobody\/0 at http:\/\/127\.0\.0\.1:\d+/)(err) && (err as Error).message.includes(url));
+    } finally {
+      conn.client.close();
+    }
+  });
+
   test('etcd stopped mid-write: the writes fail with 08006 naming the endpoints, none half-applied, and writing goes on after a restart', async () => {
     await withEtcd(1, async (members, connectTo) => {
       const conn = connectTo(members.endpoints);
@@ -173,4 +239,72 @@ describe('etcd log: faults', () => {
       }
     });
   });
+
+  test('gap healing: a tail applies every record exactly once while all 3 members restart and its connections are cut', async () => {
+    await withEtcd(3, async (members, connectTo) => {
+      const relays: CuttableRelay[] = [];
+      const random = seeded(10);
+      const writer = new EtcdLogWriter(connectTo(members.endpoints), settings);
+      const writing = { stop: false, acknowledged: [] as string[] };
+      try {
+        for (const url of members.endpoints) relays.push(await startCuttableRelay(portOf(url)));
+        const tailConn = connectTo(relays.map((r) => r.url));
+        const log = await EtcdShardLog.open(tailConn, new EtcdLogWriter(tailConn, settings), 'heal/0', settings);
+        const applied: [number, string][] = [];
+        try {
+          const writes = writeUntilStopped(writer, random, writing);
+          await until('some records were written', () => writing.acknowledged.length >= 20);
+          await log.tail(0, (seq, b) => applied.push([seq, idOf(b)]));
+          for (let i = 0; i < members.count; i++) {
+            await members.kill(i);
+            await pause(random, writing, 10);
+            members.restart(i);
+            await members.waitHealthy(20_000);
+            await pause(random, writing, 10);
+          }
+          for (let cut = 0; cut < 3; cut++) {
+            relays.forEach((r) => r.cut());
+            await pause(random, writing, 10);
+          }
+          await Promise.all([0, 1, 2].map((i) => members.kill(i)));
+          [0, 1, 2].forEach((i) => members.restart(i));
+          await members.waitHealthy(20_000);
+          await pause(random, writing, 10);
+          writing.stop = true;
+          await writes;
+          const records = await readAll(connectTo(members.endpoints), writer, 'heal/0');
+          await until(`the tail applied all ${records.length} records`, () => applied.length >= records.length);
+          assert.deepEqual(applied, records.map((id, i) => [i + 1, id]));
+          for (const id of writing.acknowledged) assert.ok(records.includes(id), `acknowledged ${id} is missing`);
+          assert.equal(log.failure, null);
+        } finally {
+          writing.stop = true;
+          await log.close();
+        }
+      } finally {
+        writing.stop = true;
+        await Promise.all(relays.map((r) => r.stop()));
+      }
+    });
+  });
 });
+
+/** Appends records of seeded sizes, one after another, until told to stop; failures (etcd down) are retried. */
+async function writeUntilStopped(writer: EtcdLogWriter, random: Random, state: { stop: boolean; acknowledged: string[] }): Promise<void> {
+  for (let i = 0; !state.stop; i++) {
+    const id = `r${i}-${'x'.repeat(randomInt(random, 2000))}`;
+    try {
+      await writer.appendAtomic([{ log: 'heal/0', bodies: [namedBody(id)] }]);
+      state.acknowledged.push(id);
+    } catch (err) {
+      if (!(err instanceof VectorgateError)) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Lets the writer add a few more records (a seeded number) before the next fault. */
+async function pause(random: Random, state: { acknowledged: string[] }, most: number): Promise<void> {
+  const target = state.acknowledged.length + 1 + randomInt(random, most);
+  await until(`${target} records were acknowledged`, () => state.acknowledged.length >= target);
+}
