@@ -252,6 +252,8 @@ export class ThreadTransport implements ShardTransport {
     const shards = [...slot.shards];
     const reopened = await Promise.allSettled(shards.map(async ([shard, open]) => {
       await this.#decisionsOf(shard, open);
+      // The new thread died meanwhile: the restart after it reopens the shard.
+      if (slot.worker !== worker) return;
       const committed = this.#committedOf?.(shard) ?? open.committed;
       const { dir, spec } = open;
       await new Promise((resolve, reject) => {
