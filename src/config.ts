@@ -222,6 +222,11 @@ export interface Config {
    * stays down and its shards fail with an error naming it (each death is logged).
    */
   workerMaxRestartsPerMinute: number;
+  /**
+   * How long a restarted thread's shard waits for the decisions of two-phase batches it had prepared
+   * before it is reopened (they arrive as soon as the batch's commit record is durable).
+   */
+  workerReopenDecisionWaitMs: number;
   /** Write-ahead log segment size before rollover. */
   walSegmentBytes: number;
   /** Bytes one group commit (one write + fsync) takes at most. */
@@ -397,6 +402,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   workerMaxInflight: 64,
   workerMaxQueued: 4096,
   workerMaxRestartsPerMinute: 5,
+  workerReopenDecisionWaitMs: 10_000,
   walSegmentBytes: 64 * 1024 * 1024,
   walGroupCommitMaxBytes: 16 * 1024 * 1024,
   walMaxPendingAppends: 10_000,
@@ -453,7 +459,7 @@ function assertConfig(config: Config): void {
     'privilegeCacheMs', 'maxTrackedRoles', 'maxTenantMetricRoles', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxReplicas', 'etcdCatalogMaxRetries', 'etcdWatchRetryMs', 'proxyLeaseTtlSeconds', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'defaultMaxStalenessMs', 'readConsistencyMaxWaitMs', 'maxSessionWritePositions', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
-    'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'walSegmentBytes',
+    'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',

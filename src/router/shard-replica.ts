@@ -43,6 +43,8 @@ export class ShardReplica {
   readonly #waiters = new Map<number, Waiter>();
   /** Prepared records the log still holds (seq, txid), oldest first: what the decision log must keep. */
   #retained: { seq: number; txid: number }[];
+  /** Prepared records replay applied as committed: txid → seq (a decide arriving after a reopen answers with it). */
+  #replayedCommits = new Map<number, number>();
   #failure: unknown = null;
   #snapshotSeq: number;
   #bytesSinceSnapshot = 0;
@@ -87,10 +89,12 @@ export class ShardReplica {
     let replayed = 0;
     let replayedTo = shard.lastApplied;
     const retained: { seq: number; txid: number }[] = [];
+    const replayedCommits = new Map<number, number>();
     // From the log's start, not the snapshot's: an older snapshot's recovery would need those txids too.
     for await (const record of wal.records(wal.firstSeq)) {
       const txid = txidOf(record.body);
       if (txid !== null) retained.push({ seq: record.seq, txid });
+      if (txid !== null && committed.has(txid)) replayedCommits.set(txid, record.seq);
       if (record.seq <= shard.lastApplied) continue;
       replayedTo = record.seq;
       shard.apply(record.seq, txid === null || committed.has(txid) ? decodeBody(record.body).ops : []);
@@ -99,6 +103,7 @@ export class ShardReplica {
     if (wal.lastSeq < shard.lastApplied) await wal.startAfter(shard.lastApplied);
     const replica = new ShardReplica(dir, shard, wal, config, snapshotSeq, retained);
     replica.#bytesSinceSnapshot = replayed;
+    replica.#replayedCommits = replayedCommits;
     // From what was replayed: a shared log (etcd) may have grown since records() read it.
     await wal.tail(replayedTo, (seq, body) => replica.#onDurable(seq, body));
     return replica;
@@ -137,11 +142,12 @@ export class ShardReplica {
 
   /**
    * The decision for a prepared txid: commit applies it (resolving with its seq once applied), abort
-   * drops it. A txid never prepared here (its prepare failed) has nothing to decide: null.
+   * drops it. A txid never prepared here (its prepare failed) has nothing to decide: null. One that
+   * this replica's open already applied as committed (it was reopened in between) answers its seq.
    */
   async decide(txid: number, commit: boolean): Promise<number | null> {
     const seq = this.#prepared.get(txid);
-    if (seq === undefined) return null;
+    if (seq === undefined) return commit ? this.#replayedCommits.get(txid) ?? null : null;
     this.#decisions.set(txid, commit);
     this.#drain();
     return commit ? this.#applied(seq) : null;
@@ -151,6 +157,7 @@ export class ShardReplica {
   oldestRetainedTxid(): number | null {
     const firstSeq = this.#wal.firstSeq;
     this.#retained = this.#retained.filter((r) => r.seq >= firstSeq);
+    for (const [txid, seq] of this.#replayedCommits) if (seq < firstSeq) this.#replayedCommits.delete(txid);
     return this.#retained.reduce<number | null>((min, r) => (min === null || r.txid < min ? r.txid : min), null);
   }
 

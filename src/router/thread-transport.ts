@@ -10,6 +10,9 @@
 // answering fail (their outcome is unknown, like a broken connection's), the ones still queued wait,
 // and its shards are reopened on the new thread (snapshot + log replay) — at most
 // workerMaxRestartsPerMinute times a minute, after which its shards fail until the proxy restarts.
+// A shard is reopened only once every prepare it acknowledged has its decision (bounded by
+// workerReopenDecisionWaitMs): its recovery then knows whether the batch committed, and the decide
+// queued behind the reopen answers the seq the replay applied it at.
 import { availableParallelism } from 'node:os';
 import { Worker, type Transferable } from 'node:worker_threads';
 import type { Config } from '../config.ts';
@@ -20,7 +23,15 @@ import type { HealthEvent, ShardRequest, ShardTransport } from './shard-transpor
 import { fromWire, type Request, type Response, type Results, type WorkerData } from './worker-protocol.ts';
 
 interface Call { rid: number; req: Request; transfer: Transferable[]; resolve: (v: unknown) => void; reject: (e: unknown) => void }
-interface OpenShard { dir: string; spec: IndexSpec; committed: number[] }
+interface OpenShard {
+  dir: string;
+  spec: IndexSpec;
+  committed: number[];
+  /** Txids of acknowledged prepares whose decide has not been sent yet. */
+  inDoubt: Set<number>;
+  /** Called once inDoubt is empty (a reopen waiting for decisions). */
+  onDecided: (() => void) | null;
+}
 
 export interface ThreadTransportOptions {
   /** Where a dead thread is reported; default: a logger at config.logLevel. */
@@ -72,7 +83,7 @@ export class ThreadTransport implements ShardTransport {
     if (this.#closing) throw closedError();
     const slot = this.#slots.reduce((a, b) => (b.shards.size < a.shards.size ? b : a));
     this.#placement.set(shard, slot);
-    slot.shards.set(shard, { dir, spec, committed });
+    slot.shards.set(shard, { dir, spec, committed, inDoubt: new Set(), onDecided: null });
     try {
       await this.#send(slot, { type: 'open', shard, dir, spec, committed }, []);
     } catch (err) {
@@ -97,7 +108,31 @@ export class ThreadTransport implements ShardTransport {
     if (slot === undefined) return Promise.reject(new VectorgateError(SqlState.InternalError, `shard ${req.shard} is not open`));
     const broken = this.#broken.get(req.shard);
     if (broken !== undefined) return Promise.reject(broken);
-    return this.#send(slot, req, transfer) as Promise<Results[R['type']]>;
+    const open = slot.shards.get(req.shard)!;
+    if (req.type === 'decide') this.#decided(open, req.txid);
+    const sent = this.#send(slot, req, transfer) as Promise<Results[R['type']]>;
+    if (req.type !== 'prepare') return sent;
+    return sent.then((seq) => { open.inDoubt.add(req.txid); return seq; });
+  }
+
+  #decided(open: OpenShard, txid: number): void {
+    open.inDoubt.delete(txid);
+    if (open.inDoubt.size > 0 || open.onDecided === null) return;
+    open.onDecided();
+    open.onDecided = null;
+  }
+
+  /** Resolves once every acknowledged prepare of the shard has its decision, or after workerReopenDecisionWaitMs. */
+  #decisionsOf(shard: string, open: OpenShard): Promise<void> {
+    if (open.inDoubt.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        open.onDecided = null;
+        this.#log.warn({ shard, txids: [...open.inDoubt] }, 'reopening a shard before the decisions of its prepared batches arrived');
+        resolve();
+      }, this.#config.workerReopenDecisionWaitMs);
+      open.onDecided = () => { clearTimeout(timer); resolve(); };
+    });
   }
 
   onHealth(listener: (event: HealthEvent) => void): () => void {
@@ -153,7 +188,7 @@ export class ThreadTransport implements ShardTransport {
       const call: Call = { rid: this.#nextRid++, req, transfer, resolve, reject };
       const ready = slot.restarting === null;
       if (ready && (slot.calls.size < this.#config.workerMaxInflight || req.type === 'decide')) return this.#post(slot, call);
-      if (slot.queue.length >= this.#config.workerMaxQueued) {
+      if (slot.queue.length >= this.#config.workerMaxQueued && req.type !== 'decide') {
         return reject(new VectorgateError(SqlState.ConfigurationLimitExceeded,
           `shard worker queue is full (${this.#config.workerMaxQueued} requests waiting)`));
       }
@@ -216,10 +251,14 @@ export class ThreadTransport implements ShardTransport {
     const host = `thread-${slot.index}`;
     const worker = this.#spawn(slot).worker;
     const shards = [...slot.shards];
-    const reopened = await Promise.allSettled(shards.map(([shard, open]) => {
+    const reopened = await Promise.allSettled(shards.map(async ([shard, open]) => {
+      await this.#decisionsOf(shard, open);
+      // The new thread died meanwhile: the restart after it reopens the shard.
+      if (slot.worker !== worker) return;
       const committed = this.#committedOf?.(shard) ?? open.committed;
-      return new Promise((resolve, reject) => {
-        this.#post(slot, { rid: this.#nextRid++, req: { type: 'open', shard, ...open, committed }, transfer: [], resolve, reject });
+      const { dir, spec } = open;
+      await new Promise((resolve, reject) => {
+        this.#post(slot, { rid: this.#nextRid++, req: { type: 'open', shard, dir, spec, committed }, transfer: [], resolve, reject });
       });
     }));
     if (slot.worker !== worker || slot.failure !== null) return;

@@ -90,6 +90,28 @@ describe('worker thread deaths', () => {
     }
   });
 
+  test('a thread that dies between a prepare and its decision: the shard reopens knowing it, the decide answers its seq', async () => {
+    const committed = new Set<number>();
+    const transport = new ThreadTransport(makeConfig({ shardWorkers: 1, logLevel: 'silent' }), { committedOf: () => [...committed] });
+    try {
+      await transport.open('c/0', join(root, `s${n++}`), spec, []);
+      const upsert = (id: string) => ({ ids: [id], vectors: new Float32Array([1, 2, 3, 4]), payloads: [null] });
+      const committedSeq = await transport.call({ type: 'prepare', shard: 'c/0', txid: 7, upsert: upsert('kept') });
+      await transport.call({ type: 'prepare', shard: 'c/0', txid: 8, upsert: upsert('dropped') });
+      const up = health(transport, 'up');
+      await transport.terminateThreadOf('c/0');
+      // The coordinator's commit record of txid 7 becomes durable while the thread is down.
+      committed.add(7);
+      assert.equal(await transport.call({ type: 'decide', shard: 'c/0', txid: 7, commit: true }), committedSeq);
+      assert.equal(await transport.call({ type: 'decide', shard: 'c/0', txid: 8, commit: false }), null);
+      await up;
+      assert.ok(await transport.call({ type: 'get', shard: 'c/0', id: 'kept' }) !== null);
+      assert.equal(await transport.call({ type: 'get', shard: 'c/0', id: 'dropped' }), null);
+    } finally {
+      await transport.close();
+    }
+  });
+
   test('through the embedded seams: after a thread dies every acknowledged row of a two-phase batch is there', async () => {
     const dataDir = join(root, `d${n++}`);
     const config = makeConfig({ dataDir, shardWorkers: 1, logLevel: 'silent' });
