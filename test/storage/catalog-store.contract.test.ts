@@ -14,6 +14,7 @@ import { Catalog } from '../../src/storage/catalog.ts';
 import type { CatalogStore } from '../../src/storage/catalog-store.ts';
 import { createEtcdClient } from '../../src/storage/etcd-call.ts';
 import { EtcdCatalogStore } from '../../src/storage/etcd-catalog.ts';
+import { startCuttableRelay } from '../helpers/cuttable-relay.ts';
 import { catalogStoreContract, nextChange, spec, withCode, type CatalogLocation } from './catalog-store-contract.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'vg-catalog-store-'));
@@ -125,6 +126,41 @@ describe('EtcdCatalogStore across proxies', () => {
       assert.deepEqual(seen, ['put after'], 'seen once');
     } finally {
       await location.cleanup();
+    }
+  });
+
+  test('a store cut off while another changes the catalog and etcd compacts past it lists again and catches up, each change once', async () => {
+    const relay = await startCuttableRelay(new URL(members.endpoints[0]!));
+    const config = makeConfig({ etcdPrefix: `/test-${++locations}/`, etcdWatchRetryMs: 50 });
+    const writerClient = createEtcdClient({ endpoints: members.endpoints, callTimeoutMs: config.etcdCallTimeoutMs });
+    const cutClient = createEtcdClient({ endpoints: [relay.url], callTimeoutMs: config.etcdCallTimeoutMs });
+    const stores: CatalogStore[] = [];
+    try {
+      const writer = await EtcdCatalogStore.open({ client: writerClient, endpoints: members.endpoints, config });
+      const cut = await EtcdCatalogStore.open({ client: cutClient, endpoints: [relay.url], config });
+      stores.push(writer, cut);
+      const bothThere = nextChange(cut, (c) => c.entry.name === 'goes');
+      await writer.commit(writer.prepare(spec('stays')));
+      await writer.commit(writer.prepare(spec('goes')));
+      await bothThere;
+      const seen: string[] = [];
+      cut.watch((c) => seen.push(`${c.kind} ${c.entry.name} ${JSON.stringify(c.entry.policies)}`));
+      relay.cut();
+      await writer.remove('app', 'goes');
+      await writer.commit(writer.prepare(spec('added')));
+      await writer.setPolicy('app', 'stays', 'ef_search', '5');
+      // Compacted: a watch resumed from the cut store's last revision cannot be served any more.
+      await writerClient.kv.compact({ revision: writer.revision.toString(), physical: true });
+      const caughtUp = nextChange(cut, (c) => c.entry.name === 'stays');
+      relay.restore();
+      await caughtUp;
+      assert.deepEqual(cut.list(), writer.list());
+      assert.deepEqual(seen.sort(), ['delete goes {}', 'put added {}', 'put stays {"ef_search":"5"}']);
+    } finally {
+      for (const store of stores) await store.close();
+      writerClient.close();
+      cutClient.close();
+      await relay.stop();
     }
   });
 
