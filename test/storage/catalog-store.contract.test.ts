@@ -108,6 +108,24 @@ describe('EtcdCatalogStore across proxies', () => {
     }
   });
 
+  test('two stores dropping one collection at once: it is gone from both, neither fails otherwise than 42P01', async () => {
+    const location = etcdLocation();
+    try {
+      const a = await location.open();
+      const b = await location.open();
+      const arrived = nextChange(b, (c) => c.entry.name === 'docs');
+      await a.commit(a.prepare(spec('docs')));
+      await arrived;
+      const results = await Promise.allSettled([a.remove('app', 'docs'), b.remove('app', 'docs')]);
+      assert.ok(results.some((r) => r.status === 'fulfilled'));
+      for (const r of results) if (r.status === 'rejected') assert.ok(withCode('42P01')(r.reason), String(r.reason));
+      assert.equal(a.get('app', 'docs'), undefined);
+      assert.equal(b.get('app', 'docs'), undefined);
+    } finally {
+      await location.cleanup();
+    }
+  });
+
   test('a store whose watch is cut (the etcd member restarts) lists again and catches up', async () => {
     const location = etcdLocation();
     try {
