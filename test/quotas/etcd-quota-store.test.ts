@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Etcd3 } from 'etcd3';
+import { freePort } from '../../src/cli/postgres-server.ts';
 import { EtcdMembers } from '../../src/cluster/etcd-members.ts';
 import { EtcdQuotaStore } from '../../src/cluster/etcd-quotas.ts';
 import { makeConfig, type Config } from '../../src/config.ts';
@@ -101,6 +102,21 @@ describe('EtcdQuotaStore shared by two proxies', () => {
     for (let i = 0; i < 10; i++) assert.equal(await a.take(request('writes')), true, `token ${i} of the whole 10, alone`);
     assert.equal(await a.take(request('writes')), false);
   });
+});
+
+test('etcd that does not answer at open is 08006 naming the endpoint', async () => {
+  const endpoint = `http://127.0.0.1:${await freePort()}`;
+  const config = makeConfig({ etcdPrefix: '/none/', etcdCallTimeoutMs: 300 });
+  const client = createEtcdClient({ endpoints: [endpoint], callTimeoutMs: config.etcdCallTimeoutMs });
+  try {
+    await assert.rejects(EtcdQuotaStore.open({ client, endpoints: [endpoint], config }), (err: unknown) => {
+      assert.equal((err as { code?: string }).code, '08006', String(err));
+      assert.match(String((err as { detail?: string }).detail), new RegExp(endpoint));
+      return true;
+    });
+  } finally {
+    client.close();
+  }
 });
 
 /** Another proxy in its own process, holding `slots` of the role's `limit`; kill() is SIGKILL (no revoke). */
