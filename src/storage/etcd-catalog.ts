@@ -204,7 +204,10 @@ export class EtcdCatalogStore implements CatalogStore {
     const watcher = this.#client.watch().prefix(this.#prefix).startRevision(fromRevision.toString()).watcher();
     this.#watcher = watcher;
     watcher.on('data', (response: IWatchResponse) => {
-      if (generation === this.#generation) this.#applyEvents(response);
+      if (generation !== this.#generation) return;
+      // An entry that is no JSON entry (XX001) must not throw out of etcd3's emitter, which would end
+      // the process: memory stays as it was and the store keeps listing until the key is readable.
+      try { this.#applyEvents(response); } catch { this.#scheduleSync(); }
     });
     const broken = () => {
       if (generation === this.#generation && !this.#closed) this.#scheduleSync();

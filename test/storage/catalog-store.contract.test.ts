@@ -46,13 +46,14 @@ catalogStoreContract('Catalog (file)', async () => {
 });
 
 /** Each location is its own key prefix; each store its own client (as two proxies would have). */
-function etcdLocation(): CatalogLocation & { clients: Etcd3[] } {
+function etcdLocation(): CatalogLocation & { clients: Etcd3[]; prefix: string } {
   const config = makeConfig({ etcdPrefix: `/test-${++locations}/`, etcdCallTimeoutMs: 5_000, etcdWatchRetryMs: 50 });
   const clients: Etcd3[] = [];
   const stores: CatalogStore[] = [];
   return {
     concurrent: true,
     clients,
+    prefix: config.etcdPrefix,
     open: async () => {
       const client = createEtcdClient({ endpoints: members.endpoints, callTimeoutMs: config.etcdCallTimeoutMs });
       clients.push(client);
@@ -179,6 +180,29 @@ describe('EtcdCatalogStore across proxies', () => {
       writerClient.close();
       cutClient.close();
       await relay.stop();
+    }
+  });
+
+  test('a key that holds no entry: open is XX001 naming it; a running store keeps what it had and reads it once it is fixed', async () => {
+    const location = etcdLocation();
+    try {
+      const store = await location.open();
+      const entry = await store.commit(store.prepare(spec('docs')));
+      const raw = location.clients[0]!;
+      const key = `${location.prefix}catalog/app/docs`;
+      await raw.put(key).value('{not json');
+      await assert.rejects(location.open(), (err: unknown) => {
+        assert.ok(withCode('XX001')(err), String(err));
+        assert.match((err as Error).message, /catalog entry .*catalog\/app\/docs is unreadable/);
+        return true;
+      });
+      assert.deepEqual(store.get('app', 'docs'), entry, 'the running store kept the last readable entry');
+      const fixed = nextChange(store, (c) => c.entry.policies.ef_search === '12');
+      await raw.put(key).value(JSON.stringify({ ...entry, policies: { ef_search: '12' } }));
+      await fixed;
+      assert.deepEqual(store.get('app', 'docs')?.policies, { ef_search: '12' });
+    } finally {
+      await location.cleanup();
     }
   });
 
