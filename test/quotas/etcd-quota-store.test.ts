@@ -41,9 +41,16 @@ async function openStore(config: Config, clock: ManualClock, proxyId?: string): 
 
 const namespace = (over: Partial<Config> = {}) => makeConfig({ etcdPrefix: `/quota-test-${++prefixes}/`, etcdWatchRetryMs: 50, ...over });
 
-/** Polls the store's view until it holds; bounded by the test's timeout, not by a time of its own. */
-async function until(holds: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await holds())) await new Promise((resolve) => setTimeout(resolve, 50));
+/** A generous bound on waiting for a lease to expire or a watch to deliver, so a regression fails with a message instead of hanging. */
+const WAIT_LIMIT_MS = 60_000;
+
+/** Polls the store's view until it holds. */
+async function until(holds: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const giveUpAt = Date.now() + WAIT_LIMIT_MS;
+  while (!(await holds())) {
+    if (Date.now() > giveUpAt) throw new Error(`${what}: not within ${WAIT_LIMIT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 quotaStoreContract('EtcdQuotaStore (1 etcd member)', async (clock) => (await openStore(namespace(), clock)).store);
@@ -70,7 +77,7 @@ describe('EtcdQuotaStore shared by two proxies', () => {
       const slot = await b.acquire('app', 3);
       if (slot !== null) slot();
       return slot !== null;
-    });
+    }, 'b gets the slot b released');
   });
 
   test('two stores racing for the last slot: exactly one gets it', async () => {
@@ -89,15 +96,15 @@ describe('EtcdQuotaStore shared by two proxies', () => {
     const request = (bucket: string) => ({ role: 'app', bucket, count: 1, ratePerSecond: 10, maxWaitMs: 0, signal: never });
     const other = await startProxyProcess(config, 'proxy-b', 'app', 2, 2);
     try {
-      await until(() => a.liveProxies === 2);
+      await until(() => a.liveProxies === 2, 'a sees the other proxy');
       for (let i = 0; i < 5; i++) assert.equal(await a.take(request('searches')), true, `token ${i} of a's 5`);
       assert.equal(await a.take(request('searches')), false, 'a holds half of 10/s');
       assert.equal(await a.acquire('app', 2), null, 'the other proxy holds both slots');
     } finally {
       await other.kill();
     }
-    await until(() => a.liveProxies === 1);
-    await until(async () => (await a.acquire('app', 2)) !== null);
+    await until(() => a.liveProxies === 1, 'the dead proxy leaves the count');
+    await until(async () => (await a.acquire('app', 2)) !== null, 'the dead proxy\'s slots vanish');
     await clock.advance(1000);
     for (let i = 0; i < 10; i++) assert.equal(await a.take(request('writes')), true, `token ${i} of the whole 10, alone`);
     assert.equal(await a.take(request('writes')), false);
