@@ -88,7 +88,7 @@ export class EtcdCatalogStore implements CatalogStore {
       await this.#applied(BigInt(result.header.revision));
       return entry;
     }
-    const current = await this.#read(key);
+    const { current } = await this.#read(key);
     // The same directory name is this very entry: an earlier attempt of this call applied.
     if (current === undefined || current.entry.dir !== entry.dir) throw duplicateCollection(entry.name);
     await this.#applied(current.modRevision);
@@ -107,10 +107,11 @@ export class EtcdCatalogStore implements CatalogStore {
         await this.#applied(BigInt(result.header.revision));
         return known.entry;
       }
-      current = await this.#read(key);
-      // This incarnation is gone (an earlier attempt of this call, or another proxy, removed it).
+      current = (await this.#read(key)).current;
+      // This incarnation is gone (an earlier attempt of this call, or another proxy, removed it);
+      // listing again brings memory up to the removal, whose revision this store does not know.
       if (current === undefined || current.entry.dir !== known.entry.dir) {
-        await this.#applied(current?.modRevision ?? 0n);
+        await this.#sync().catch(() => this.#scheduleSync());
         return known.entry;
       }
     }
@@ -130,7 +131,7 @@ export class EtcdCatalogStore implements CatalogStore {
         await this.#applied(BigInt(result.header.revision));
         return updated;
       }
-      current = await this.#read(key);
+      current = (await this.#read(key)).current;
       if (current !== undefined && (current.entry.policies[policy] ?? null) === value) {
         await this.#applied(current.modRevision);
         return current.entry;
@@ -166,10 +167,11 @@ export class EtcdCatalogStore implements CatalogStore {
     return etcdCall(this.#endpoints, call);
   }
 
-  async #read(key: string): Promise<Known | undefined> {
+  /** The key as etcd holds it now. */
+  async #read(key: string): Promise<{ current: Known | undefined }> {
     const result = await this.#call(() => this.#client.get(key).exec());
     const kv = result.kvs[0];
-    return kv === undefined ? undefined : known(kv);
+    return { current: kv === undefined ? undefined : known(kv) };
   }
 
   /** Lists the prefix, reconciles memory with it, and watches from the next revision. */
@@ -202,7 +204,10 @@ export class EtcdCatalogStore implements CatalogStore {
     const watcher = this.#client.watch().prefix(this.#prefix).startRevision(fromRevision.toString()).watcher();
     this.#watcher = watcher;
     watcher.on('data', (response: IWatchResponse) => {
-      if (generation === this.#generation) this.#applyEvents(response);
+      if (generation !== this.#generation) return;
+      // An entry that is no JSON entry (XX001) must not throw out of etcd3's emitter, which would end
+      // the process: memory stays as it was and the store keeps listing until the key is readable.
+      try { this.#applyEvents(response); } catch { this.#scheduleSync(); }
     });
     const broken = () => {
       if (generation === this.#generation && !this.#closed) this.#scheduleSync();

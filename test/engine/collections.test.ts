@@ -104,7 +104,7 @@ describe('collections', () => {
     assert.equal(await code(db.setPolicy('docs', 'read_consistency', 'sometimes')), '22023');
     const [info] = await db.listCollections();
     assert.deepEqual({ ...info, createdAt: '' }, {
-      name: 'docs', dims: 3, metric: 'cosine', shards: 3, quantization: 'none', m: 16, efConstruction: 200,
+      name: 'docs', dims: 3, metric: 'cosine', shards: 3, replicas: 1, quantization: 'none', m: 16, efConstruction: 200,
       engine: 'usearch', owner: 'alice', database: 'app', createdAt: '', policies: {}, vectors: 0,
     });
   });

@@ -1,6 +1,8 @@
-// A TCP relay in front of a real server (here: an etcd member) whose connections a test can cut, and
-// which can swallow the server's replies while still forwarding the client's requests: the way to
-// cause, for real, a request that the server applied but whose answer the client never got.
+// A TCP relay in front of a real server (here: an etcd member) whose connections a test can cut (or
+// block: cut and refuse new ones until restored, to cut one client off while the server and its other
+// clients carry on), and which can swallow the server's replies while still forwarding the client's
+// requests: the way to cause, for real, a request that the server applied but whose answer the
+// client never got.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export interface CuttableRelay {
@@ -13,17 +15,25 @@ export interface CuttableRelay {
   readonly cuts: number;
   /** Destroys every open connection (the client sees a reset); new connections are relayed again. */
   cut(): void;
+  /** Resets every open connection and refuses new ones until restore(). */
+  block(): void;
+  restore(): void;
   stop(): Promise<void>;
 }
 
 export async function startCuttableRelay(targetPort: number): Promise<CuttableRelay> {
   const sockets = new Set<Socket>();
   let cuts = 0;
+  let open = true;
   const relay = {
     swallowReplies: false,
     get cuts() { return cuts; },
   } as CuttableRelay & { swallowReplies: boolean };
   const server: Server = createServer((client) => {
+    if (!open) {
+      client.resetAndDestroy();
+      return;
+    }
     const upstream = connect(targetPort, '127.0.0.1');
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -45,6 +55,12 @@ export async function startCuttableRelay(targetPort: number): Promise<CuttableRe
       for (const s of sockets) s.destroy();
       cuts++;
     },
+    block() {
+      open = false;
+      for (const s of sockets) s.resetAndDestroy();
+      cuts++;
+    },
+    restore() { open = true; },
     async stop() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -20,12 +20,20 @@ export const spec = (name: string, database = 'app', owner = 'alice'): NewCollec
 
 export const withCode = (code: string) => (err: unknown) => err instanceof VectorgateError && err.code === code;
 
+/** A generous bound on waiting for a change, so a store that never delivers fails with a message instead of hanging. */
+const CHANGE_WAIT_LIMIT_MS = 60_000;
+
 /** Resolves with the first change the store's watch delivers that matches. */
 export function nextChange(store: CatalogStore, matches: (change: CatalogChange) => boolean): Promise<CatalogChange> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`the watch delivered no matching change within ${CHANGE_WAIT_LIMIT_MS} ms`));
+    }, CHANGE_WAIT_LIMIT_MS);
     const stop = store.watch((change) => {
       if (!matches(change)) return;
       stop();
+      clearTimeout(timer);
       resolve(change);
     });
   });

@@ -14,6 +14,7 @@ import { Catalog } from '../../src/storage/catalog.ts';
 import type { CatalogStore } from '../../src/storage/catalog-store.ts';
 import { createEtcdClient } from '../../src/storage/etcd-call.ts';
 import { EtcdCatalogStore } from '../../src/storage/etcd-catalog.ts';
+import { startCuttableRelay } from '../helpers/cuttable-relay.ts';
 import { catalogStoreContract, nextChange, spec, withCode, type CatalogLocation } from './catalog-store-contract.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'vg-catalog-store-'));
@@ -45,13 +46,14 @@ catalogStoreContract('Catalog (file)', async () => {
 });
 
 /** Each location is its own key prefix; each store its own client (as two proxies would have). */
-function etcdLocation(): CatalogLocation & { clients: Etcd3[] } {
+function etcdLocation(): CatalogLocation & { clients: Etcd3[]; prefix: string } {
   const config = makeConfig({ etcdPrefix: `/test-${++locations}/`, etcdCallTimeoutMs: 5_000, etcdWatchRetryMs: 50 });
   const clients: Etcd3[] = [];
   const stores: CatalogStore[] = [];
   return {
     concurrent: true,
     clients,
+    prefix: config.etcdPrefix,
     open: async () => {
       const client = createEtcdClient({ endpoints: members.endpoints, callTimeoutMs: config.etcdCallTimeoutMs });
       clients.push(client);
@@ -107,6 +109,24 @@ describe('EtcdCatalogStore across proxies', () => {
     }
   });
 
+  test('two stores dropping one collection at once: it is gone from both, neither fails otherwise than 42P01', async () => {
+    const location = etcdLocation();
+    try {
+      const a = await location.open();
+      const b = await location.open();
+      const arrived = nextChange(b, (c) => c.entry.name === 'docs');
+      await a.commit(a.prepare(spec('docs')));
+      await arrived;
+      const results = await Promise.allSettled([a.remove('app', 'docs'), b.remove('app', 'docs')]);
+      assert.ok(results.some((r) => r.status === 'fulfilled'));
+      for (const r of results) if (r.status === 'rejected') assert.ok(withCode('42P01')(r.reason), String(r.reason));
+      assert.equal(a.get('app', 'docs'), undefined);
+      assert.equal(b.get('app', 'docs'), undefined);
+    } finally {
+      await location.cleanup();
+    }
+  });
+
   test('a store whose watch is cut (the etcd member restarts) lists again and catches up', async () => {
     const location = etcdLocation();
     try {
@@ -123,6 +143,64 @@ describe('EtcdCatalogStore across proxies', () => {
       await arrived;
       assert.deepEqual(watcher.get('app', 'after'), entry);
       assert.deepEqual(seen, ['put after'], 'seen once');
+    } finally {
+      await location.cleanup();
+    }
+  });
+
+  test('a store cut off while another changes the catalog and etcd compacts past it lists again and catches up, each change once', async () => {
+    const relay = await startCuttableRelay(Number(new URL(members.endpoints[0]!).port));
+    const config = makeConfig({ etcdPrefix: `/test-${++locations}/`, etcdWatchRetryMs: 50 });
+    const writerClient = createEtcdClient({ endpoints: members.endpoints, callTimeoutMs: config.etcdCallTimeoutMs });
+    const cutClient = createEtcdClient({ endpoints: [relay.url], callTimeoutMs: config.etcdCallTimeoutMs });
+    const stores: CatalogStore[] = [];
+    try {
+      const writer = await EtcdCatalogStore.open({ client: writerClient, endpoints: members.endpoints, config });
+      const cut = await EtcdCatalogStore.open({ client: cutClient, endpoints: [relay.url], config });
+      stores.push(writer, cut);
+      const bothThere = nextChange(cut, (c) => c.entry.name === 'goes');
+      await writer.commit(writer.prepare(spec('stays')));
+      await writer.commit(writer.prepare(spec('goes')));
+      await bothThere;
+      const seen: string[] = [];
+      cut.watch((c) => seen.push(`${c.kind} ${c.entry.name} ${JSON.stringify(c.entry.policies)}`));
+      relay.block();
+      await writer.remove('app', 'goes');
+      await writer.commit(writer.prepare(spec('added')));
+      await writer.setPolicy('app', 'stays', 'ef_search', '5');
+      // Compacted: a watch resumed from the cut store's last revision cannot be served any more.
+      await writerClient.kv.compact({ revision: writer.revision.toString(), physical: true });
+      const caughtUp = nextChange(cut, (c) => c.entry.name === 'stays');
+      relay.restore();
+      await caughtUp;
+      assert.deepEqual(cut.list(), writer.list());
+      assert.deepEqual(seen.sort(), ['delete goes {}', 'put added {}', 'put stays {"ef_search":"5"}']);
+    } finally {
+      for (const store of stores) await store.close();
+      writerClient.close();
+      cutClient.close();
+      await relay.stop();
+    }
+  });
+
+  test('a key that holds no entry: open is XX001 naming it; a running store keeps what it had and reads it once it is fixed', async () => {
+    const location = etcdLocation();
+    try {
+      const store = await location.open();
+      const entry = await store.commit(store.prepare(spec('docs')));
+      const raw = location.clients[0]!;
+      const key = `${location.prefix}catalog/app/docs`;
+      await raw.put(key).value('{not json');
+      await assert.rejects(location.open(), (err: unknown) => {
+        assert.ok(withCode('XX001')(err), String(err));
+        assert.match((err as Error).message, /catalog entry .*catalog\/app\/docs is unreadable/);
+        return true;
+      });
+      assert.deepEqual(store.get('app', 'docs'), entry, 'the running store kept the last readable entry');
+      const fixed = nextChange(store, (c) => c.entry.policies.ef_search === '12');
+      await raw.put(key).value(JSON.stringify({ ...entry, policies: { ef_search: '12' } }));
+      await fixed;
+      assert.deepEqual(store.get('app', 'docs')?.policies, { ef_search: '12' });
     } finally {
       await location.cleanup();
     }

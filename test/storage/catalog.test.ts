@@ -102,3 +102,18 @@ test('a version-2 entry without database or owner is refused as unreadable', asy
   writeFileSync(join(dir, 'catalog.json'), JSON.stringify({ version: 2, collections: [{ name: 'docs', dir: 'd', policies: {} }] }));
   await assert.rejects(Catalog.open(dir, MIGRATION), (e) => e instanceof VectorgateError && e.code === 'XX001' && /no database or owner/.test(e.message));
 });
+
+test('an entry written before replicas existed has one replica; a stored count is kept', async () => {
+  const dir = join(root, 'g');
+  mkdirSync(join(dir, 'collections', 'old-1'), { recursive: true });
+  mkdirSync(join(dir, 'collections', 'new-1'), { recursive: true });
+  const stored = (name: string, extra: Record<string, unknown>) => ({
+    name, dims: 3, metric: 'l2', shards: 2, quantization: 'none', m: 16, efConstruction: 200, engine: 'usearch',
+    database: 'app', owner: 'alice', dir: `${name}-1`, createdAt: '2026-11-01T00:00:00.000Z', policies: {}, ...extra,
+  });
+  writeFileSync(join(dir, 'catalog.json'), JSON.stringify({ version: 2, collections: [stored('old', {}), stored('new', { replicas: 3 })] }));
+  const catalog = await Catalog.open(dir, MIGRATION);
+  assert.equal(catalog.get('app', 'old')?.replicas, 1);
+  assert.equal(catalog.get('app', 'new')?.replicas, 3);
+  await catalog.close();
+});
