@@ -8,6 +8,7 @@ import { PostgresServer } from './postgres-server.ts';
 import { checkMetricsEndpoint, startMetricsServer, type MetricsEndpoint } from './metrics-server.ts';
 import { startProxy } from '../wire/server.ts';
 import { Collections } from '../router/collections.ts';
+import type { QuotaStore } from '../router/quotas.ts';
 import { createMetrics } from '../metrics.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { DEFAULTS, type Config } from '../config.ts';
@@ -140,13 +141,22 @@ export async function runProxy(config: Config): Promise<void> {
   onShutdown(log, config, stop, () => undefined);
 }
 
+/** The collections with what the deployment adds around them (cluster: shared quotas, the etcd connection). */
+interface Deployment { collections: Collections; quotas?: QuotaStore; close(): Promise<void> }
+
 /** Embedded: the catalog and shard logs in <dataDir>/vectors. Cluster (--etcd): everything in etcd and on the workers. */
-async function openCollections(config: Config, log: Logger): Promise<Collections> {
+async function openDeployment(config: Config, log: Logger): Promise<Deployment> {
   const dataDir = join(resolve(config.dataDir), 'vectors');
-  if (config.etcdEndpoints === '') return Collections.open(dataDir, config);
+  if (config.etcdEndpoints === '') return { collections: await Collections.open(dataDir, config), close: async () => undefined };
   // Loaded on demand: the embedded default does not pay for gRPC and etcd at start-up.
   const { openClusterSeams } = await import('../cluster/cluster-seams.ts');
-  return Collections.openWith(dataDir, config, await openClusterSeams(config, log));
+  const seams = await openClusterSeams(config, log);
+  try {
+    return { collections: await Collections.openWith(dataDir, config, seams), quotas: seams.quotas, close: seams.close };
+  } catch (err) {
+    await seams.close();
+    throw err;
+  }
 }
 
 function metricsEndpoint(config: Config): MetricsEndpoint {
@@ -156,13 +166,14 @@ function metricsEndpoint(config: Config): MetricsEndpoint {
 /** Collections (data in <dataDir>/vectors: catalog, per-shard logs, snapshots), proxy, metrics. */
 async function serve(config: Config, log: Logger, opened: (collections: Collections) => Promise<void> = async () => undefined): Promise<{ stop: () => Promise<void>; port: number }> {
   const metrics = createMetrics({ maxTenantMetricRoles: config.maxTenantMetricRoles });
-  const collections = await openCollections(config, log);
+  const deployment = await openDeployment(config, log);
+  const collections = deployment.collections;
   // Which code runs: the compiled dist/ or the TypeScript sources through tsx (bin/vectorgate.js decides).
   const code = import.meta.url.endsWith('.js') ? 'dist' : 'src';
   log.info({ collections: collections.count, code }, 'vector collections opened');
   try {
     await opened(collections);
-    const proxy = await startProxy(config, metrics, log, collections);
+    const proxy = await startProxy(config, metrics, log, collections, { quotas: deployment.quotas });
     const metricsServer = await startMetricsServer(metrics, metricsEndpoint(config));
     const stop = async () => {
       metricsServer?.close();
@@ -172,11 +183,13 @@ async function serve(config: Config, log: Logger, opened: (collections: Collecti
       } catch (err) {
         log.error({ err: err instanceof Error ? err.message : String(err) }, 'stopped without a snapshot');
         throw err;
+      } finally {
+        await deployment.close();
       }
     };
     return { stop, port: proxy.port };
   } catch (err) {
-    await collections.close();
+    await collections.close().finally(() => deployment.close());
     throw err;
   }
 }

@@ -2,6 +2,7 @@
 // (EtcdCatalogStore), reads over gRPC to worker processes (GrpcTransport), writes appended to etcd by
 // the proxy itself (EtcdWritePath). The one place besides embedded-seams.ts that names their classes.
 // etcd unreachable at start: a clear log line per attempt and retries with back-off, until it answers.
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -9,10 +10,17 @@ import type { CollectionSeams } from '../router/collection-store.ts';
 import { createEtcdClient, type EtcdConnection } from '../storage/etcd-client.ts';
 import { EtcdCatalogStore } from '../storage/etcd-catalog.ts';
 import { EtcdLogWriter } from '../storage/etcd-log.ts';
+import { EtcdQuotaStore } from './etcd-quotas.ts';
 import { EtcdWritePath } from './etcd-write-path.ts';
 import { GrpcTransport } from './grpc-transport.ts';
 
-export interface ClusterSeams extends CollectionSeams { conn: EtcdConnection }
+export interface ClusterSeams extends CollectionSeams {
+  conn: EtcdConnection;
+  /** Per-role quotas shared by the proxies (rate / N live proxies, slots as leased keys). */
+  quotas: EtcdQuotaStore;
+  /** After the collections are closed: the quota lease, then the etcd connection. */
+  close(): Promise<void>;
+}
 
 const MAX_RETRY_DELAY_MS = 5_000;
 
@@ -27,9 +35,19 @@ export async function openClusterSeams(config: Config, log: Logger): Promise<Clu
   try {
     const catalog = await untilReachable(log, endpoints, () => EtcdCatalogStore.open({ client: conn.client, endpoints, config }));
     try {
-      const transport = await GrpcTransport.open({ conn, config, log });
-      const writes = new EtcdWritePath(conn, new EtcdLogWriter(conn, config), config);
-      return { conn, catalog, transport, writes };
+      const quotas = await EtcdQuotaStore.open({ client: conn.client, endpoints, config, proxyId: `proxy-${randomUUID()}` });
+      try {
+        const transport = await GrpcTransport.open({ conn, config, log });
+        const writes = new EtcdWritePath(conn, new EtcdLogWriter(conn, config), config);
+        const close = async () => {
+          await quotas.close();
+          conn.client.close();
+        };
+        return { conn, catalog, transport, writes, quotas, close };
+      } catch (err) {
+        await quotas.close();
+        throw err;
+      }
     } catch (err) {
       await catalog.close();
       throw err;

@@ -58,6 +58,12 @@ export class CollectionStore {
 
   /** Every collection of every database. */
   all(): CollectionEntry[] { return this.#catalog.list(); }
+
+  /**
+   * Replicas of a shard this deployment runs at most: the embedded default one (its shards live in
+   * this process), a cluster as many as a collection asks for (null).
+   */
+  get maxServedReplicas(): number | null { return this.#transport.hostsReplicas ? 1 : null; }
   /** The collections of one database, by name. */
   of(database: string): CollectionEntry[] { return this.#catalog.listIn(database); }
   find(database: string, name: string): CollectionEntry | undefined { return this.#catalog.get(database, name); }

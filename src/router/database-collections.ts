@@ -25,6 +25,9 @@ export class DatabaseCollections {
 
   get config(): Config { return this.store.config; }
 
+  /** See CollectionStore.maxServedReplicas. */
+  get maxServedReplicas(): number | null { return this.store.maxServedReplicas; }
+
   /** owner: current_user of the creating session. */
   async createCollection(spec: CreateSpec & { owner: string }): Promise<CollectionInfo> {
     const checked = checkCreateSpec(spec, this.config);

@@ -4,7 +4,7 @@ import { connect as tlsConnect, createSecureContext, type SecureContext } from '
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { Session, type SessionDeps } from './session.ts';
-import { LocalQuotaStore } from '../router/quotas.ts';
+import { LocalQuotaStore, type QuotaStore } from '../router/quotas.ts';
 import { CancelRegistry } from './cancel.ts';
 import { StartupCode } from './codes.ts';
 import { errorMessage } from './backend-writer.ts';
@@ -29,6 +29,8 @@ export interface ProxyOptions {
    * checks cost (bench/tenants.ts); no flag or setting turns this on.
    */
   uncheckedAccess?: boolean;
+  /** Where per-role quotas count (the cluster shares them through etcd); default: this proxy's memory. */
+  quotas?: QuotaStore;
 }
 
 export async function startProxy(config: Config, metrics: ProxyMetrics, log: Logger, collections: Collections | null = null, options: ProxyOptions = {}): Promise<ProxyServer> {
@@ -48,7 +50,7 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
     log,
     uncheckedAccess: options.uncheckedAccess === true,
     aclEpoch: { value: 0 },
-    quotas: new LocalQuotaStore({ maxTrackedRoles: config.maxTrackedRoles }),
+    quotas: options.quotas ?? new LocalQuotaStore({ maxTrackedRoles: config.maxTrackedRoles }),
   };
   const sessions = new Set<Session>();
   metrics.sessionBuffers.read = () => [...sessions].map((session) => session.bufferedBytes());

@@ -26,13 +26,11 @@ async function createWithRelation(ctx: ExecContext, spec: CreateSpec & { owner: 
  * The embedded default hosts one copy of each shard whatever a collection asks for; the number is
  * kept in the catalog for the cluster, which places that many.
  */
-const SERVED_REPLICAS = 1;
-
-function fewerReplicasNotice(name: string, replicas: number): Notice {
+function fewerReplicasNotice(name: string, replicas: number, served: number): Notice {
   return {
     severity: 'NOTICE', code: SqlState.SuccessfulCompletion,
-    message: `collection "${name}" keeps one replica of each shard here, not ${replicas}`,
-    detail: `The embedded deployment runs ${SERVED_REPLICAS} replica per shard; replicas = ${replicas} is stored and applies in cluster mode.`,
+    message: `collection "${name}" keeps ${served === 1 ? 'one replica' : `${served} replicas`} of each shard here, not ${replicas}`,
+    detail: `The embedded deployment runs ${served} replica per shard; replicas = ${replicas} is stored and applies in cluster mode.`,
   };
 }
 
@@ -70,7 +68,8 @@ export const createCollection: LocalFunction = {
       await ctx.tenant.admitCreate(owner);
       const info = await createWithRelation(ctx, { ...spec, owner });
       const { name, dims, metric, shards, replicas, quantization, m, efConstruction, engine } = info;
-      if (replicas > SERVED_REPLICAS) ctx.notice(fewerReplicasNotice(name, replicas));
+      const served = collectionsOf(ctx).maxServedReplicas;
+      if (served !== null && replicas > served) ctx.notice(fewerReplicasNotice(name, replicas, served));
       return [[{ name, dimensions: dims, metric, shards, replicas, quantization, m, ef_construction: efConstruction, engine }]];
     },
   }],
