@@ -146,5 +146,5 @@ export function etcdUnreachable(err: unknown, endpoints: readonly string[], acti
   if (err instanceof VectorgateError) return err;
   const reason = err instanceof Error ? err.message : String(err);
   return new VectorgateError(SqlState.ConnectionFailure, `etcd is unreachable: could not ${action} at ${endpoints.join(', ')}: ${reason}`,
-    { hint: 'Check that a quorum of the etcd members is running and reachable.', cause: err });
+    { detail: `endpoints: ${endpoints.join(', ')}`, hint: 'Check that a quorum of the etcd members is running and reachable.', cause: err });
 }

@@ -12,9 +12,9 @@ import type { Etcd3, IRangeResponse, Lease, Watcher } from 'etcd3';
 import type { Config } from '../config.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import { LocalQuotaStore, type Clock, type QuotaStore, type SlotRelease, type TokenRequest } from '../router/quotas.ts';
-import { etcdCall } from '../storage/etcd-call.ts';
+import { withDeadline } from '../storage/etcd-client.ts';
 
-export type EtcdQuotaSettings = Pick<Config, 'etcdPrefix' | 'etcdCatalogMaxRetries' | 'etcdWatchRetryMs' | 'proxyLeaseTtlSeconds' | 'maxTrackedRoles'>;
+export type EtcdQuotaSettings = Pick<Config, 'etcdPrefix' | 'etcdCallTimeoutMs' | 'etcdCatalogMaxRetries' | 'etcdWatchRetryMs' | 'proxyLeaseTtlSeconds' | 'maxTrackedRoles'>;
 
 export interface EtcdQuotaOptions {
   client: Etcd3;
@@ -137,7 +137,8 @@ export class EtcdQuotaStore implements QuotaStore {
 
   #call<T>(call: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the quota store is closed'));
-    return etcdCall(this.#endpoints, call);
+    const conn = { client: this.#client, endpoints: this.#endpoints, callTimeoutMs: this.#config.etcdCallTimeoutMs };
+    return withDeadline(conn, conn.callTimeoutMs, 'change the quota store' , () => call());
   }
 }
 

@@ -13,7 +13,7 @@ import type { Config } from '../config.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import type { CatalogChange, CatalogStore, CollectionEntry, NewCollection } from './catalog-store.ts';
 import { duplicateCollection, missingCollection, newEntry, notify, parseEntry, withPolicy } from './catalog.ts';
-import { etcdCall } from './etcd-call.ts';
+import { withDeadline } from './etcd-client.ts';
 
 export type EtcdCatalogSettings = Pick<Config, 'etcdPrefix' | 'etcdCallTimeoutMs' | 'etcdCatalogMaxRetries' | 'etcdWatchRetryMs'>;
 
@@ -164,7 +164,8 @@ export class EtcdCatalogStore implements CatalogStore {
 
   #call<T>(call: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the catalog is closed'));
-    return etcdCall(this.#endpoints, call);
+    const conn = { client: this.#client, endpoints: this.#endpoints, callTimeoutMs: this.#config.etcdCallTimeoutMs };
+    return withDeadline(conn, conn.callTimeoutMs, 'change the catalog' , () => call());
   }
 
   /** The key as etcd holds it now. */

@@ -71,7 +71,7 @@ export async function withDeadline<T>(conn: EtcdConnection, ms: number, action: 
   try {
     return await Promise.race([call({ deadline: Date.now() + timeoutMs }), timeout]);
   } catch (err) {
-    throw isUnreachable(err) ? etcdUnreachable(err, conn.endpoints, action) : asVectorgateError(err, action);
+    throw etcdError(err, conn.endpoints, action);
   } finally {
     clearTimeout(timer);
   }
@@ -81,6 +81,11 @@ export async function withDeadline<T>(conn: EtcdConnection, ms: number, action: 
 export function isCompacted(err: unknown): boolean {
   const cause = err instanceof VectorgateError ? err.cause : err;
   return cause instanceof Error && /required revision has been compacted/.test(cause.message);
+}
+
+/** A failed etcd call as a VectorgateError: 08006 naming the endpoints when etcd could not be reached or did not answer. */
+export function etcdError(err: unknown, endpoints: readonly string[], action: string): VectorgateError {
+  return isUnreachable(err) ? etcdUnreachable(err, endpoints, action) : asVectorgateError(err, action);
 }
 
 /** True for an error from withDeadline that leaves a write's outcome unknown. */

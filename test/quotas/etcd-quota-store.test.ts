@@ -13,7 +13,7 @@ import { freePort } from '../../src/cli/postgres-server.ts';
 import { EtcdMembers } from '../../src/cluster/etcd-members.ts';
 import { EtcdQuotaStore } from '../../src/cluster/etcd-quotas.ts';
 import { makeConfig, type Config } from '../../src/config.ts';
-import { createEtcdClient } from '../../src/storage/etcd-call.ts';
+import { createEtcdClient } from '../../src/storage/etcd-client.ts';
 import { ManualClock, quotaStoreContract } from './quota-store-contract.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'vg-etcd-quotas-'));
@@ -32,7 +32,7 @@ after(async () => {
 
 /** A proxy's store: its own client, on the namespace the test gives. */
 async function openStore(config: Config, clock: ManualClock, proxyId?: string): Promise<{ store: EtcdQuotaStore; client: Etcd3 }> {
-  const client = createEtcdClient({ endpoints: members.endpoints, callTimeoutMs: config.etcdCallTimeoutMs });
+  const client = createEtcdClient({ endpoints: members.endpoints, callTimeoutMs: config.etcdCallTimeoutMs, maxReceiveBytes: 64 * 1024 * 1024 }).client;
   clients.push(client);
   const store = await EtcdQuotaStore.open({ client, endpoints: members.endpoints, config, clock, proxyId });
   stores.push(store);
@@ -114,7 +114,7 @@ describe('EtcdQuotaStore shared by two proxies', () => {
 test('etcd that does not answer at open is 08006 naming the endpoint', async () => {
   const endpoint = `http://127.0.0.1:${await freePort()}`;
   const config = makeConfig({ etcdPrefix: '/none/', etcdCallTimeoutMs: 300 });
-  const client = createEtcdClient({ endpoints: [endpoint], callTimeoutMs: config.etcdCallTimeoutMs });
+  const client = createEtcdClient({ endpoints: [endpoint], callTimeoutMs: config.etcdCallTimeoutMs, maxReceiveBytes: 64 * 1024 * 1024 }).client;
   try {
     await assert.rejects(EtcdQuotaStore.open({ client, endpoints: [endpoint], config }), (err: unknown) => {
       assert.equal((err as { code?: string }).code, '08006', String(err));

@@ -12,7 +12,7 @@ import { freePort } from '../../src/cli/postgres-server.ts';
 import { makeConfig } from '../../src/config.ts';
 import { Catalog } from '../../src/storage/catalog.ts';
 import type { CatalogStore } from '../../src/storage/catalog-store.ts';
-import { createEtcdClient } from '../../src/storage/etcd-call.ts';
+import { createEtcdClient } from '../../src/storage/etcd-client.ts';
 import { EtcdCatalogStore } from '../../src/storage/etcd-catalog.ts';
 import { startCuttableRelay } from '../helpers/cuttable-relay.ts';
 import { catalogStoreContract, nextChange, spec, withCode, type CatalogLocation } from './catalog-store-contract.ts';
@@ -55,7 +55,7 @@ function etcdLocation(): CatalogLocation & { clients: Etcd3[]; prefix: string } 
     clients,
     prefix: config.etcdPrefix,
     open: async () => {
-      const client = createEtcdClient({ endpoints: members.endpoints, callTimeoutMs: config.etcdCallTimeoutMs });
+      const client = createEtcdClient({ endpoints: members.endpoints, callTimeoutMs: config.etcdCallTimeoutMs, maxReceiveBytes: 64 * 1024 * 1024 }).client;
       clients.push(client);
       const store = await EtcdCatalogStore.open({ client, endpoints: members.endpoints, config });
       stores.push(store);
@@ -151,8 +151,8 @@ describe('EtcdCatalogStore across proxies', () => {
   test('a store cut off while another changes the catalog and etcd compacts past it lists again and catches up, each change once', async () => {
     const relay = await startCuttableRelay(Number(new URL(members.endpoints[0]!).port));
     const config = makeConfig({ etcdPrefix: `/test-${++locations}/`, etcdWatchRetryMs: 50 });
-    const writerClient = createEtcdClient({ endpoints: members.endpoints, callTimeoutMs: config.etcdCallTimeoutMs });
-    const cutClient = createEtcdClient({ endpoints: [relay.url], callTimeoutMs: config.etcdCallTimeoutMs });
+    const writerClient = createEtcdClient({ endpoints: members.endpoints, callTimeoutMs: config.etcdCallTimeoutMs, maxReceiveBytes: 64 * 1024 * 1024 }).client;
+    const cutClient = createEtcdClient({ endpoints: [relay.url], callTimeoutMs: config.etcdCallTimeoutMs, maxReceiveBytes: 64 * 1024 * 1024 }).client;
     const stores: CatalogStore[] = [];
     try {
       const writer = await EtcdCatalogStore.open({ client: writerClient, endpoints: members.endpoints, config });
@@ -209,7 +209,7 @@ describe('EtcdCatalogStore across proxies', () => {
   test('etcd that does not answer is 08006 naming the endpoint, within the call deadline', async () => {
     const endpoint = `http://127.0.0.1:${await freePort()}`;
     const config = makeConfig({ etcdPrefix: '/none/', etcdCallTimeoutMs: 300 });
-    const client = createEtcdClient({ endpoints: [endpoint], callTimeoutMs: config.etcdCallTimeoutMs });
+    const client = createEtcdClient({ endpoints: [endpoint], callTimeoutMs: config.etcdCallTimeoutMs, maxReceiveBytes: 64 * 1024 * 1024 }).client;
     try {
       await assert.rejects(EtcdCatalogStore.open({ client, endpoints: [endpoint], config }), (err: unknown) => {
         assert.ok(withCode('08006')(err), String(err));
