@@ -21,6 +21,7 @@ import { EtcdCatalogStore } from '../storage/etcd-catalog.ts';
 import { EtcdLogWriter, EtcdShardLog } from '../storage/etcd-log.ts';
 import { EtcdMirror } from '../storage/etcd-mirror.ts';
 import { dirOfShard, logPrefix, parsePlacement, parseReport, parseWorker, placementKey, PLACEMENT, REPLICAS, splitReplicaKey, WORKERS, type ReplicaReportValue } from './cluster-keys.ts';
+import { truncationPoints } from './log-truncation.ts';
 import { planPlacement, type Assignment, type PlacementShard, type PlacementWorker } from './placement-plan.ts';
 
 export interface ControllerOptions {
@@ -260,19 +261,17 @@ class PlacementController implements RunningController {
     return revision;
   }
 
-  /** Per shard: truncate before the lowest snapshot every placed replica reports (all must report). */
+  /** Truncates each shard's log where truncationPoints allows (once per new point). */
   async #truncate(assignment: Assignment, reports: Record<string, Record<string, ReplicaReportValue>>): Promise<void> {
     const { conn, config, log } = this.#options;
-    for (const [shard, replicas] of Object.entries(assignment)) {
-      if (replicas.length === 0) continue;
-      let lowest = Infinity;
-      for (const { worker } of replicas) lowest = Math.min(lowest, reports[shard]?.[worker]?.snapshotSeq ?? 0);
-      if (!(lowest > 0) || (this.#truncatedTo.get(shard) ?? 0) >= lowest + 1) continue;
+    for (const shard of this.#truncatedTo.keys()) if (assignment[shard] === undefined) this.#truncatedTo.delete(shard);
+    for (const [shard, before] of truncationPoints(assignment, reports)) {
+      if ((this.#truncatedTo.get(shard) ?? 0) >= before) continue;
       const shardLog = await EtcdShardLog.open(conn, this.#writer, shard, config);
       try {
-        await shardLog.truncateBefore(lowest + 1);
-        this.#truncatedTo.set(shard, lowest + 1);
-        log.debug({ shard, before: lowest + 1 }, 'log truncated');
+        await shardLog.truncateBefore(before);
+        this.#truncatedTo.set(shard, before);
+        log.debug({ shard, before }, 'log truncated');
       } finally {
         await shardLog.close();
       }

@@ -131,3 +131,19 @@ test('a controller whose campaign key is gone (deposed) writes no placement, the
   const electedAgain = lines.findIndex((l, i) => i > refusedAt && l.msg === 'placement controller elected');
   assert.ok(electedAgain > refusedAt, 'it placed the collection only after campaigning again');
 }));
+
+test('the leading controller compacts etcd history every etcdCompactIntervalMs', () => inWorld(shared, { etcdCompactIntervalMs: 200 }, async (world) => {
+  const key = `${world.config.etcdPrefix}probe`;
+  const first = await world.conn.client.put(key).value('1').exec();
+  await world.conn.client.put(key).value('2');
+  const controller = world.controller('proxy-a');
+  await until('the controller to lead', () => (controller.isLeader ? true : undefined));
+  await until('the first revision compacted', async () => {
+    try {
+      await world.conn.client.get(key).revision(first.header.revision).string();
+      return undefined;
+    } catch (err) {
+      return /compacted/.test(String(err)) ? true : undefined;
+    }
+  });
+}));

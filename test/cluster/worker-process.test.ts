@@ -6,10 +6,11 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createServer, connect as connectTcp, type Server, type Socket } from 'node:net';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { workerKey, WORKERS } from '../../src/cluster/cluster-keys.ts';
-import { startWorker } from '../../src/cluster/worker-process.ts';
+import { advertisedAddress, startWorker } from '../../src/cluster/worker-process.ts';
 import { freePort } from '../../src/cli/postgres-server.ts';
 import { logKeys, readCounters } from '../../src/storage/etcd-log-read.ts';
 import { seeded } from '../helpers/random.ts';
@@ -148,3 +149,10 @@ async function forward(port: number, targetPort: number): Promise<{ close(): Pro
     }),
   };
 }
+
+test('the advertised address: the listen address, or this host name when listening on every interface', () => {
+  assert.equal(advertisedAddress('127.0.0.1', 7100), '127.0.0.1:7100');
+  assert.equal(advertisedAddress('0.0.0.0', 7100), `${hostname()}:7100`);
+  assert.equal(advertisedAddress('::', 7100), `${hostname()}:7100`);
+  assert.equal(advertisedAddress('::1', 7100), '[::1]:7100');
+});
