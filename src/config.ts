@@ -287,6 +287,28 @@ export interface Config {
   /** How long a proxy tries a shard's replicas (failing over between them) for a read without a consistency wait of its own. */
   clusterReadTimeoutMs: number;
 
+  // Cluster mode, the worker process and the placement controller (issue 10, worker part).
+  /** TTL of a worker's etcd lease: its workers/ and replicas/ keys vanish this long after it dies (then placementGraceMs). */
+  workerLeaseTtlSeconds: number;
+  /** How often a worker publishes its replicas' positions (replicas/<dir>/<shard>/<worker>); also at once when one starts serving. */
+  workerReportIntervalMs: number;
+  /** How often a worker rewrites its workers/<id> registration when nothing in it changed. */
+  workerHeartbeatIntervalMs: number;
+  /** First wait before a worker retries etcd (unreachable at start, lease lost); doubles up to workerEtcdRetryMaxMs. */
+  workerEtcdRetryMs: number;
+  /** Longest wait between a worker's etcd retries. */
+  workerEtcdRetryMaxMs: number;
+  /** Wait before a worker tries again to open a replica placed on it that failed to open (e.g. no peer snapshot yet). */
+  workerOpenRetryMs: number;
+  /** How often the elected placement controller re-plans (it also re-plans on every change it watches). */
+  placementIntervalMs: number;
+  /** How long a worker's lease may be gone before its replicas are placed elsewhere (a restart, not a death). */
+  placementGraceMs: number;
+  /** TTL of the controller's election lease: a dead controller's successor takes over this long after it dies. */
+  controllerLeaseTtlSeconds: number;
+  /** How often the controller compacts etcd's history to the current revision (the log's deleted records then free space). */
+  etcdCompactIntervalMs: number;
+
   // Cluster mode, gRPC between proxies and worker processes (issue 10, grpc part).
   /** Deadline of one gRPC call to a worker when the caller gives none (its statement's remaining time wins when it does). */
   grpcCallTimeoutMs: number;
@@ -430,6 +452,17 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   workerZone: 'default',
   workerCapacity: 1,
   clusterReadTimeoutMs: 10_000,
+  // Cluster mode, the worker process and the placement controller (issue 10, worker part).
+  workerLeaseTtlSeconds: 5,
+  workerReportIntervalMs: 500,
+  workerHeartbeatIntervalMs: 2_000,
+  workerEtcdRetryMs: 500,
+  workerEtcdRetryMaxMs: 10_000,
+  workerOpenRetryMs: 1_000,
+  placementIntervalMs: 500,
+  placementGraceMs: 3_000,
+  controllerLeaseTtlSeconds: 5,
+  etcdCompactIntervalMs: 60_000,
   // Cluster mode, gRPC (issue 10, grpc part).
   grpcCallTimeoutMs: 30_000,
   grpcSnapshotTimeoutMs: 600_000,
@@ -464,6 +497,8 @@ function assertConfig(config: Config): void {
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',
     'grpcKeepaliveTimeoutMs', 'grpcReconnectMaxBackoffMs', 'grpcConnectTimeoutMs', 'grpcSnapshotChunkBytes', 'grpcSnapshotMaxBytes', 'grpcSnapshotMaxFiles',
+    'workerLeaseTtlSeconds', 'workerReportIntervalMs', 'workerHeartbeatIntervalMs', 'workerEtcdRetryMs', 'workerEtcdRetryMaxMs', 'workerOpenRetryMs',
+    'placementIntervalMs', 'placementGraceMs', 'controllerLeaseTtlSeconds', 'etcdCompactIntervalMs',
   ];
   for (const key of positive) {
     const value = config[key];

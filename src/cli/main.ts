@@ -2,6 +2,7 @@
 import { parseCommand, USAGE } from './options.ts';
 import { runStart, runProxy } from './run.ts';
 import { configurationDoc } from './settings-doc.ts';
+import { runWorker } from './worker-command.ts';
 import { DEFAULT_CLUSTER_PROXIES, DEFAULT_CLUSTER_WORKERS, runCluster } from './cluster-command.ts';
 
 async function main(): Promise<void> {
@@ -13,6 +14,9 @@ async function main(): Promise<void> {
     case 'proxy':
       if (!command.flags.upstream && !process.env.VECTORGATE_UPSTREAM_PORT) throw new Error('proxy needs --upstream postgres://host:port');
       await runProxy(command.config);
+      break;
+    case 'worker':
+      await runWorker(command.config);
       break;
     case 'cluster':
       await runCluster(command.config, {

@@ -65,7 +65,13 @@ export class ShardReplica {
 
   /** The apply step the log's tail calls for every durable record, in order. */
   #onDurable(seq: number, body: Buffer): void {
-    const ops = this.#inFlight.get(body) ?? decodeBody(body).ops;
+    const own = this.#inFlight.get(body);
+    const ops = own ?? decodeBody(body).ops;
+    // A record another process appended (a shared etcd log) counts towards the snapshot cadence too.
+    if (own === undefined) {
+      this.#bytesSinceSnapshot += HEADER_BYTES + body.length;
+      this.#policy.recordAppend(HEADER_BYTES + body.length, Date.now());
+    }
     const txid = txidOf(body);
     if (txid !== null) {
       this.#prepared.set(txid, seq);

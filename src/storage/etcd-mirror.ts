@@ -116,9 +116,11 @@ export class EtcdMirror {
 
   #apply(response: IWatchResponse): void {
     const changes: MirrorChange[] = [];
+    // One transaction puts several keys at one revision: compare with the revision before this batch.
+    const listedAt = this.#revision;
     for (const event of response.events) {
       const revision = BigInt(event.kv.mod_revision);
-      if (revision <= this.#revision && event.type === 'Put') continue;
+      if (revision <= listedAt && event.type === 'Put') continue;
       const key = this.#keyOf(event.kv);
       if (event.type === 'Put') {
         this.#values.set(key, { value: event.kv.value, modRevision: revision });

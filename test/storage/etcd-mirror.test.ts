@@ -76,3 +76,17 @@ test('after its etcd member restarts, a mirror re-lists and reports the changes 
     await mirror.close();
   }
 });
+
+test('keys put in one transaction (one revision) all reach the mirror', async () => {
+  const mirror = await EtcdMirror.open({ conn, prefix: '/t4/', callTimeoutMs: 3000, retryMs: 50 });
+  const seen: MirrorChange[] = [];
+  mirror.onChange((changes) => seen.push(...changes));
+  try {
+    await conn.client.kv.txn({ success: ['a', 'b', 'c'].map((k) => ({ request_put: { key: Buffer.from(`/t4/${k}`), value: Buffer.from(k) } })) });
+    await until(() => seen.length >= 3, 'three changes');
+    assert.deepEqual(seen.map((c) => [c.kind, c.key, c.value.toString()]), [['put', 'a', 'a'], ['put', 'b', 'b'], ['put', 'c', 'c']]);
+    assert.equal(mirror.size, 3);
+  } finally {
+    await mirror.close();
+  }
+});
