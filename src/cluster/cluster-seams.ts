@@ -1,6 +1,7 @@
 // The cluster deployment's seams for a proxy (`vectorgate proxy --etcd URLS`): the catalog in etcd
 // (EtcdCatalogStore), reads over gRPC to worker processes (GrpcTransport), writes appended to etcd by
-// the proxy itself (EtcdWritePath). The one place besides embedded-seams.ts that names their classes.
+// the proxy itself (EtcdWritePath); besides them the per-role quotas shared through etcd and the
+// placement controller's campaign. The one place besides embedded-seams.ts that names their classes.
 // etcd unreachable at start: a clear log line per attempt and retries with back-off, until it answers.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +11,7 @@ import type { CollectionSeams } from '../router/collection-store.ts';
 import { createEtcdClient, type EtcdConnection } from '../storage/etcd-client.ts';
 import { EtcdCatalogStore } from '../storage/etcd-catalog.ts';
 import { EtcdLogWriter } from '../storage/etcd-log.ts';
+import { startController } from './controller.ts';
 import { EtcdQuotaStore } from './etcd-quotas.ts';
 import { EtcdWritePath } from './etcd-write-path.ts';
 import { GrpcTransport } from './grpc-transport.ts';
@@ -35,11 +37,15 @@ export async function openClusterSeams(config: Config, log: Logger): Promise<Clu
   try {
     const catalog = await untilReachable(log, endpoints, () => EtcdCatalogStore.open({ client: conn.client, endpoints, config }));
     try {
-      const quotas = await EtcdQuotaStore.open({ client: conn.client, endpoints, config, proxyId: `proxy-${randomUUID()}` });
+      const proxyId = `proxy-${randomUUID()}`;
+      const quotas = await EtcdQuotaStore.open({ client: conn.client, endpoints, config, proxyId });
       try {
         const transport = await GrpcTransport.open({ conn, config, log });
         const writes = new EtcdWritePath(conn, new EtcdLogWriter(conn, config), config);
+        // Every proxy campaigns; the elected one places shards on workers (any proxy can hold it).
+        const controller = startController({ conn, config, id: proxyId, log });
         const close = async () => {
+          await controller.stop();
           await quotas.close();
           conn.client.close();
         };

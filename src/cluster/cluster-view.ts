@@ -4,10 +4,11 @@
 // values are parsed once per change, so choosing a replica per read costs no JSON and no etcd call.
 import type { EtcdConnection } from '../storage/etcd-client.ts';
 import { EtcdMirror, type MirrorChange } from '../storage/etcd-mirror.ts';
+import { parsePlacement, parseReport, parseWorker, PLACEMENT, REPLICAS, splitReplicaKey, WORKERS, type ReplicaReportValue } from './cluster-keys.ts';
 import type { PlacedReplica } from './placement-plan.ts';
 
 export interface WorkerInfo { id: string; address: string; zone: string; capacity: number }
-export interface ReplicaReport { applied: number; logSeq: number; snapshotSeq: number; caughtUpAt: number; serving: boolean }
+export type ReplicaReport = ReplicaReportValue;
 
 /** A replica a read may go to: placed, on a live worker, and reporting that it serves. */
 export interface ServingReplica { worker: WorkerInfo; report: ReplicaReport }
@@ -28,10 +29,10 @@ export class ClusterView {
   }
 
   static async open(options: ClusterViewOptions): Promise<ClusterView> {
-    const open = (name: string) => EtcdMirror.open({ conn: options.conn, prefix: `${options.prefix}${name}/`, callTimeoutMs: options.callTimeoutMs, retryMs: options.retryMs });
+    const open = (name: string) => EtcdMirror.open({ conn: options.conn, prefix: `${options.prefix}${name}`, callTimeoutMs: options.callTimeoutMs, retryMs: options.retryMs });
     const mirrors: EtcdMirror[] = [];
     try {
-      for (const name of ['workers', 'placement', 'replicas']) mirrors.push(await open(name));
+      for (const name of [WORKERS, PLACEMENT, REPLICAS]) mirrors.push(await open(name));
     } catch (err) {
       await Promise.allSettled(mirrors.map((m) => m.close()));
       throw err;
@@ -93,7 +94,7 @@ export class ClusterView {
 
   #onWorkers(changes: MirrorChange[]): void {
     for (const change of changes) {
-      const info = parse<WorkerInfo>(change.value);
+      const info = parseWorker(change.value);
       if (info === null) continue;
       if (change.kind === 'put') {
         const known = this.#workers.has(change.key);
@@ -110,35 +111,25 @@ export class ClusterView {
   #onPlacement(changes: MirrorChange[]): void {
     for (const change of changes) {
       if (change.kind === 'delete') { this.#placement.delete(change.key); continue; }
-      const value = parse<{ replicas: PlacedReplica[] }>(change.value);
-      if (value !== null && Array.isArray(value.replicas)) this.#placement.set(change.key, value.replicas);
+      const value = parsePlacement(change.value);
+      if (value !== null) this.#placement.set(change.key, value.replicas);
     }
   }
 
   #onReports(changes: MirrorChange[]): void {
     for (const change of changes) {
-      const at = change.key.lastIndexOf('/');
-      if (at <= 0) continue;
-      const shard = change.key.slice(0, at);
-      const worker = change.key.slice(at + 1);
+      const split = splitReplicaKey(change.key);
+      if (split === null) continue;
+      const { shard, worker } = split;
       if (change.kind === 'delete') {
         this.#reports.get(shard)?.delete(worker);
         continue;
       }
-      const report = parse<ReplicaReport>(change.value);
+      const report = parseReport(change.value);
       if (report === null) continue;
       let byWorker = this.#reports.get(shard);
       if (byWorker === undefined) this.#reports.set(shard, (byWorker = new Map()));
       byWorker.set(worker, report);
     }
-  }
-}
-
-/** A value another process wrote; one that does not parse is skipped (and the next put replaces it). */
-function parse<T>(value: Buffer): T | null {
-  try {
-    return JSON.parse(value.toString('utf8')) as T;
-  } catch {
-    return null;
   }
 }
