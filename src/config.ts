@@ -286,6 +286,8 @@ export interface Config {
   workerCapacity: number;
   /** How long a proxy tries a shard's replicas (failing over between them) for a read without a consistency wait of its own. */
   clusterReadTimeoutMs: number;
+  /** How long a replica not known to have applied what a session/linearizable read needs may wait before the proxy asks another. */
+  clusterReplicaWaitSliceMs: number;
 
   // Cluster mode, the worker process and the placement controller (issue 10, worker part).
   /** TTL of a worker's etcd lease: its workers/ and replicas/ keys vanish this long after it dies (then placementGraceMs). */
@@ -452,6 +454,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   workerZone: 'default',
   workerCapacity: 1,
   clusterReadTimeoutMs: 10_000,
+  clusterReplicaWaitSliceMs: 500,
   // Cluster mode, the worker process and the placement controller (issue 10, worker part).
   workerLeaseTtlSeconds: 5,
   workerReportIntervalMs: 500,
@@ -494,7 +497,7 @@ function assertConfig(config: Config): void {
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
-    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs',
+    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs', 'clusterReplicaWaitSliceMs',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',
     'grpcKeepaliveTimeoutMs', 'grpcReconnectMaxBackoffMs', 'grpcConnectTimeoutMs', 'grpcSnapshotChunkBytes', 'grpcSnapshotMaxBytes', 'grpcSnapshotMaxFiles',
     'workerLeaseTtlSeconds', 'workerReportIntervalMs', 'workerHeartbeatIntervalMs', 'workerEtcdRetryMs', 'workerEtcdRetryMaxMs', 'workerOpenRetryMs',

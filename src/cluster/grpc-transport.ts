@@ -27,8 +27,6 @@ export class GrpcTransport implements ShardTransport {
   readonly #view: ClusterView;
   readonly #clients: WorkerClients;
   readonly #healthListeners = new Set<(event: HealthEvent) => void>();
-  /** Round-robin position per shard, so eventual reads spread over the replicas. */
-  readonly #turn = new Map<string, number>();
   #closed = false;
 
   private constructor(options: GrpcTransportOptions, view: ClusterView) {
@@ -54,9 +52,7 @@ export class GrpcTransport implements ShardTransport {
   /** Nothing to open from here: the placement controller puts the shard on workers, which open it. */
   async open(): Promise<void> {}
 
-  async closeShard(shard: string): Promise<void> {
-    this.#turn.delete(shard);
-  }
+  async closeShard(): Promise<void> {}
 
   async call<R extends ShardRequest>(req: R): Promise<Results[R['type']]> {
     if (this.#closed) throw new VectorgateError(SqlState.AdminShutdown, 'the proxy is shutting down');
@@ -87,6 +83,7 @@ export class GrpcTransport implements ShardTransport {
   async #read<R extends ShardRequest>(req: R): Promise<Results[R['type']]> {
     const waitMs = 'read' in req && req.read !== undefined ? req.read.waitMs : this.#config.clusterReadTimeoutMs;
     const deadlineMs = Date.now() + waitMs;
+    // A shard's replicas are tried in turn, again and again while the time allows.
     const failures: string[] = [];
     const tried = new Set<string>();
     let behind = false;
@@ -100,7 +97,11 @@ export class GrpcTransport implements ShardTransport {
       }
       tried.add(replica.worker.id);
       const remainingMs = Math.max(1, deadlineMs - Date.now());
-      const sent = 'read' in req && req.read !== undefined ? { ...req, read: { ...req.read, waitMs: remainingMs } } : req;
+      // A replica not known to have applied what the read needs gets a slice of the time, so that one
+      // cut off from its log cannot use up the read's whole budget while another could answer.
+      const minSeq = 'read' in req ? req.read?.minSeq : undefined;
+      const sliceMs = minSeq === undefined || replica.report.applied >= minSeq ? remainingMs : Math.min(remainingMs, this.#config.clusterReplicaWaitSliceMs);
+      const sent = 'read' in req && req.read !== undefined ? { ...req, read: { ...req.read, waitMs: sliceMs } } : req;
       try {
         const result = await this.#clients.get(replica.worker.address).call(sent, { timeoutMs: remainingMs });
         if (req.type === 'explain') (result as Results['explain']).replica = replica.worker.id;
@@ -117,19 +118,15 @@ export class GrpcTransport implements ShardTransport {
 
   /**
    * The next replica to ask: with a minSeq bound, one whose last report shows it applied it (if any
-   * does); otherwise the next in round-robin order. null: none left that was not tried.
+   * does); otherwise one at random, so reads spread over the replicas. null: none left untried.
    */
   #pick(req: ShardRequest, tried: ReadonlySet<string>): ServingReplica | null {
     const candidates = this.#view.serving(req.shard).filter((r) => !tried.has(r.worker.id));
     if (candidates.length === 0) return null;
     const minSeq = 'read' in req ? req.read?.minSeq : undefined;
-    if (minSeq !== undefined) {
-      const caughtUp = candidates.filter((r) => r.report.applied >= minSeq);
-      if (caughtUp.length > 0) return caughtUp[0]!;
-    }
-    const turn = this.#turn.get(req.shard) ?? 0;
-    this.#turn.set(req.shard, turn + 1);
-    return candidates[turn % candidates.length]!;
+    const caughtUp = minSeq === undefined ? [] : candidates.filter((r) => r.report.applied >= minSeq);
+    const from = caughtUp.length > 0 ? caughtUp : candidates;
+    return from[Math.floor(Math.random() * from.length)]!;
   }
 
   #changeOrTimeout(ms: number): Promise<void> {
