@@ -15,6 +15,7 @@ export class FollowerLog implements ShardLog {
   get firstSeq(): number { return this.#log.firstSeq; }
   get lastSeq(): number { return this.#log.lastSeq; }
   get bytes(): number { return this.#log.bytes; }
+  get caughtUpAtMs(): number { return this.#log.caughtUpAtMs; }
 
   append(): Promise<number> {
     return Promise.reject(new VectorgateError(SqlState.FeatureNotSupported, `a worker does not append to log ${this.#log.log}: in a cluster the proxies write to etcd`));

@@ -97,10 +97,9 @@ export class GrpcTransport implements ShardTransport {
       }
       tried.add(replica.worker.id);
       const remainingMs = Math.max(1, deadlineMs - Date.now());
-      // A replica not known to have applied what the read needs gets a slice of the time, so that one
-      // cut off from its log cannot use up the read's whole budget while another could answer.
-      const minSeq = 'read' in req ? req.read?.minSeq : undefined;
-      const sliceMs = minSeq === undefined || replica.report.applied >= minSeq ? remainingMs : Math.min(remainingMs, this.#config.clusterReplicaWaitSliceMs);
+      // A replica not known to meet the read's bound gets a slice of the time, so that one cut off
+      // from its log cannot use up the read's whole budget while another could answer.
+      const sliceMs = knownToMeet(replica, req) ? remainingMs : Math.min(remainingMs, this.#config.clusterReplicaWaitSliceMs);
       const sent = 'read' in req && req.read !== undefined ? { ...req, read: { ...req.read, waitMs: sliceMs } } : req;
       try {
         const result = await this.#clients.get(replica.worker.address).call(sent, { timeoutMs: remainingMs });
@@ -117,15 +116,14 @@ export class GrpcTransport implements ShardTransport {
   }
 
   /**
-   * The next replica to ask: with a minSeq bound, one whose last report shows it applied it (if any
-   * does); otherwise one at random, so reads spread over the replicas. null: none left untried.
+   * The next replica to ask, at random among those whose last report shows they meet the read's
+   * bound (any, when none does), so reads spread over the replicas. null: none left untried.
    */
   #pick(req: ShardRequest, tried: ReadonlySet<string>): ServingReplica | null {
     const candidates = this.#view.serving(req.shard).filter((r) => !tried.has(r.worker.id));
     if (candidates.length === 0) return null;
-    const minSeq = 'read' in req ? req.read?.minSeq : undefined;
-    const caughtUp = minSeq === undefined ? [] : candidates.filter((r) => r.report.applied >= minSeq);
-    const from = caughtUp.length > 0 ? caughtUp : candidates;
+    const meeting = candidates.filter((r) => knownToMeet(r, req));
+    const from = meeting.length > 0 ? meeting : candidates;
     return from[Math.floor(Math.random() * from.length)]!;
   }
 
@@ -148,4 +146,12 @@ export class GrpcTransport implements ShardTransport {
       hint: 'Start or restart workers (vectorgate worker); a new collection is served once the placement controller has placed it.',
     });
   }
+}
+
+/** The replica's last report (at most workerReportIntervalMs old) shows it meets the read's bound. */
+function knownToMeet(replica: ServingReplica, req: ShardRequest): boolean {
+  const read = 'read' in req ? req.read : undefined;
+  if (read === undefined) return true;
+  if (read.minSeq !== undefined && replica.report.applied < read.minSeq) return false;
+  return read.maxStalenessMs === undefined || Date.now() - replica.report.caughtUpAt <= read.maxStalenessMs;
 }

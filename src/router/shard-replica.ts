@@ -126,7 +126,7 @@ export class ShardReplica {
    * for a prepared record waiting for its decision.
    */
   get caughtUpAt(): number {
-    if (this.#shard.lastApplied >= this.#wal.lastSeq) this.#caughtUpAt = Date.now();
+    if (this.#shard.lastApplied >= this.#wal.lastSeq) this.#caughtUpAt = Math.max(this.#caughtUpAt, this.#wal.caughtUpAtMs);
     return this.#caughtUpAt;
   }
 
@@ -195,7 +195,7 @@ export class ShardReplica {
         const waiter = this.#waiters.get(head.seq);
         this.#waiters.delete(head.seq);
         waiter?.resolve(head.seq);
-        if (this.#shard.lastApplied >= this.#wal.lastSeq) this.#caughtUpAt = Date.now();
+        if (this.#shard.lastApplied >= this.#wal.lastSeq) this.#caughtUpAt = Math.max(this.#caughtUpAt, this.#wal.caughtUpAtMs);
         for (const listener of this.#appliedListeners) listener();
       }
     } catch (err) {

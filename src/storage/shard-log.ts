@@ -19,6 +19,12 @@ export interface ShardLog {
   readonly lastSeq: number;
   /** Bytes the log holds (headers included), for stats and snapshot cadence. */
   readonly bytes: number;
+  /**
+   * When the log last knew it had delivered every committed record (ms epoch; 0: not yet): what
+   * bounded staleness measures. A local log is its records' only writer, so always now; the etcd
+   * log's tail confirms it each time it reads the shard's `next` (every etcdTailCheckMs).
+   */
+  readonly caughtUpAtMs: number;
   /** Resolves with the record's sequence number once it is durable (fsync'd, or committed by etcd's quorum). */
   append(body: Buffer): Promise<number>;
   /** The committed records from fromSeq up to lastSeq as of the call, in order. */

@@ -110,6 +110,9 @@ export class Wal implements ShardLog {
 
   get bytes(): number { return this.#segments.reduce((n, s) => n + s.bytes, 0); }
 
+  /** This process writes every record, so the log always knows all of them. */
+  get caughtUpAtMs(): number { return Date.now(); }
+
   /** The failure the log is still repairing from, or null when it is healthy. */
   get failure(): VectorgateError | null { return this.#fatal ?? this.#broken; }
 

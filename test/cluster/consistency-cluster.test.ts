@@ -31,7 +31,8 @@ before(async () => {
     // worker 2 off from the log while the quorum, the proxies and the other workers go on.
     workerEtcdUrls: (i, all) => (i === STALE_WORKER ? [all[FROZEN_MEMBER]!] : all),
     proxyEtcdUrls: (_, all) => all.filter((__, m) => m !== FROZEN_MEMBER),
-    env: { VECTORGATE_WORKER_LEASE_TTL_SECONDS: '4' },
+    // Long enough that the cut-off worker is still registered (and chosen) while the reads below run.
+    env: { VECTORGATE_WORKER_LEASE_TTL_SECONDS: '8' },
   });
   inspector = new ClusterInspector(vg.cluster.etcdUrls);
   const client = await vg.client(0);
@@ -147,7 +148,7 @@ test('linearizable reads through B of writes through A stay linearizable across 
   console.log(`linearizability: ${linearizable.length} operations (${writes.length} writes, ${writes.filter((w) => w.completeMs === null).length} with unknown outcome, ${reads.length} linearizable reads): anomalies 0; session: ${sessions.length} operations, violations 0`);
 });
 
-test('eventual reads can be stale (a replica cut off from etcd still serves); linearizable and session reads are not', async () => {
+test('eventual reads can be stale (a replica cut off from etcd still serves); linearizable, session and bounded reads are not', async () => {
   const writerClient = await vg.client(0);
   const readerClient = await vg.client(1);
   const etcd = vg.cluster.etcd!;
@@ -166,6 +167,10 @@ test('eventual reads can be stale (a replica cut off from etcd still serves); li
         assert.equal(await read(readerClient, 'all3', 'x', 'linearizable'), '2', 'a linearizable read never returns the old value');
         assert.equal(await read(writerClient, 'all3', 'x', 'session'), '2', 'the writer reads its own write');
       }
+      // Once the cut-off replica has not heard from its log for longer than the bound, bounded reads avoid it.
+      await sleep(2500);
+      await readerClient.query('SET vectorgate.max_staleness_ms = 1500');
+      for (let i = 0; i < 15; i++) assert.equal(await read(readerClient, 'all3', 'x', 'bounded'), '2', 'a bounded read is never older than its bound');
     } finally {
       process.kill(etcd.pid(FROZEN_MEMBER)!, 'SIGCONT');
     }

@@ -29,6 +29,8 @@ class LaterLog implements ShardLog {
   get firstSeq(): number { return 1; }
   get lastSeq(): number { return this.#lastSeq; }
   get bytes(): number { return this.records_.reduce((sum, r) => sum + r.body.length, 0); }
+  /** It learns of each seq when it is announced: it knows every committed record whenever asked. */
+  get caughtUpAtMs(): number { return Date.now(); }
   announce(seq: number): void { this.#lastSeq = Math.max(this.#lastSeq, seq); }
   deliver(body: Buffer): number {
     const seq = this.records_.length + 1;
