@@ -286,6 +286,8 @@ export interface Config {
   workerCapacity: number;
   /** How long a proxy tries a shard's replicas (failing over between them) for a read without a consistency wait of its own. */
   clusterReadTimeoutMs: number;
+  /** Writes to a shard are refused (53400) while even its most caught-up replica is more log records behind than this. */
+  clusterMaxUnappliedRecords: number;
   /** How long a replica not known to have applied what a session/linearizable read needs may wait before the proxy asks another. */
   clusterReplicaWaitSliceMs: number;
 
@@ -455,6 +457,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   workerCapacity: 1,
   clusterReadTimeoutMs: 10_000,
   clusterReplicaWaitSliceMs: 500,
+  clusterMaxUnappliedRecords: 5_000,
   // Cluster mode, the worker process and the placement controller (issue 10, worker part).
   workerLeaseTtlSeconds: 5,
   workerReportIntervalMs: 500,
@@ -497,7 +500,7 @@ function assertConfig(config: Config): void {
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
-    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs', 'clusterReplicaWaitSliceMs',
+    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs', 'clusterReplicaWaitSliceMs', 'clusterMaxUnappliedRecords',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',
     'grpcKeepaliveTimeoutMs', 'grpcReconnectMaxBackoffMs', 'grpcConnectTimeoutMs', 'grpcSnapshotChunkBytes', 'grpcSnapshotMaxBytes', 'grpcSnapshotMaxFiles',
     'workerLeaseTtlSeconds', 'workerReportIntervalMs', 'workerHeartbeatIntervalMs', 'workerEtcdRetryMs', 'workerEtcdRetryMaxMs', 'workerOpenRetryMs',

@@ -41,7 +41,7 @@ export async function openClusterSeams(config: Config, log: Logger): Promise<Clu
       const quotas = await EtcdQuotaStore.open({ client: conn.client, endpoints, config, proxyId });
       try {
         const transport = await GrpcTransport.open({ conn, config, log });
-        const writes = new EtcdWritePath(conn, new EtcdLogWriter(conn, config), config);
+        const writes = new EtcdWritePath(conn, new EtcdLogWriter(conn, config), config, (shard) => transport.appliedOf(shard));
         // Every proxy campaigns; the elected one places shards on workers (any proxy can hold it).
         const controller = startController({ conn, config, id: proxyId, log });
         const close = async () => {

@@ -67,6 +67,12 @@ export class GrpcTransport implements ShardTransport {
     }
   }
 
+  /** The highest seq a serving replica of the shard reports applied (null: none serves). */
+  appliedOf(shard: string): number | null {
+    const serving = this.#view.serving(shard);
+    return serving.length === 0 ? null : Math.max(...serving.map((r) => r.report.applied));
+  }
+
   onHealth(listener: (event: HealthEvent) => void): () => void {
     this.#healthListeners.add(listener);
     return () => { this.#healthListeners.delete(listener); };

@@ -61,6 +61,12 @@ export class EtcdLogWriter {
   /** Forgets a log's cached next (its shard closed). */
   forget(log: string): void { this.#next.delete(log); }
 
+  /** The last seq this writer knows the log committed (its cached next − 1), or undefined when it has not written or read it. */
+  lastSeqOf(log: string): number | undefined {
+    const next = this.#next.get(log);
+    return next === undefined ? undefined : next - 1;
+  }
+
   #checkParts(parts: readonly AppendPart[]): AppendPart[] {
     if (parts.length === 0) throw new RangeError('appendAtomic needs at least one part');
     const logs = new Set(parts.map((p) => p.log));

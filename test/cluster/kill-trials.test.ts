@@ -108,6 +108,7 @@ async function writer(trial: number, w: number, random: Random, stop: { done: bo
 
 async function reader(proxy: number, random: Random, stop: { done: boolean }, failures: string[]): Promise<void> {
   const client = await vg.client(proxy);
+  client.on('error', (err) => failures.push(`reader connection through proxy ${proxy}: ${err.message}`));
   try {
     while (!stop.done) {
       const ids = [...acked.keys()].filter((id) => acked.get(id)!.collection === 'r2');
@@ -171,6 +172,9 @@ async function trial(t: number, kind: (typeof KINDS)[number]): Promise<void> {
   } finally {
     stop.done = true;
     await Promise.all(loops);
+  }
+  if (failures.length > 0) {
+    for (const child of [...vg.cluster.proxies, ...vg.cluster.workers]) console.log(`--- ${child.name} (running: ${child.running}):\n${child.output.slice(-3000)}`);
   }
   assert.deepEqual(failures, [], `trial ${t} (${killed}): searches through proxy ${readerProxy} kept answering`);
   for (const name of Object.keys(COLLECTIONS)) await settle(name as Name);
