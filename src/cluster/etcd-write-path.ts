@@ -13,6 +13,9 @@ import { SqlState, VectorgateError } from '../errors.ts';
 import { opsOf, shardKey, type WritePart, type WritePath } from '../router/write-path.ts';
 import { range } from '../router/collection-store.ts';
 
+/** The share of a transaction's bytes a write's rows may fill (the rest: keys, record and op headers). */
+const TXN_PAYLOAD_SHARE = 0.85;
+
 /** The highest seq any serving replica of the shard reports applied; null when none serves (no backlog to bound). */
 export type AppliedOf = (shard: string) => number | null;
 
@@ -21,12 +24,15 @@ export class EtcdWritePath implements WritePath {
   readonly #writer: EtcdLogWriter;
   readonly #config: Config;
   readonly #appliedOf: AppliedOf;
+  /** One write is one etcd transaction: at most etcdTxnMaxBytes, less room for keys and record headers. */
+  readonly maxWriteBytes: number;
 
   constructor(conn: EtcdConnection, writer: EtcdLogWriter, config: Config, appliedOf: AppliedOf = () => null) {
     this.#conn = conn;
     this.#writer = writer;
     this.#config = config;
     this.#appliedOf = appliedOf;
+    this.maxWriteBytes = Math.floor(config.etcdTxnMaxBytes * TXN_PAYLOAD_SHARE);
   }
 
   /** Nothing to open: the logs are etcd keys, created by the first append. */

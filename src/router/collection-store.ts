@@ -64,6 +64,9 @@ export class CollectionStore {
    * this process), a cluster as many as a collection asks for (null).
    */
   get maxServedReplicas(): number | null { return this.#transport.hostsReplicas ? 1 : null; }
+
+  /** See WritePath.maxWriteBytes. */
+  get maxWriteBytes(): number | null { return this.#writes.maxWriteBytes; }
   /** The collections of one database, by name. */
   of(database: string): CollectionEntry[] { return this.#catalog.listIn(database); }
   find(database: string, name: string): CollectionEntry | undefined { return this.#catalog.get(database, name); }

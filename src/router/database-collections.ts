@@ -28,6 +28,9 @@ export class DatabaseCollections {
   /** See CollectionStore.maxServedReplicas. */
   get maxServedReplicas(): number | null { return this.store.maxServedReplicas; }
 
+  /** See WritePath.maxWriteBytes. */
+  get maxWriteBytes(): number | null { return this.store.maxWriteBytes; }
+
   /** owner: current_user of the creating session. */
   async createCollection(spec: CreateSpec & { owner: string }): Promise<CollectionInfo> {
     const checked = checkCreateSpec(spec, this.config);

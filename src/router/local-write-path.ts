@@ -11,6 +11,7 @@ import type { ShardTransport } from './shard-transport.ts';
 import { shardKey, type WritePart, type WritePath } from './write-path.ts';
 
 export class LocalWritePath implements WritePath {
+  readonly maxWriteBytes = null;
   readonly #config: Config;
   readonly #transport: ShardTransport;
   /** Each open collection's decision log, by its directory name. */

@@ -11,6 +11,11 @@ import type { UpsertRows } from './worker-protocol.ts';
 export interface WritePart { upsert?: UpsertRows; delete?: string[] }
 
 export interface WritePath {
+  /**
+   * The most bytes one all-or-nothing write may hold (rows' ids, vectors and payloads), or null for no
+   * limit of the path's own (embedded: maxBatchRows bounds a batch). COPY writes batches under it.
+   */
+  readonly maxWriteBytes: number | null;
   /** Before a collection's shards open; returns what their recovery needs (embedded: the committed txids of its decision log; cluster: []). */
   openCollection(entry: CollectionEntry, collectionDir: string): Promise<number[]>;
   /** One call's writes, all or nothing; resolves with shard → seq once every part is durable (embedded: also applied). */

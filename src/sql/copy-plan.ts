@@ -106,12 +106,20 @@ function copyOptions(stmt: Node, name: string): CopyOptions {
   return { format, delimiter, header, nullText: given.get('null') ?? (format === 'csv' ? '' : '\\N') };
 }
 
+/** A row's bytes in a write besides its vector, payload and id: op and record framing. */
+const ROW_OVERHEAD_BYTES = 16;
+
 class CollectionCopySink implements CopySink {
   private readonly parser;
   private readonly collections: DatabaseCollections;
   private readonly config: Config;
   private readonly dims: number;
   private batch: Row[] = [];
+  /** Each held row's bytes in a write (writeBytes + ROW_OVERHEAD_BYTES), in batch order. */
+  private batchSizes: number[] = [];
+  private batchBytes = 0;
+  /** The write path's limit on one write's bytes (a cluster's etcd transaction), or null. */
+  private readonly maxWriteBytes: number | null;
   private written = 0;
   private copiedBytes = 0;
   /**
@@ -128,6 +136,7 @@ class CollectionCopySink implements CopySink {
     const spec = this.collections.spec(name);
     if (spec === undefined) throw new VectorgateError(SqlState.UndefinedTable, `collection "${name}" does not exist`);
     this.dims = spec.dims;
+    this.maxWriteBytes = this.collections.maxWriteBytes;
     warnIfInTransactionBlock(ctx);
   }
 
@@ -156,7 +165,11 @@ class CollectionCopySink implements CopySink {
       throw this.withContext(err, this.parser.line, null);
     }
     for (const { line, fields } of rows) {
-      this.batch.push(this.row(line, fields));
+      const row = this.row(line, fields);
+      const size = writeBytes([row], this.dims) + Buffer.byteLength(row.id) + ROW_OVERHEAD_BYTES;
+      this.batch.push(row);
+      this.batchSizes.push(size);
+      this.batchBytes += size;
       if (this.atomic && this.outgrown()) this.leaveAtomic();
       if (!this.atomic) await this.flushFullBatches();
     }
@@ -168,7 +181,8 @@ class CollectionCopySink implements CopySink {
   }
 
   private outgrown(): boolean {
-    return this.batch.length > this.atomicMaxRows || this.copiedBytes > this.config.copyAtomicMaxBytes;
+    return this.batch.length > this.atomicMaxRows || this.copiedBytes > this.config.copyAtomicMaxBytes ||
+      (this.maxWriteBytes !== null && this.batchBytes > this.maxWriteBytes);
   }
 
   /** Says so before the first batch is written: from here on a failure keeps the batches before it. */
@@ -177,13 +191,29 @@ class CollectionCopySink implements CopySink {
     this.ctx.notice({
       severity: 'NOTICE',
       code: SqlState.SuccessfulCompletion,
-      message: `COPY into collection "${this.name}" exceeds ${this.atomicMaxRows} rows or ${this.config.copyAtomicMaxBytes} bytes: ` +
+      message: `COPY into collection "${this.name}" exceeds ${this.atomicMaxRows} rows or ${Math.min(this.config.copyAtomicMaxBytes, this.maxWriteBytes ?? Infinity)} bytes: ` +
         `its rows are now written in batches of ${this.config.copyBatchRows}, and if the COPY fails, the batches written before stay`,
     });
   }
 
+  /** Writes batches of copyBatchRows rows, each also under the write path's byte limit. */
   private async flushFullBatches(): Promise<void> {
-    while (this.batch.length >= this.config.copyBatchRows) await this.flush(this.config.copyBatchRows);
+    for (;;) {
+      const fitting = this.rowsFitting();
+      if (fitting < this.batch.length || this.batch.length >= this.config.copyBatchRows) await this.flush(Math.min(fitting, this.config.copyBatchRows));
+      else return;
+    }
+  }
+
+  /** How many of the held rows, from the first, fit in one write (at least one: a row too big is the write path's to refuse). */
+  private rowsFitting(): number {
+    if (this.maxWriteBytes === null) return this.batch.length;
+    let bytes = 0;
+    for (let i = 0; i < this.batchSizes.length; i++) {
+      bytes += this.batchSizes[i]!;
+      if (bytes > this.maxWriteBytes) return Math.max(1, i);
+    }
+    return this.batch.length;
   }
 
   /** PostgreSQL's CONTEXT line for COPY: "COPY name, line N[, column C]". */
@@ -242,6 +272,7 @@ class CollectionCopySink implements CopySink {
     if (count === 0) return;
     if (this.ctx.signal.aborted) throw new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to user request');
     const rows = this.batch.splice(0, count);
+    for (const size of this.batchSizes.splice(0, count)) this.batchBytes -= size;
     const write = { database: this.ctx.access.database, collection: this.name, rows: rows.length, bytes: writeBytes(rows, this.dims) };
     await this.ctx.tenant.admitWrite(write, this.ctx.signal);
     const ack = await this.collections.upsert(this.name, rows);

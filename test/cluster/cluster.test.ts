@@ -5,6 +5,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type pg from 'pg';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
 import { eventually, startVgCluster, type VgCluster } from '../helpers/vg-cluster.ts';
 import { seeded } from '../helpers/random.ts';
 
@@ -49,6 +52,29 @@ test('a replicated collection made and written through one proxy is searched thr
   assert.equal(plan.match(/-> Shard \d on replica [^ ]+ \(applied seq \d+\)/g)?.length, 2, plan);
   const listed = await b.query(`SELECT name, shards, replicas, vectors::int AS vectors FROM vector_collections()`);
   assert.deepEqual(listed.rows, [{ name: 'docs', shards: 2, replicas: 2, vectors: ROWS }]);
+});
+
+test('a COPY larger than one etcd transaction is written in batches under it, and every row arrives', async () => {
+  const WIDE = 128;
+  const ROWS_COPIED = 3000;
+  await a.query(`SELECT vector_create_collection('wide', ${WIDE}, shards => 2, replicas => 2)`);
+  const random = seeded(33);
+  const lines = Array.from({ length: ROWS_COPIED }, (_, i) => `w${i}\t[${Array.from({ length: WIDE }, () => random().toFixed(4)).join(',')}]\t{"i":${i}}\n`);
+  const notices: string[] = [];
+  const onNotice = (n: { message?: string }) => notices.push(n.message ?? '');
+  a.on('notice', onNotice);
+  try {
+    await pipeline(Readable.from(lines.map((l) => Buffer.from(l))), a.query(copyFrom('COPY wide (id, vector, payload) FROM STDIN')));
+  } finally {
+    a.off('notice', onNotice);
+  }
+  assert.ok(notices.some((m) => /COPY into collection "wide" exceeds \d+ rows or \d+ bytes/.test(m)), notices.join('\n'));
+  const counted = await eventually('proxy B to count every copied row', async () => {
+    const n = Number((await b.query(`SELECT vectors FROM vector_collections() WHERE name = 'wide'`)).rows[0]?.vectors);
+    return n === ROWS_COPIED ? n : undefined;
+  });
+  assert.equal(counted, ROWS_COPIED);
+  assert.equal((await b.query(`SELECT payload FROM vector_get('wide', 'w2999', read_consistency => 'linearizable')`)).rows[0]?.payload.i, 2999);
 });
 
 test('killing one worker leaves every search answering from the other replicas', async () => {
