@@ -52,7 +52,20 @@ function vectorOf(id: string): number[] {
 
 async function settle(name: Name): Promise<void> {
   const entry = await inspector.entry(DATABASE, name);
-  await eventually(`${name} to have every replica serving and caught up`, () => inspector.settled(entry), 60_000);
+  try {
+    await eventually(`${name} to have every replica serving and caught up`, () => inspector.settled(entry), 60_000);
+  } catch (err) {
+    dumpProcesses();
+    for (let i = 0; i < entry.shards; i++) {
+      const shard = `${entry.dir}/${i}`;
+      console.log(`--- ${shard}: committed ${await inspector.committed(shard)}, placement ${JSON.stringify(await inspector.placement(shard))}, reports ${JSON.stringify([...await inspector.reports(shard)])}`);
+    }
+    throw err;
+  }
+}
+
+function dumpProcesses(): void {
+  for (const child of [...vg.cluster.proxies, ...vg.cluster.workers]) console.log(`--- ${child.name} (running: ${child.running}):\n${child.output.slice(-3000)}`);
 }
 
 /** A client that moves to the other proxy when its proxy goes away. */
@@ -173,9 +186,7 @@ async function trial(t: number, kind: (typeof KINDS)[number]): Promise<void> {
     stop.done = true;
     await Promise.all(loops);
   }
-  if (failures.length > 0) {
-    for (const child of [...vg.cluster.proxies, ...vg.cluster.workers]) console.log(`--- ${child.name} (running: ${child.running}):\n${child.output.slice(-3000)}`);
-  }
+  if (failures.length > 0) dumpProcesses();
   assert.deepEqual(failures, [], `trial ${t} (${killed}): searches through proxy ${readerProxy} kept answering`);
   for (const name of Object.keys(COLLECTIONS)) await settle(name as Name);
 }
