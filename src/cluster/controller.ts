@@ -84,7 +84,7 @@ class PlacementController implements RunningController {
   async stop(): Promise<void> {
     this.#stopping.abort();
     this.#stepDown();
-    await this.#campaign?.resign().catch(() => undefined);
+    await this.#resign(this.#campaign);
     await this.#running.catch(() => undefined);
     await this.#ticking?.catch(() => undefined);
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
@@ -120,8 +120,10 @@ class PlacementController implements RunningController {
     failed.catch(() => undefined);
     const stopped = new Promise<void>((resolve) => this.#stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
     const elected = new Promise<void>((resolve) => campaign.on('elected', resolve));
+    const polling = new AbortController();
     try {
-      await Promise.race([elected, failed, stopped]);
+      await Promise.race([elected, this.#firstInLine(campaign, polling.signal), failed, stopped]);
+      polling.abort();
       if (this.#stopping.signal.aborted) return;
       this.#campaignKey = await campaign.getCampaignKey();
       this.#leader = true;
@@ -130,10 +132,37 @@ class PlacementController implements RunningController {
       this.#soon();
       await Promise.race([failed, stopped]);
     } finally {
+      polling.abort();
       this.#stepDown();
-      await campaign.resign().catch(() => undefined);
+      await this.#resign(campaign);
       if (this.#campaign === campaign) this.#campaign = null;
     }
+  }
+
+  /**
+   * Resolves once this campaign's key is the oldest of the election (what leading means). etcd3's
+   * Campaign learns it from a watch of its predecessor's key, and etcd3's watch resume can skip events
+   * (field notes), so a missed delete would leave it waiting for ever: we also look every interval.
+   */
+  async #firstInLine(campaign: Campaign, signal: AbortSignal): Promise<void> {
+    const { conn, config } = this.#options;
+    const election = `election/${config.etcdPrefix}controller/`;
+    const key = await campaign.getCampaignKey().catch(() => null);
+    while (key !== null && !signal.aborted) {
+      await sleep(config.placementIntervalMs, undefined, { signal }).catch(() => undefined);
+      if (signal.aborted) break;
+      const oldest = await withDeadline(conn, config.etcdCallTimeoutMs, 'read the controller election', (options) =>
+        conn.client.getAll().prefix(election).sort('Create', 'Ascend').limit(1).options(options).keys()).catch(() => null);
+      if (oldest?.[0] === key) return;
+    }
+    await new Promise<never>(() => undefined);
+  }
+
+  /** Revokes the campaign's lease (a successor is elected at once); bounded, as every etcd call. */
+  async #resign(campaign: Campaign | null): Promise<void> {
+    if (campaign === null) return;
+    const { conn, config } = this.#options;
+    await withDeadline(conn, config.etcdCallTimeoutMs, 'resign from the controller election', () => campaign.resign()).catch(() => undefined);
   }
 
   #stepDown(): void {
