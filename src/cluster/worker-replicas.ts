@@ -79,6 +79,10 @@ export class WorkerReplicas {
     this.#chain = this.#chain.then(async () => {
       this.#again = false;
       if (!this.#closed) await this.#reconcileOnce();
+    }).catch((err: unknown) => {
+      // The next change or retry reconciles again; the chain itself must stay usable.
+      this.#options.log.error({ err: err instanceof Error ? err.message : String(err) }, 'reconciling replicas with placement failed');
+      this.#scheduleRetry();
     });
     return this.#chain;
   }
@@ -233,7 +237,7 @@ export class WorkerReplicas {
     this.#chain = this.#chain.then(async () => {
       await this.host.handle({ type: 'close', shard }).catch(() => undefined);
       this.#options.onDropped(shard);
-    });
+    }).catch(() => undefined);
     void this.reconcile();
   }
 
