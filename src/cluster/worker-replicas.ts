@@ -188,7 +188,8 @@ export class WorkerReplicas {
     const { config, conn } = this.#options;
     const { first, next } = await readCounters(conn, logKeys(config.etcdPrefix, shard), config.etcdCallTimeoutMs);
     const localSeq = listSnapshots(shardDir)[0]?.seq ?? 0;
-    if (next - 1 >= first && first > localSeq + 1) await this.#copyFromPeer(shard, shardDir, first);
+    // Records past the local snapshot were committed, but the log no longer holds the first of them.
+    if (next - 1 > localSeq && first > localSeq + 1) await this.#copyFromPeer(shard, shardDir, first);
     await this.host.handle({ type: 'open', shard, dir: shardDir, spec: specOf(entry), committed: [] });
     this.#options.log.info({ shard, applied: this.host.replica(shard)?.lastApplied }, 'replica opened');
   }

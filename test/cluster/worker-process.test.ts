@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createServer, connect as connectTcp, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { workerKey, WORKERS } from '../../src/cluster/cluster-keys.ts';
@@ -15,6 +16,7 @@ import { freePort } from '../../src/cli/postgres-server.ts';
 import { logKeys, readCounters } from '../../src/storage/etcd-log-read.ts';
 import { seeded } from '../helpers/random.ts';
 import { runProcess } from '../helpers/run-process.ts';
+import { bruteForce, DATA_DIR, readFvecs, recallAt, row } from '../engine/helpers/data.ts';
 import { answers, append, applied, capturingLogger, clusterEnv, createCollection, rows, settledPlacement, until } from './cluster-fixture.ts';
 import { EtcdShared, inWorld } from './cluster-world.ts';
 
@@ -50,6 +52,41 @@ test('a wiped worker rebuilds its replica from a peer snapshot and the log once 
   const [a, b] = await Promise.all(clients.map((c) => answers(c, key, queries, ['b0-0', 'b3-29', 'after-wipe-4'])));
   assert.deepEqual(a, b);
   assert.equal((a as { count: number }).count, 125);
+}));
+
+test('recall@10 on glove-100 (a 5,000-vector subset, exact ground truth) is the same on a rebuilt replica as before the wipe', (t) => inWorld(shared, { snapshotMinLogBytes: 1, snapshotCheckIntervalMs: 100 }, async (world) => {
+  const base = readFvecs(join(DATA_DIR, 'glove-100/base.fvecs'), 5000);
+  const queries = readFvecs(join(DATA_DIR, 'glove-100/query.fvecs'), 50);
+  const truth = bruteForce(base, queries, 10, 'cosine');
+  world.controller('proxy-a');
+  const keep = await world.worker();
+  const wipedDir = world.dataDir();
+  const wiped = await world.worker(wipedDir);
+  const entry = await createCollection(world.conn, world.config, 'glove', 1, 2, { dims: 100, metric: 'cosine', efConstruction: 200 });
+  const key = `${entry.dir}/0`;
+  let seq = 0;
+  for (let from = 0; from < base.count; from += 500) {
+    const ops = Array.from({ length: 500 }, (_, i) => ({ op: 'upsert' as const, id: String(from + i), vector: row(base, from + i), payload: null }));
+    seq = await append(world.writer, entry, 0, ops);
+  }
+  await settledPlacement(world.conn, world.config, key, 2);
+  const recall = async (address: string) => {
+    const client = world.clients.get(address);
+    await applied(client, key, seq);
+    const found: number[][] = [];
+    for (let q = 0; q < queries.count; q++) found.push((await client.call({ type: 'search', shard: key, query: row(queries, q), k: 10, options: { ef: 12 } })).map((h) => Number(h.id)));
+    return recallAt(10, truth, found);
+  };
+  const before = await recall(keep.address);
+  assert.ok(before >= 0.8, `recall@10 before: ${before}`);
+  await until('the controller to truncate the log', async () => ((await readCounters(world.conn, logKeys(world.config.etcdPrefix, key), 2000)).first > seq ? true : undefined));
+  await wiped.stop();
+  rmSync(wipedDir, { recursive: true, force: true });
+  const rebuilt = await world.worker(wipedDir);
+  await settledPlacement(world.conn, world.config, key, 2, (replicas) => replicas.some((r) => r.worker === rebuilt.id));
+  const after = await recall(rebuilt.address);
+  t.diagnostic(`recall@10 (ef 12, 50 queries) before the wipe ${before}, on the rebuilt replica ${after}`);
+  assert.equal(after, before);
 }));
 
 test('a lost lease is logged, granted again and everything registered again; a restarted worker keeps its identity and replicas', () => inWorld(shared, {}, async (world) => {
