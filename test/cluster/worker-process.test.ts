@@ -119,6 +119,32 @@ test('a lost lease is logged, granted again and everything registered again; a r
   assert.equal((await world.clients.get(restarted.address).call({ type: 'stats', shard: key })).count, 20);
 }));
 
+test('etcd down for longer than the lease TTL: the worker notices the lost lease, and once etcd is back registers under a new one and its replica follows the log again', () => inWorld(shared, {}, async (world) => {
+  world.controller('proxy-a');
+  const { log, lines } = capturingLogger();
+  const worker = await world.worker(world.dataDir(), log);
+  const entry = await createCollection(world.conn, world.config, 'outage', 1, 1);
+  const key = `${entry.dir}/0`;
+  const random = seeded(16);
+  await append(world.writer, entry, 0, rows(random, 'before', 10, 8));
+  await settledPlacement(world.conn, world.config, key, 1);
+  const registration = workerKey(world.config.etcdPrefix, worker.id);
+  const oldLease = (await world.conn.client.get(registration).exec()).kvs[0]?.lease;
+  await shared.etcd.kill(0);
+  try {
+    await until('the lost lease logged', () => (lines.some((l) => l.msg === 'worker lease lost: its registration and replica reports are gone from etcd until a new lease is granted') ? true : undefined));
+  } finally {
+    shared.etcd.restart(0);
+  }
+  await shared.etcd.waitHealthy(30_000);
+  await until('registered again under a new lease', () => (lines.some((l) => l.msg === 'worker lease granted again; registered again') ? true : undefined));
+  const newLease = (await world.conn.client.get(registration).exec()).kvs[0]?.lease;
+  assert.ok(newLease !== undefined && newLease !== oldLease, `a new lease (${oldLease} → ${newLease})`);
+  const seq = await until('an append once etcd answers', () => append(world.writer, entry, 0, rows(random, 'after', 10, 8)).catch(() => undefined));
+  await applied(world.clients.get(worker.address), key, seq);
+  assert.equal((await world.clients.get(worker.address).call({ type: 'stats', shard: key })).count, 20);
+}));
+
 test('vectorgate worker on a port already taken exits 1 naming host:port', async () => {
   const server = createServer();
   const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
