@@ -1,5 +1,5 @@
 // The placement controller: runs in every proxy, one of them elected through an etcd election
-// (`<prefix>controller`, lease TTL controllerLeaseTtlSeconds). While leader it re-plans every
+// (controller-election.ts: `election/<prefix>controller/`, lease TTL controllerLeaseTtlSeconds). While leader it re-plans every
 // placementIntervalMs and on every change it watches: workers/ (alive = key present; one gone is
 // remembered from when it went missing, for placementGraceMs), replicas/ reports, the catalog, and
 // placement/. The plan (planPlacement, a pure function) is written in one transaction per ≤ 100 keys,
@@ -11,7 +11,6 @@
 // - compacts etcd's history to the current revision every etcdCompactIntervalMs. Defragmentation
 //   (which blocks a member ~6 s/GB) is left to the operator's schedule for now.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Campaign } from 'etcd3';
 import type { IRequestOp } from 'etcd3';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -21,6 +20,7 @@ import { EtcdCatalogStore } from '../storage/etcd-catalog.ts';
 import { EtcdLogWriter, EtcdShardLog } from '../storage/etcd-log.ts';
 import { EtcdMirror } from '../storage/etcd-mirror.ts';
 import { dirOfShard, logPrefix, parsePlacement, parseReport, parseWorker, placementKey, PLACEMENT, REPLICAS, splitReplicaKey, WORKERS, type ReplicaReportValue } from './cluster-keys.ts';
+import { Candidate, electionPrefix } from './controller-election.ts';
 import { truncationPoints } from './log-truncation.ts';
 import { planPlacement, type Assignment, type PlacementShard, type PlacementWorker } from './placement-plan.ts';
 
@@ -58,7 +58,9 @@ class PlacementController implements RunningController {
   readonly #writer: EtcdLogWriter;
   #views: Views | null = null;
   #unsubscribe: (() => void)[] = [];
-  #campaign: Campaign | null = null;
+  #candidate: Candidate | null = null;
+  /** Ends the current term (a guarded write found the campaign key gone). */
+  #depose: ((err: Error) => void) | null = null;
   #campaignKey: string | null = null;
   #leader = false;
   #running: Promise<void> = Promise.resolve();
@@ -84,7 +86,7 @@ class PlacementController implements RunningController {
   async stop(): Promise<void> {
     this.#stopping.abort();
     this.#stepDown();
-    await this.#campaign?.resign().catch(() => undefined);
+    await this.#candidate?.resign();
     await this.#running.catch(() => undefined);
     await this.#ticking?.catch(() => undefined);
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
@@ -114,25 +116,29 @@ class PlacementController implements RunningController {
 
   async #lead(): Promise<void> {
     const { conn, config, id, log } = this.#options;
-    const campaign = conn.client.election(`${config.etcdPrefix}controller`, config.controllerLeaseTtlSeconds).campaign(id);
-    this.#campaign = campaign;
-    const failed = new Promise<never>((_, reject) => campaign.on('error', reject));
-    failed.catch(() => undefined);
-    const stopped = new Promise<void>((resolve) => this.#stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
-    const elected = new Promise<void>((resolve) => campaign.on('elected', resolve));
+    const candidate = await Candidate.enter({
+      conn, prefix: electionPrefix(config.etcdPrefix), value: id, ttlSeconds: config.controllerLeaseTtlSeconds,
+      checkMs: config.placementIntervalMs, callTimeoutMs: config.etcdCallTimeoutMs,
+    });
+    this.#candidate = candidate;
+    const stopped = this.#stopping.signal.aborted ? Promise.resolve()
+      : new Promise<void>((resolve) => this.#stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
+    const deposed = new Promise<never>((_, reject) => { this.#depose = reject; });
+    deposed.catch(() => undefined);
     try {
-      await Promise.race([elected, failed, stopped]);
+      await Promise.race([candidate.elected(), candidate.lost, stopped]);
       if (this.#stopping.signal.aborted) return;
-      this.#campaignKey = await campaign.getCampaignKey();
+      this.#campaignKey = candidate.key;
       this.#leader = true;
       log.info({ id }, 'placement controller elected');
       this.#timer = setInterval(() => this.#soon(), config.placementIntervalMs);
       this.#soon();
-      await Promise.race([failed, stopped]);
+      await Promise.race([candidate.lost, deposed, stopped]);
     } finally {
       this.#stepDown();
-      await campaign.resign().catch(() => undefined);
-      if (this.#campaign === campaign) this.#campaign = null;
+      this.#depose = null;
+      await candidate.resign();
+      if (this.#candidate === candidate) this.#candidate = null;
     }
   }
 
@@ -253,7 +259,7 @@ class PlacementController implements RunningController {
       if (!res.succeeded) {
         log.warn({ id: this.#options.id }, 'placement controller: its campaign key is gone (deposed); not writing placement');
         this.#stepDown();
-        this.#campaign?.emit('error', new Error('deposed: the campaign key is gone'));
+        this.#depose?.(new Error('deposed: the campaign key is gone'));
         return null;
       }
       revision = BigInt(res.header.revision);

@@ -128,11 +128,11 @@ class WorkerRuntime {
     const conn = await this.#connect();
     const config = this.#config;
     const mirror = async (what: string) => {
-      const m = await EtcdMirror.open({ conn, prefix: config.etcdPrefix + what, callTimeoutMs: config.etcdCallTimeoutMs, retryMs: config.etcdWatchRetryMs });
+      const m = await this.#retrying(`read ${what}`, () => EtcdMirror.open({ conn, prefix: config.etcdPrefix + what, callTimeoutMs: config.etcdCallTimeoutMs, retryMs: config.etcdWatchRetryMs }));
       this.#closers.push(() => m.close());
       return m;
     };
-    const catalog = await EtcdCatalogStore.open({ client: conn.client, endpoints: [...conn.endpoints], config });
+    const catalog = await this.#retrying('read the catalog', () => EtcdCatalogStore.open({ client: conn.client, endpoints: [...conn.endpoints], config }));
     this.#closers.push(() => catalog.close());
     const [placement, reports, workers] = [await mirror(PLACEMENT), await mirror(REPLICAS), await mirror(WORKERS)];
     const peers = new WorkerClients(config);

@@ -79,6 +79,10 @@ export class WorkerReplicas {
     this.#chain = this.#chain.then(async () => {
       this.#again = false;
       if (!this.#closed) await this.#reconcileOnce();
+    }).catch((err: unknown) => {
+      // The next change or retry reconciles again; the chain itself must stay usable.
+      this.#options.log.error({ err: err instanceof Error ? err.message : String(err) }, 'reconciling replicas with placement failed');
+      this.#scheduleRetry();
     });
     return this.#chain;
   }
@@ -184,7 +188,8 @@ export class WorkerReplicas {
     const { config, conn } = this.#options;
     const { first, next } = await readCounters(conn, logKeys(config.etcdPrefix, shard), config.etcdCallTimeoutMs);
     const localSeq = listSnapshots(shardDir)[0]?.seq ?? 0;
-    if (next - 1 >= first && first > localSeq + 1) await this.#copyFromPeer(shard, shardDir, first);
+    // Records past the local snapshot were committed, but the log no longer holds the first of them.
+    if (next - 1 > localSeq && first > localSeq + 1) await this.#copyFromPeer(shard, shardDir, first);
     await this.host.handle({ type: 'open', shard, dir: shardDir, spec: specOf(entry), committed: [] });
     this.#options.log.info({ shard, applied: this.host.replica(shard)?.lastApplied }, 'replica opened');
   }
@@ -233,7 +238,7 @@ export class WorkerReplicas {
     this.#chain = this.#chain.then(async () => {
       await this.host.handle({ type: 'close', shard }).catch(() => undefined);
       this.#options.onDropped(shard);
-    });
+    }).catch(() => undefined);
     void this.reconcile();
   }
 

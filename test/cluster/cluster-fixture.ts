@@ -9,7 +9,7 @@ import type { PlacedReplica } from '../../src/cluster/placement-plan.ts';
 import type { WorkerClient } from '../../src/cluster/worker-client.ts';
 import { makeConfig, type Config } from '../../src/config.ts';
 import type { Logger } from '../../src/log.ts';
-import type { CollectionEntry } from '../../src/storage/catalog-store.ts';
+import type { CollectionEntry, CollectionSpec } from '../../src/storage/catalog-store.ts';
 import { createEtcdClient, type EtcdConnection } from '../../src/storage/etcd-client.ts';
 import { EtcdCatalogStore } from '../../src/storage/etcd-catalog.ts';
 import { EtcdLogWriter } from '../../src/storage/etcd-log.ts';
@@ -59,10 +59,10 @@ export function capturingLogger(): { log: Logger; lines: Record<string, unknown>
   return { log: pino({ level: 'info' }, stream), lines };
 }
 
-export async function createCollection(conn: EtcdConnection, config: Config, name: string, shards: number, replicas: number, dims = 8): Promise<CollectionEntry> {
+export async function createCollection(conn: EtcdConnection, config: Config, name: string, shards: number, replicas: number, spec: Partial<CollectionSpec> = {}): Promise<CollectionEntry> {
   const catalog = await EtcdCatalogStore.open({ client: conn.client, endpoints: config.etcdEndpoints.split(','), config });
   try {
-    const entry = catalog.prepare({ name, database: 'app', owner: 'alice', dims, metric: 'l2', shards, replicas, quantization: 'none', m: 16, efConstruction: 64, engine: 'usearch' });
+    const entry = catalog.prepare({ name, database: 'app', owner: 'alice', dims: 8, metric: 'l2', shards, replicas, quantization: 'none', m: 16, efConstruction: 64, engine: 'usearch', ...spec });
     return await catalog.commit(entry);
   } finally {
     await catalog.close();

@@ -3,8 +3,10 @@
 // process killed with SIGKILL has its replicas moved (add, then remove); a stopped controller's
 // successor takes over; a deposed controller cannot write; a dropped collection is cleaned up.
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { LocalCluster } from '../../src/cluster/local-cluster.ts';
 import type { Config } from '../../src/config.ts';
@@ -15,6 +17,7 @@ import { seeded } from '../helpers/random.ts';
 import { answers, append, applied, capturingLogger, clusterEnv, createCollection, placementOf, rows, settledPlacement, until } from './cluster-fixture.ts';
 import { EtcdShared, inWorld, isError } from './cluster-world.ts';
 
+const CONTROLLER_CHILD = fileURLToPath(new URL('./controller-child.ts', import.meta.url));
 const shared = new EtcdShared('controller');
 before(() => shared.start());
 after(() => shared.stop());
@@ -96,6 +99,27 @@ test('controller failover: when the leading controller stops, another takes over
   await settledPlacement(world.conn, world.config, `${second.dir}/0`, 1);
   assert.ok(successor.isLeader);
   assert.equal((await placementOf(world.conn, world.config, `${first.dir}/0`)).length, 1, 'the first placement stays');
+}));
+
+test('controller failover after a crash: when the leading controller process is killed with SIGKILL, another takes over once its election lease expires', () => inWorld(shared, {}, async (world) => {
+  const env = { ...process.env, ...clusterEnv(world.config, ['etcdEndpoints', 'etcdPrefix', 'controllerLeaseTtlSeconds', 'placementIntervalMs', 'etcdCallTimeoutMs']) };
+  const child = spawn(process.execPath, ['--import', 'tsx', CONTROLLER_CHILD, 'proxy-a'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  world.later(async () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); await exited; });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  await until('the child controller to lead', () => (output.includes('"placement controller elected"') ? true : undefined));
+  const second = world.controller('proxy-b');
+  await world.worker();
+  const entry = await createCollection(world.conn, world.config, 'before-crash', 1, 1);
+  await settledPlacement(world.conn, world.config, `${entry.dir}/0`, 1);
+  assert.ok(!second.isLeader, 'the child leads');
+  child.kill('SIGKILL');
+  await exited;
+  await until('proxy-b to lead', () => (second.isLeader ? true : undefined));
+  const after = await createCollection(world.conn, world.config, 'after-crash', 1, 1);
+  await settledPlacement(world.conn, world.config, `${after.dir}/0`, 1);
 }));
 
 test('a collection dropped from the catalog loses its placement, its log in etcd and its replica files', () => inWorld(shared, { snapshotMinLogBytes: 1, snapshotCheckIntervalMs: 100 }, async (world) => {

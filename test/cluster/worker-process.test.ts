@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createServer, connect as connectTcp, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { workerKey, WORKERS } from '../../src/cluster/cluster-keys.ts';
@@ -15,6 +16,7 @@ import { freePort } from '../../src/cli/postgres-server.ts';
 import { logKeys, readCounters } from '../../src/storage/etcd-log-read.ts';
 import { seeded } from '../helpers/random.ts';
 import { runProcess } from '../helpers/run-process.ts';
+import { bruteForce, DATA_DIR, readFvecs, recallAt, row } from '../engine/helpers/data.ts';
 import { answers, append, applied, capturingLogger, clusterEnv, createCollection, rows, settledPlacement, until } from './cluster-fixture.ts';
 import { EtcdShared, inWorld } from './cluster-world.ts';
 
@@ -52,6 +54,41 @@ test('a wiped worker rebuilds its replica from a peer snapshot and the log once 
   assert.equal((a as { count: number }).count, 125);
 }));
 
+test('recall@10 on glove-100 (a 5,000-vector subset, exact ground truth) is the same on a rebuilt replica as before the wipe', (t) => inWorld(shared, { snapshotMinLogBytes: 1, snapshotCheckIntervalMs: 100 }, async (world) => {
+  const base = readFvecs(join(DATA_DIR, 'glove-100/base.fvecs'), 5000);
+  const queries = readFvecs(join(DATA_DIR, 'glove-100/query.fvecs'), 50);
+  const truth = bruteForce(base, queries, 10, 'cosine');
+  world.controller('proxy-a');
+  const keep = await world.worker();
+  const wipedDir = world.dataDir();
+  const wiped = await world.worker(wipedDir);
+  const entry = await createCollection(world.conn, world.config, 'glove', 1, 2, { dims: 100, metric: 'cosine', efConstruction: 200 });
+  const key = `${entry.dir}/0`;
+  let seq = 0;
+  for (let from = 0; from < base.count; from += 500) {
+    const ops = Array.from({ length: 500 }, (_, i) => ({ op: 'upsert' as const, id: String(from + i), vector: row(base, from + i), payload: null }));
+    seq = await append(world.writer, entry, 0, ops);
+  }
+  await settledPlacement(world.conn, world.config, key, 2);
+  const recall = async (address: string) => {
+    const client = world.clients.get(address);
+    await applied(client, key, seq);
+    const found: number[][] = [];
+    for (let q = 0; q < queries.count; q++) found.push((await client.call({ type: 'search', shard: key, query: row(queries, q), k: 10, options: { ef: 12 } })).map((h) => Number(h.id)));
+    return recallAt(10, truth, found);
+  };
+  const before = await recall(keep.address);
+  assert.ok(before >= 0.8, `recall@10 before: ${before}`);
+  await until('the controller to truncate the log', async () => ((await readCounters(world.conn, logKeys(world.config.etcdPrefix, key), 2000)).first > seq ? true : undefined));
+  await wiped.stop();
+  rmSync(wipedDir, { recursive: true, force: true });
+  const rebuilt = await world.worker(wipedDir);
+  await settledPlacement(world.conn, world.config, key, 2, (replicas) => replicas.some((r) => r.worker === rebuilt.id));
+  const after = await recall(rebuilt.address);
+  t.diagnostic(`recall@10 (ef 12, 50 queries) before the wipe ${before}, on the rebuilt replica ${after}`);
+  assert.equal(after, before);
+}));
+
 test('a lost lease is logged, granted again and everything registered again; a restarted worker keeps its identity and replicas', () => inWorld(shared, {}, async (world) => {
   world.controller('proxy-a');
   const { log, lines } = capturingLogger();
@@ -80,6 +117,32 @@ test('a lost lease is logged, granted again and everything registered again; a r
   assert.equal(restarted.id, worker.id, 'the same identity after a restart');
   await applied(world.clients.get(restarted.address), key, seq);
   assert.equal((await world.clients.get(restarted.address).call({ type: 'stats', shard: key })).count, 20);
+}));
+
+test('etcd down for longer than the lease TTL: the worker notices the lost lease, and once etcd is back registers under a new one and its replica follows the log again', () => inWorld(shared, {}, async (world) => {
+  world.controller('proxy-a');
+  const { log, lines } = capturingLogger();
+  const worker = await world.worker(world.dataDir(), log);
+  const entry = await createCollection(world.conn, world.config, 'outage', 1, 1);
+  const key = `${entry.dir}/0`;
+  const random = seeded(16);
+  await append(world.writer, entry, 0, rows(random, 'before', 10, 8));
+  await settledPlacement(world.conn, world.config, key, 1);
+  const registration = workerKey(world.config.etcdPrefix, worker.id);
+  const oldLease = (await world.conn.client.get(registration).exec()).kvs[0]?.lease;
+  await shared.etcd.kill(0);
+  try {
+    await until('the lost lease logged', () => (lines.some((l) => l.msg === 'worker lease lost: its registration and replica reports are gone from etcd until a new lease is granted') ? true : undefined));
+  } finally {
+    shared.etcd.restart(0);
+  }
+  await shared.etcd.waitHealthy(30_000);
+  await until('registered again under a new lease', () => (lines.some((l) => l.msg === 'worker lease granted again; registered again') ? true : undefined));
+  const newLease = (await world.conn.client.get(registration).exec()).kvs[0]?.lease;
+  assert.ok(newLease !== undefined && newLease !== oldLease, `a new lease (${oldLease} → ${newLease})`);
+  const seq = await until('an append once etcd answers', () => append(world.writer, entry, 0, rows(random, 'after', 10, 8)).catch(() => undefined));
+  await applied(world.clients.get(worker.address), key, seq);
+  assert.equal((await world.clients.get(worker.address).call({ type: 'stats', shard: key })).count, 20);
 }));
 
 test('vectorgate worker on a port already taken exits 1 naming host:port', async () => {
