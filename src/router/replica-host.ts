@@ -4,10 +4,10 @@
 // waitMs, until the replica has applied minSeq and was caught up within maxStalenessMs; then 57014.
 import type { Config } from '../config.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
-import type { Op } from '../storage/record-codec.ts';
 import type { ShardLog } from '../storage/shard-log.ts';
 import { ShardReplica } from './shard-replica.ts';
 import type { ReadBound, Request } from './worker-protocol.ts';
+import { opsOf } from './write-path.ts';
 
 export type OpenLog = (shardDir: string) => Promise<ShardLog>;
 
@@ -128,15 +128,4 @@ function boundMissed(shard: string, replica: ShardReplica, read: ReadBound): str
   }
   const behindMs = Date.now() - replica.caughtUpAt;
   return `replica of shard ${shard} was not within ${read.maxStalenessMs} ms of its log within ${read.waitMs} ms (last caught up ${behindMs} ms ago)`;
-}
-
-function opsOf(req: Extract<Request, { type: 'write' | 'prepare' }>): Op[] {
-  const ops: Op[] = [];
-  if (req.upsert !== undefined) {
-    const { ids, vectors, payloads } = req.upsert;
-    const dims = ids.length === 0 ? 0 : vectors.length / ids.length;
-    ids.forEach((id, i) => ops.push({ op: 'upsert', id, vector: vectors.subarray(i * dims, (i + 1) * dims), payload: payloads[i] ?? null }));
-  }
-  for (const id of req.delete ?? []) ops.push({ op: 'delete', id });
-  return ops;
 }
