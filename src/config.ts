@@ -286,6 +286,14 @@ export interface Config {
   workerCapacity: number;
   /** How long a proxy tries a shard's replicas (failing over between them) for a read without a consistency wait of its own. */
   clusterReadTimeoutMs: number;
+  /** How often the placement controller looks for etcd members to defragment (one at a time). */
+  etcdDefragIntervalMs: number;
+  /** A member is defragmented only when its database file is at least this large … */
+  etcdDefragMinBytes: number;
+  /** … and at least this many times the bytes in use (deletes and compaction leave free pages behind). */
+  etcdDefragFreeRatio: number;
+  /** Deadline of one member's defragmentation (it blocks that member, ~6 s per GB). */
+  etcdDefragTimeoutMs: number;
   /** Writes to a shard are refused (53400) while even its most caught-up replica is more log records behind than this. */
   clusterMaxUnappliedRecords: number;
   /** How long a replica not known to have applied what a session/linearizable read needs may wait before the proxy asks another. */
@@ -458,6 +466,10 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   clusterReadTimeoutMs: 10_000,
   clusterReplicaWaitSliceMs: 500,
   clusterMaxUnappliedRecords: 5_000,
+  etcdDefragIntervalMs: 10 * 60_000,
+  etcdDefragMinBytes: 256 * 1024 * 1024,
+  etcdDefragFreeRatio: 2,
+  etcdDefragTimeoutMs: 120_000,
   // Cluster mode, the worker process and the placement controller (issue 10, worker part).
   workerLeaseTtlSeconds: 5,
   workerReportIntervalMs: 500,
@@ -500,7 +512,7 @@ function assertConfig(config: Config): void {
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
     'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
-    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs', 'clusterReplicaWaitSliceMs', 'clusterMaxUnappliedRecords',
+    'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs', 'clusterReplicaWaitSliceMs', 'clusterMaxUnappliedRecords', 'etcdDefragIntervalMs', 'etcdDefragMinBytes', 'etcdDefragTimeoutMs',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',
     'grpcKeepaliveTimeoutMs', 'grpcReconnectMaxBackoffMs', 'grpcConnectTimeoutMs', 'grpcSnapshotChunkBytes', 'grpcSnapshotMaxBytes', 'grpcSnapshotMaxFiles',
     'workerLeaseTtlSeconds', 'workerReportIntervalMs', 'workerHeartbeatIntervalMs', 'workerEtcdRetryMs', 'workerEtcdRetryMaxMs', 'workerOpenRetryMs',
@@ -535,6 +547,7 @@ function assertConfig(config: Config): void {
     throw new RangeError('snapshotMinLogBytes must not exceed snapshotMaxLogBytes');
   }
   if (!(config.etcdMaxDbFraction > 0 && config.etcdMaxDbFraction <= 1)) throw new RangeError('etcdMaxDbFraction must be in (0, 1]');
+  if (!(config.etcdDefragFreeRatio >= 1)) throw new RangeError('etcdDefragFreeRatio must be at least 1');
   if (config.etcdRecordMaxBytes > config.etcdTxnMaxBytes) throw new RangeError('etcdRecordMaxBytes must not exceed etcdTxnMaxBytes');
   if (config.etcdPrefix.length === 0 || !config.etcdPrefix.endsWith('/')) throw new RangeError('etcdPrefix must end with "/"');
   if (config.copyBatchRows > config.maxBatchRows) throw new RangeError('copyBatchRows must not exceed maxBatchRows');
