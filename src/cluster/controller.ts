@@ -1,9 +1,10 @@
 // The placement controller: runs in every proxy, one of them elected through an etcd election
-// (controller-election.ts: `election/<prefix>controller/`, lease TTL controllerLeaseTtlSeconds). While leader it re-plans every
-// placementIntervalMs and on every change it watches: workers/ (alive = key present; one gone is
-// remembered from when it went missing, for placementGraceMs), replicas/ reports, the catalog, and
-// placement/. The plan (planPlacement, a pure function) is written in one transaction per ≤ 100 keys,
-// each guarded by the campaign key still existing, so a deposed leader cannot write. It also
+// (controller-election.ts: `election/<prefix>controller/`, lease TTL controllerLeaseTtlSeconds).
+// While leader it re-plans every placementIntervalMs and on every change it watches: workers/ (alive
+// = key present; one gone is remembered from when it went missing, for placementGraceMs), replicas/
+// reports, the catalog, and placement/. The plan (planPlacement, a pure function) is written in one
+// transaction per ≤ 100 keys, each guarded by the campaign key still existing, so a deposed leader
+// cannot write. It also
 // - removes placement/ and log/<dir>/ of collections gone from the catalog (after reading the catalog
 //   from etcd itself, so a view that lags behind a create never deletes a new collection's log);
 // - truncates each shard's log before the lowest snapshot any replica placed on it reports (a
@@ -153,8 +154,22 @@ class PlacementController implements RunningController {
   async #openViews(): Promise<Views> {
     const { conn, config } = this.#options;
     const mirror = (what: string) => EtcdMirror.open({ conn, prefix: config.etcdPrefix + what, callTimeoutMs: config.etcdCallTimeoutMs, retryMs: config.etcdWatchRetryMs });
-    const catalog = await EtcdCatalogStore.open({ client: conn.client, endpoints: [...conn.endpoints], config });
-    const views: Views = { catalog, workers: await mirror(WORKERS), reports: await mirror(REPLICAS), placement: await mirror(PLACEMENT) };
+    const opened: { close(): Promise<void> }[] = [];
+    const open = async <T extends { close(): Promise<void> }>(view: Promise<T>): Promise<T> => {
+      const v = await view;
+      opened.push(v);
+      return v;
+    };
+    let views: Views;
+    try {
+      const catalog = await open(EtcdCatalogStore.open({ client: conn.client, endpoints: [...conn.endpoints], config }));
+      views = { catalog, workers: await open(mirror(WORKERS)), reports: await open(mirror(REPLICAS)), placement: await open(mirror(PLACEMENT)) };
+    } catch (err) {
+      // What did open watches etcd: closed, or they would outlive this attempt.
+      await Promise.allSettled(opened.map((v) => v.close()));
+      throw err;
+    }
+    const catalog = views.catalog;
     const changed = () => this.#soon();
     this.#unsubscribe = [catalog.watch(changed), views.workers.onChange(changed), views.reports.onChange(changed), views.placement.onChange(changed)];
     return views;

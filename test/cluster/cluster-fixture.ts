@@ -25,7 +25,6 @@ export function clusterConfig(endpoints: string, overrides: Partial<Config> = {}
     listenHost: '127.0.0.1',
     listenPort: 0,
     logLevel: 'warn',
-    etcdCallTimeoutMs: 2_000,
     etcdTailCheckMs: 200,
     etcdWatchRetryMs: 100,
     workerLeaseTtlSeconds: 2,
