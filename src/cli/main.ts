@@ -39,5 +39,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error(`vectorgate: ${err instanceof Error ? err.message : String(err)}`);
+  // A TypeError or the like is a bug of ours, not a bad flag or an unreachable server: show where.
+  if (err instanceof TypeError || err instanceof ReferenceError) console.error(err.stack);
   process.exit(1);
 });

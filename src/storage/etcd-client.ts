@@ -7,6 +7,7 @@
 // - a gRPC receive limit above the largest page the log reads (grpc-js defaults to 4 MiB);
 // - keepalive pings, so a connection cut without a FIN is noticed, and short reconnect backoff;
 // - a deadline on every call (etcd3 sets none): withDeadline().
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CallOptions } from '@grpc/grpc-js';
 import { Etcd3, type IOptions } from 'etcd3';
 import { etcdUnreachable, SqlState, toVectorgateError, VectorgateError } from '../errors.ts';
@@ -64,17 +65,38 @@ export function createEtcdClient(options: EtcdClientOptions): EtcdConnection {
  */
 export async function withDeadline<T>(conn: EtcdConnection, ms: number, action: string, call: (options: CallOptions) => Promise<T>): Promise<T> {
   const timeoutMs = Math.max(1, Math.min(ms, conn.callTimeoutMs));
+  const deadlineMs = Date.now() + timeoutMs;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   });
   try {
-    return await Promise.race([call({ deadline: Date.now() + timeoutMs }), timeout]);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Promise.race([call({ deadline: deadlineMs }), timeout]);
+      } catch (err) {
+        // etcd3 sends each call to one member it picks at random and, its own retries being off,
+        // fails the call when that member is down. A call that never left this process (no
+        // connection to that member) is safe to send again, whatever it does: another pick may reach
+        // a live member, so a minority of members down costs no failed calls.
+        if (!neverSent(err) || attempt >= conn.endpoints.length * UNSENT_ATTEMPTS_PER_MEMBER || Date.now() >= deadlineMs) throw err;
+        await sleep(Math.min(UNSENT_RETRY_MS * attempt, Math.max(0, deadlineMs - Date.now())));
+      }
+    }
   } catch (err) {
     throw etcdError(err, conn.endpoints, action);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Sends of a call that did not reach any member, per member, before the failure is reported. */
+const UNSENT_ATTEMPTS_PER_MEMBER = 3;
+const UNSENT_RETRY_MS = 5;
+
+/** The call failed before it was sent: no connection to the member picked for it. */
+function neverSent(err: unknown): boolean {
+  return err instanceof Error && /No connection established|ECONNREFUSED/.test(err.message);
 }
 
 /** True for etcd's ErrCompacted: a read at a revision that compaction has removed (read at the newest instead). */
