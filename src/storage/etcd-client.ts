@@ -10,6 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CallOptions } from '@grpc/grpc-js';
 import { Etcd3, type IOptions } from 'etcd3';
+import { fixEtcd3Watch } from './etcd3-watch-fix.ts';
 import { etcdUnreachable, SqlState, toVectorgateError, VectorgateError } from '../errors.ts';
 
 type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
@@ -40,6 +41,7 @@ export interface EtcdConnection {
 
 export function createEtcdClient(options: EtcdClientOptions): EtcdConnection {
   if (options.endpoints.length === 0) throw new RangeError('no etcd endpoints given');
+  fixEtcd3Watch();
   const client = new Etcd3({
     hosts: [...options.endpoints],
     dialTimeout: options.callTimeoutMs,
