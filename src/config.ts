@@ -280,6 +280,12 @@ export interface Config {
   // Cluster processes (`vectorgate worker`, `vectorgate proxy --etcd`, `vectorgate cluster`).
   /** Client URLs of the etcd cluster, comma-separated (--etcd); empty = the embedded default (local logs and catalog). */
   etcdEndpoints: string;
+  /**
+   * When not 0, this process exits (SIGTERM to itself) soon after the process with this pid is gone:
+   * `vectorgate cluster` and the tests set it for the workers and proxies they start, so a killed
+   * parent leaves none of them running.
+   */
+  parentPid: number;
   /** A worker's zone (--zone): a shard's replicas go to distinct zones when there are enough. */
   workerZone: string;
   /** A worker's relative capacity (--capacity): workers of larger capacity hold proportionally more replicas. */
@@ -461,6 +467,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   snapshotMaxLogBytes: 1024 * 1024 * 1024,
   snapshotCheckIntervalMs: 5_000,
   etcdEndpoints: '',
+  parentPid: 0,
   workerZone: 'default',
   workerCapacity: 1,
   clusterReadTimeoutMs: 10_000,

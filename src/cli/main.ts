@@ -5,8 +5,22 @@ import { configurationDoc } from './settings-doc.ts';
 import { runWorker } from './worker-command.ts';
 import { DEFAULT_CLUSTER_PROXIES, DEFAULT_CLUSTER_WORKERS, runCluster } from './cluster-command.ts';
 
+/** Ends this process (as SIGTERM would, so it shuts down cleanly) once its parent is gone. */
+function exitWithParent(parentPid: number): void {
+  if (parentPid === 0) return;
+  setInterval(() => {
+    try {
+      process.kill(parentPid, 0);
+    } catch {
+      process.kill(process.pid, 'SIGTERM');
+    }
+  }, PARENT_CHECK_MS).unref();
+}
+const PARENT_CHECK_MS = 1000;
+
 async function main(): Promise<void> {
   const command = parseCommand(process.argv.slice(2), process.env);
+  exitWithParent(command.config.parentPid);
   switch (command.name) {
     case 'start':
       await runStart(command.config);

@@ -118,7 +118,8 @@ export class LocalCluster {
       ? await EtcdMembers.start({ count: options.etcdMembers ?? 3, dir: options.dir })
       : null;
     const etcdUrls = options.etcdUrls ?? etcd!.urls;
-    const env = { ...process.env, ...options.env };
+    // Each child ends itself once this process is gone (a killed test or `vectorgate cluster`).
+    const env = { ...process.env, VECTORGATE_PARENT_PID: String(process.pid), ...options.env };
     const all = etcdUrls.split(',');
     const urlsOf = (pick: ((i: number, all: string[]) => string[]) | undefined, i: number) => (pick?.(i, all) ?? all).join(',');
     const workers: ChildHandle[] = [];
