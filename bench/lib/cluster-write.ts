@@ -13,6 +13,8 @@ export interface WriteRound {
   /** The same clients all through one proxy (no contention between proxies on the shard logs). */
   oneProxyMBps: number; oneProxyVectorsPerSec: number;
   rawMBps: number; rawTxnsPerSec: number;
+  /** Raw from one writer: one transaction in flight, as a proxy keeps per shard log. */
+  rawOneMBps: number;
 }
 
 export interface WriteResult {
@@ -28,10 +30,9 @@ export interface WriteResult {
 const COLLECTION = 'writes';
 
 /** One round: every client COPYs rowsPerClient rows at once; MB/s counts the record bytes etcd stored. */
-async function proxyRound(base: Base, bc: BenchCluster, data: Dataset, clients: number, rowsPerClient: number, round: string, proxyCount: number): Promise<{ seconds: number; bytes: number; txns: number }> {
+async function proxyRound(base: Base, bc: BenchCluster, data: Dataset, clients: number, rowsPerClient: number, round: string, proxyCount: number, seen: Set<string>): Promise<{ seconds: number; bytes: number; txns: number }> {
   const proxies = bc.cluster.proxies.slice(0, proxyCount);
   const sessions = await Promise.all(Array.from({ length: clients }, (_, c) => connect(proxies[c % proxies.length]!.port)));
-  const before = await logTotals(base, bc.prefix);
   const started = performance.now();
   try {
     await Promise.all(sessions.map((s, c) => copyRows(s, COLLECTION, data, rowsPerClient, `r${round}-c${c}-`)));
@@ -39,25 +40,33 @@ async function proxyRound(base: Base, bc: BenchCluster, data: Dataset, clients: 
     await Promise.all(sessions.map((s) => s.end().catch(() => undefined)));
   }
   const seconds = (performance.now() - started) / 1000;
-  const after = await logTotals(base, bc.prefix);
-  return { seconds, bytes: after.bytes - before.bytes, txns: after.requests.size - before.requests.size };
+  const written = await newRecords(base, bc.prefix, seen);
+  return { seconds, bytes: written.bytes, txns: written.requests.size };
 }
 
 interface LogTotals { bytes: number; records: number; parts: number; requests: Set<string> }
 
-/** Every record of the collection's logs: bytes, count, distinct request ids (= transactions) and parts. */
-async function logTotals(base: Base, prefix: string): Promise<LogTotals> {
-  const kvs = await base.etcdConn.client.getAll().prefix(`${prefix}log/`).buffers();
+/**
+ * The records of the collection's logs not in `seen` (then added to it): bytes, count, distinct request
+ * ids (= transactions) and parts. Keys are listed without values (the logs outgrow one etcd reply);
+ * the values are read a few at a time.
+ */
+async function newRecords(base: Base, prefix: string, seen: Set<string>): Promise<LogTotals> {
+  const keys = (await base.etcdConn.client.getAll().prefix(`${prefix}log/`).keys()).filter((k) => k.includes('/r/') && !seen.has(k));
   const totals: LogTotals = { bytes: 0, records: 0, parts: 0, requests: new Set() };
   const partKeys = new Set<string>();
-  for (const [key, value] of Object.entries(kvs)) {
-    const at = key.lastIndexOf('/r/');
-    if (at < 0) continue;
-    const id = value.subarray(1, 17).toString('hex');
-    totals.bytes += value.length;
-    totals.records++;
-    totals.requests.add(id);
-    partKeys.add(`${id} ${key.slice(0, at)}`);
+  for (let i = 0; i < keys.length; i += 8) {
+    const values = await Promise.all(keys.slice(i, i + 8).map((k) => base.etcdConn.client.get(k).buffer()));
+    values.forEach((value, j) => {
+      const key = keys[i + j]!;
+      seen.add(key);
+      if (value === null) return;
+      const id = value.subarray(1, 17).toString('hex');
+      totals.bytes += value.length;
+      totals.records++;
+      totals.requests.add(id);
+      partKeys.add(`${id} ${key.slice(0, key.lastIndexOf('/r/'))}`);
+    });
   }
   totals.parts = partKeys.size;
   return totals;
@@ -79,7 +88,8 @@ export async function measureWrites(base: Base, bc: BenchCluster, data: Dataset,
       await session.end();
     }
   }
-  const warm = await logTotals(base, bc.prefix);
+  const seen = new Set<string>();
+  const warm = await newRecords(base, bc.prefix, seen);
   const shape: TxnShape = {
     parts: Math.round(warm.parts / warm.requests.size),
     recordsPerPart: Math.max(1, Math.round(warm.records / warm.parts)),
@@ -90,16 +100,17 @@ export async function measureWrites(base: Base, bc: BenchCluster, data: Dataset,
   let proxyCpuMs = 0;
   for (let r = 0; r < rounds; r++) {
     const cpu0 = bc.cluster.proxies.reduce((s, p) => s + cpuMs(p.pid), 0);
-    const p = await proxyRound(base, bc, data, clients, rowsPerClient, `${r}`, bc.cluster.proxies.length);
+    const p = await proxyRound(base, bc, data, clients, rowsPerClient, `${r}`, bc.cluster.proxies.length, seen);
     proxyCpuMs += bc.cluster.proxies.reduce((s, x) => s + cpuMs(x.pid), 0) - cpu0;
-    const one = await proxyRound(base, bc, data, clients, rowsPerClient, `${r}one`, 1);
+    const one = await proxyRound(base, bc, data, clients, rowsPerClient, `${r}one`, 1, seen);
     const raw = await rawGuardedAppends(base.etcdConn, `/vg-bench-raw-${r}/`, clients, Math.max(1, Math.round(p.txns / clients)), shape);
+    const rawOne = await rawGuardedAppends(base.etcdConn, `/vg-bench-raw-${r}-one/`, 1, Math.max(1, Math.round(p.txns / clients)), shape);
     const round: WriteRound = {
       proxyMBps: p.bytes / 1e6 / p.seconds, proxyVectorsPerSec: (clients * rowsPerClient) / p.seconds, proxyTxnsPerSec: p.txns / p.seconds,
       oneProxyMBps: one.bytes / 1e6 / one.seconds, oneProxyVectorsPerSec: (clients * rowsPerClient) / one.seconds,
-      rawMBps: raw.bytes / 1e6 / raw.seconds, rawTxnsPerSec: raw.txns / raw.seconds,
+      rawMBps: raw.bytes / 1e6 / raw.seconds, rawTxnsPerSec: raw.txns / raw.seconds, rawOneMBps: rawOne.bytes / 1e6 / rawOne.seconds,
     };
-    log(`  round ${r + 1}: proxies ${round.proxyMBps.toFixed(1)} MB/s (${round.proxyVectorsPerSec.toFixed(0)} vectors/s), all through one proxy ${round.oneProxyMBps.toFixed(1)} MB/s, raw etcd ${round.rawMBps.toFixed(1)} MB/s`);
+    log(`  round ${r + 1}: proxies ${round.proxyMBps.toFixed(1)} MB/s (${round.proxyVectorsPerSec.toFixed(0)} vectors/s), all through one proxy ${round.oneProxyMBps.toFixed(1)} MB/s, raw etcd ${round.rawMBps.toFixed(1)} MB/s (1 writer: ${round.rawOneMBps.toFixed(1)} MB/s)`);
     out.push(round);
   }
   await base.etcdConn.client.delete().prefix('/vg-bench-raw-');
