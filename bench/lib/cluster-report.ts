@@ -29,6 +29,7 @@ function writeSection(w: WriteResult): string[] {
     `| the same clients all through one proxy | ${f(median(w.rounds.map((r) => r.oneProxyMBps)), 1)} | ${f(median(w.rounds.map((r) => r.oneProxyVectorsPerSec)))} | — | ${w.rounds.map((r) => f(r.oneProxyMBps, 1)).join(', ')} |`,
     `| raw etcd guarded append, ${w.clients} writers | ${f(raw, 1)} | — | ${f(median(w.rounds.map((r) => r.rawTxnsPerSec)), 1)} | ${w.rounds.map((r) => f(r.rawMBps, 1)).join(', ')} |`,
     `| raw etcd guarded append, 1 writer (one transaction in flight) | ${f(median(w.rounds.map((r) => r.rawOneMBps)), 1)} | — | — | ${w.rounds.map((r) => f(r.rawOneMBps, 1)).join(', ')} |`, '',
+    `Proxies' CPU (utime + stime, both together, over the two-proxy rounds): ${f((w.proxyCpuMs * 1000) / (w.rounds.length * w.clients * w.rowsPerClient), 1)} µs per vector written.`, '',
     `**Ratio proxies / raw: ${f(ratio * 100, 0)} %** (target ≥ 80 %: ${ratio >= 0.8 ? 'met' : 'not met'}); all through one proxy: ${f((median(w.rounds.map((r) => r.oneProxyMBps)) / raw) * 100, 0)} %. ` +
     'Over both proxies every COPY batch touches both shards, so the proxies race for the same `next` keys: a lost guard is re-read and retried with backoff. ' +
     'A proxy sends one transaction at a time per shard log (EtcdLogWriter queues a process\'s appends to a log), so one proxy cannot go faster than the 1-writer raw row; the 4-writer raw row pipelines 4 transactions.', '',

@@ -23,7 +23,7 @@ export interface WriteResult {
   rowsPerClient: number;
   shape: TxnShape;
   rounds: WriteRound[];
-  /** CPU ms of the proxies and of etcd per proxy round. */
+  /** CPU ms of the proxies over all two-proxy rounds together. */
   proxyCpuMs: number;
 }
 
