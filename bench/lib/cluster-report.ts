@@ -96,7 +96,7 @@ export function svgChart(r: ClusterReport): string {
   const panelWidths = panels.map((p) => p.bars.length * (barWidth + gap) + 60);
   const width = panelWidths.reduce((a, b) => a + b, 0) + 20;
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${top + height + 70}" font-family="sans-serif" font-size="10">`,
-    `<text x="10" y="16" font-size="13">vectorgate cluster benchmark</text>`];
+    `<text x="10" y="16" font-size="13">vectorgate cluster benchmark (search: ×N = N client connections)</text>`];
   let x0 = 20;
   panels.forEach((panel, i) => {
     const max = Math.max(...panel.bars.map((b) => b.value), 1e-9);
