@@ -6,7 +6,7 @@ import { WorkerClient } from '../../src/cluster/worker-client.ts';
 import type { PlacedReplica } from '../../src/cluster/placement-plan.ts';
 import { shardOf } from '../../src/router/router.ts';
 import type { StoredRow } from '../../src/engine/shard.ts';
-import { createEtcdClient, type EtcdConnection } from '../../src/storage/etcd-client.ts';
+import { createEtcdClient, withDeadline, type EtcdConnection } from '../../src/storage/etcd-client.ts';
 import type { CollectionEntry } from '../../src/storage/catalog-store.ts';
 
 const PREFIX = '/vectorgate/';
@@ -20,31 +20,36 @@ export class ClusterInspector {
     this.#conn = createEtcdClient({ endpoints: etcdUrls.split(','), maxReceiveBytes: 64 * 1024 * 1024, callTimeoutMs: 5000 });
   }
 
+  /** One value (or null), sent again past a member that is down, as the product's calls are. */
+  #get(key: string): Promise<string | null> {
+    return withDeadline(this.#conn, 5000, `read ${key}`, (options) => this.#conn.client.get(key).options(options).string());
+  }
+
   async entry(database: string, name: string): Promise<CollectionEntry> {
-    const value = await this.#conn.client.get(`${PREFIX}catalog/${database}/${name}`).string();
+    const value = await this.#get(`${PREFIX}catalog/${database}/${name}`);
     if (value === null) throw new Error(`no catalog entry for ${database}/${name}`);
     return JSON.parse(value) as CollectionEntry;
   }
 
   async placement(shard: string): Promise<PlacedReplica[]> {
-    const value = await this.#conn.client.get(`${PREFIX}placement/${shard}`).string();
+    const value = await this.#get(`${PREFIX}placement/${shard}`);
     return value === null ? [] : (JSON.parse(value) as { replicas: PlacedReplica[] }).replicas;
   }
 
   /** Serving reports per worker id for the shard. */
   async reports(shard: string): Promise<Map<string, { applied: number; serving: boolean }>> {
-    const kvs = await this.#conn.client.getAll().prefix(`${PREFIX}replicas/${shard}/`).strings();
+    const kvs = await withDeadline(this.#conn, 5000, 'read reports', (options) => this.#conn.client.getAll().prefix(`${PREFIX}replicas/${shard}/`).options(options).strings());
     return new Map(Object.entries(kvs).map(([key, value]) => [key.slice(key.lastIndexOf('/') + 1), JSON.parse(value) as { applied: number; serving: boolean }]));
   }
 
   async address(worker: string): Promise<string | null> {
-    const value = await this.#conn.client.get(`${PREFIX}workers/${worker}`).string();
+    const value = await this.#get(`${PREFIX}workers/${worker}`);
     return value === null ? null : (JSON.parse(value) as { address: string }).address;
   }
 
   /** The log's last committed seq of the shard. */
   async committed(shard: string): Promise<number> {
-    const value = await this.#conn.client.get(`${PREFIX}log/${shard}/next`).string();
+    const value = await this.#get(`${PREFIX}log/${shard}/next`);
     return value === null ? 0 : Number(value) - 1;
   }
 
