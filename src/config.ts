@@ -281,6 +281,12 @@ export interface Config {
   /** Client URLs of the etcd cluster, comma-separated (--etcd); empty = the embedded default (local logs and catalog). */
   etcdEndpoints: string;
   /**
+   * Client URLs of a separate etcd cluster for the shard logs (--etcd-logs); empty = the logs live in
+   * etcdEndpoints' cluster beside the metadata (catalog, leases, placement, quotas). Apart, a log's
+   * bulk cannot slow or fill the cluster the control plane needs.
+   */
+  etcdLogEndpoints: string;
+  /**
    * When not 0, this process exits (SIGTERM to itself) soon after the process with this pid is gone:
    * `vectorgate cluster` and the tests set it for the workers and proxies they start, so a killed
    * parent leaves none of them running.
@@ -467,6 +473,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   snapshotMaxLogBytes: 1024 * 1024 * 1024,
   snapshotCheckIntervalMs: 5_000,
   etcdEndpoints: '',
+  etcdLogEndpoints: '',
   parentPid: 0,
   workerZone: 'default',
   workerCapacity: 1,

@@ -26,6 +26,7 @@ flags:
   --metrics-listen HOST:PORT Prometheus endpoint (default 127.0.0.1:9187; port 0 disables)
   --log-level LEVEL          silent|fatal|error|warn|info|debug|trace (default info)
   --etcd URLS                etcd client URLs, comma-separated (proxy, worker, cluster)
+  --etcd-logs URLS           a separate etcd cluster for the shard logs (default: the --etcd one)
   --zone Z --capacity N      a worker's zone and relative capacity
   --workers N                workers the cluster command starts (default 3)
 
@@ -62,6 +63,7 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
       shards: { type: 'string' },
       quantization: { type: 'string' },
       etcd: { type: 'string' },
+      'etcd-logs': { type: 'string' },
       zone: { type: 'string' },
       capacity: { type: 'string' },
       workers: { type: 'string' },
@@ -82,6 +84,7 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
   if (values['tls-cert']) overrides.tlsCertFile = values['tls-cert'];
   if (values['tls-key']) overrides.tlsKeyFile = values['tls-key'];
   if (values.etcd) overrides.etcdEndpoints = values.etcd;
+  if (values['etcd-logs']) overrides.etcdLogEndpoints = values['etcd-logs'];
   if (values.zone) overrides.workerZone = values.zone;
   if (values.capacity) overrides.workerCapacity = Number(values.capacity);
   if (values['log-level']) overrides.logLevel = values['log-level'] as Config['logLevel'];

@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { CollectionSeams } from '../router/collection-store.ts';
-import { createEtcdClient, type EtcdConnection } from '../storage/etcd-client.ts';
+import type { EtcdConnection } from '../storage/etcd-client.ts';
+import { closeLogConnection, etcdEndpointsOf, openLogConnection, openMetaConnection } from './etcd-connections.ts';
 import { EtcdCatalogStore } from '../storage/etcd-catalog.ts';
 import { EtcdLogWriter } from '../storage/etcd-log.ts';
 import { startController } from './controller.ts';
@@ -26,14 +27,9 @@ export interface ClusterSeams extends CollectionSeams {
 
 const MAX_RETRY_DELAY_MS = 5_000;
 
-/** The etcd endpoints of --etcd / VECTORGATE_ETCD_ENDPOINTS (comma-separated). */
-export function etcdEndpointsOf(config: Config): string[] {
-  return config.etcdEndpoints.split(',').map((url) => url.trim()).filter((url) => url.length > 0);
-}
-
 export async function openClusterSeams(config: Config, log: Logger): Promise<ClusterSeams> {
   const endpoints = etcdEndpointsOf(config);
-  const conn = createEtcdClient({ endpoints, maxReceiveBytes: config.etcdMaxReceiveBytes, callTimeoutMs: config.etcdCallTimeoutMs });
+  const conn = openMetaConnection(config);
   try {
     const catalog = await untilReachable(log, endpoints, () => EtcdCatalogStore.open({ client: conn.client, endpoints, config }));
     try {
@@ -41,12 +37,14 @@ export async function openClusterSeams(config: Config, log: Logger): Promise<Clu
       const quotas = await EtcdQuotaStore.open({ client: conn.client, endpoints, config, proxyId });
       try {
         const transport = await GrpcTransport.open({ conn, config, log });
-        const writes = new EtcdWritePath(conn, new EtcdLogWriter(conn, config), config, (shard) => transport.appliedOf(shard));
+        const logs = openLogConnection(config, conn);
+        const writes = new EtcdWritePath(logs, new EtcdLogWriter(logs, config), config, (shard) => transport.appliedOf(shard));
         // Every proxy campaigns; the elected one places shards on workers (any proxy can hold it).
-        const controller = startController({ conn, config, id: proxyId, log });
+        const controller = startController({ conn, logConn: logs, config, id: proxyId, log });
         const close = async () => {
           await controller.stop();
           await quotas.close();
+          closeLogConnection(logs, conn);
           conn.client.close();
         };
         return { conn, catalog, transport, writes, quotas, close };

@@ -9,8 +9,9 @@
 //   from etcd itself, so a view that lags behind a create never deletes a new collection's log);
 // - truncates each shard's log before the lowest snapshot any replica placed on it reports (a
 //   replica without a report holds truncation back), so no placed replica loses records it needs;
-// - compacts etcd's history to the current revision every etcdCompactIntervalMs. Defragmentation
-//   (which blocks a member ~6 s/GB) is left to the operator's schedule for now.
+// - compacts etcd's history to the current revision every etcdCompactIntervalMs (the metadata's
+//   etcd and, with --etcd-logs, the logs' too), and every etcdDefragIntervalMs defragments, one member
+//   at a time, the members whose file is mostly free pages (etcd-defrag.ts; it blocks a member ~6 s/GB).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IRequestOp } from 'etcd3';
 import type { Config } from '../config.ts';
@@ -22,11 +23,14 @@ import { EtcdLogWriter, EtcdShardLog } from '../storage/etcd-log.ts';
 import { EtcdMirror } from '../storage/etcd-mirror.ts';
 import { dirOfShard, logPrefix, parsePlacement, parseReport, parseWorker, placementKey, PLACEMENT, REPLICAS, splitReplicaKey, WORKERS, type ReplicaReportValue } from './cluster-keys.ts';
 import { Candidate, electionPrefix } from './controller-election.ts';
+import { defragmentMembers } from './etcd-defrag.ts';
 import { truncationPoints } from './log-truncation.ts';
 import { planPlacement, type Assignment, type PlacementShard, type PlacementWorker } from './placement-plan.ts';
 
 export interface ControllerOptions {
   conn: EtcdConnection;
+  /** The shard logs' cluster (truncation, dropped logs, compaction); default: conn's. */
+  logConn?: EtcdConnection;
   config: Config;
   /** Who campaigns (the proxy's id); the election's value. */
   id: string;
@@ -69,13 +73,14 @@ class PlacementController implements RunningController {
   #ticking: Promise<void> | null = null;
   #tickAgain = false;
   #compactedAtMs = Date.now();
+  #defraggedAtMs = Date.now();
   #lastWarnings = '';
   /** The revision of the last placement this controller wrote: rounds wait until the mirror has it. */
   #writtenRevision = 0n;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
-    this.#writer = new EtcdLogWriter(options.conn, options.config);
+    this.#writer = new EtcdLogWriter(options.logConn ?? options.conn, options.config);
   }
 
   get isLeader(): boolean { return this.#leader; }
@@ -214,11 +219,19 @@ class PlacementController implements RunningController {
     });
     const ops = placementOps(config.etcdPrefix, current, plan.assignment);
     const placementChanged = ops.length > 0;
-    for (const dir of dropped) ops.push(deletePrefix(logPrefix(config.etcdPrefix, dir)));
+    const logs = this.#logConn;
+    // A dropped collection's log goes with its placement: in the same guarded transaction when the
+    // logs share the metadata's etcd, after it otherwise (a crash in between leaves the log, which
+    // the next round, still finding no catalog entry for it, removes).
+    const dropLogs = [...dropped].map((dir) => deletePrefix(logPrefix(config.etcdPrefix, dir)));
+    if (logs === this.#options.conn) ops.push(...dropLogs);
     if (ops.length > 0) {
       const revision = await this.#write(ops);
       if (revision === null) return;
       if (placementChanged) this.#writtenRevision = revision;
+    }
+    if (logs !== this.#options.conn && dropLogs.length > 0) {
+      await withDeadline(logs, config.etcdCallTimeoutMs, 'remove dropped logs', (options) => logs.client.kv.txn({ success: dropLogs }, options));
     }
     for (const move of plan.moves) log.info({ ...move }, 'placement move');
     const warnings = plan.warnings.join('; ');
@@ -284,11 +297,11 @@ class PlacementController implements RunningController {
 
   /** Truncates each shard's log where truncationPoints allows (once per new point). */
   async #truncate(assignment: Assignment, reports: Record<string, Record<string, ReplicaReportValue>>): Promise<void> {
-    const { conn, config, log } = this.#options;
+    const { config, log } = this.#options;
     for (const shard of this.#truncatedTo.keys()) if (assignment[shard] === undefined) this.#truncatedTo.delete(shard);
     for (const [shard, before] of truncationPoints(assignment, reports)) {
       if ((this.#truncatedTo.get(shard) ?? 0) >= before) continue;
-      const shardLog = await EtcdShardLog.open(conn, this.#writer, shard, config);
+      const shardLog = await EtcdShardLog.open(this.#logConn, this.#writer, shard, config);
       try {
         await shardLog.truncateBefore(before);
         this.#truncatedTo.set(shard, before);
@@ -299,17 +312,31 @@ class PlacementController implements RunningController {
     }
   }
 
+  /** Compacts the history of the metadata's etcd and, when apart, the logs' etcd; then defragments members that are due. */
   async #compact(): Promise<void> {
     const { conn, config, log } = this.#options;
     this.#compactedAtMs = Date.now();
-    const res = await withDeadline(conn, config.etcdCallTimeoutMs, 'read the revision', (options) => conn.client.kv.range({ key: Buffer.from(`${config.etcdPrefix}controller`) }, options));
-    try {
-      await withDeadline(conn, config.etcdCallTimeoutMs, 'compact etcd', (options) => conn.client.kv.compact({ revision: res.header.revision }, options));
-      log.info({ revision: res.header.revision }, 'etcd compacted');
-    } catch (err) {
-      // Compacted to this revision already (another controller, or etcd's own auto-compaction).
-      if (!/compacted/.test(err instanceof Error ? err.message : String(err))) throw err;
+    const clusters = this.#logConn === conn ? [conn] : [conn, this.#logConn];
+    for (const target of clusters) await compactHistory(target, config, log);
+    if (Date.now() - this.#defraggedAtMs >= config.etcdDefragIntervalMs) {
+      this.#defraggedAtMs = Date.now();
+      for (const target of clusters) await defragmentMembers(target, config, log);
     }
+  }
+
+  /** The shard logs' cluster (the metadata's unless --etcd-logs). */
+  get #logConn(): EtcdConnection { return this.#options.logConn ?? this.#options.conn; }
+}
+
+/** Compacts etcd's history up to its current revision (deletes and truncations only free space after it). */
+async function compactHistory(conn: EtcdConnection, config: Config, log: Logger): Promise<void> {
+  const res = await withDeadline(conn, config.etcdCallTimeoutMs, 'read the revision', (options) => conn.client.kv.range({ key: Buffer.from(`${config.etcdPrefix}controller`) }, options));
+  try {
+    await withDeadline(conn, config.etcdCallTimeoutMs, 'compact etcd', (options) => conn.client.kv.compact({ revision: res.header.revision }, options));
+    log.info({ revision: res.header.revision, endpoints: conn.endpoints }, 'etcd compacted');
+  } catch (err) {
+    // Compacted to this revision already (another controller, or etcd's own auto-compaction).
+    if (!/compacted/.test(err instanceof Error ? err.message : String(err))) throw err;
   }
 }
 

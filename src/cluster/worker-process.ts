@@ -14,7 +14,8 @@ import type { Config } from '../config.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Request } from '../router/worker-protocol.ts';
-import { createEtcdClient, withDeadline, type EtcdConnection } from '../storage/etcd-client.ts';
+import { withDeadline, type EtcdConnection } from '../storage/etcd-client.ts';
+import { closeLogConnection, openLogConnection, openMetaConnection } from './etcd-connections.ts';
 import { EtcdCatalogStore } from '../storage/etcd-catalog.ts';
 import { EtcdMirror } from '../storage/etcd-mirror.ts';
 import { writeFileAtomic } from '../storage/fsync.ts';
@@ -96,6 +97,7 @@ class WorkerRuntime {
   readonly #stopping = new AbortController();
   #joining: Promise<void> | null = null;
   #conn: EtcdConnection | null = null;
+  #logs: EtcdConnection | null = null;
 
   constructor(config: Config, log: Logger, id: string, dataDir: string) {
     this.#config = config;
@@ -138,7 +140,7 @@ class WorkerRuntime {
     const peers = new WorkerClients(config);
     this.#closers.push(async () => peers.close());
     const replicas = new WorkerReplicas({
-      id: this.#id, dataDir: this.#dataDir, config, log: this.#log, conn, catalog, placement, reports, workers, peers,
+      id: this.#id, dataDir: this.#dataDir, config, log: this.#log, conn, logConn: this.#logConn(conn), catalog, placement, reports, workers, peers,
       onServing: () => this.#reporter?.soon(),
       onDropped: () => this.#reporter?.soon(),
     });
@@ -180,13 +182,19 @@ class WorkerRuntime {
     await this.replicas?.close();
     await this.#lease?.revoke().catch((err: unknown) => this.#log.warn({ err: String(err) }, 'could not revoke the worker lease; its keys expire with its TTL'));
     for (const close of this.#closers.reverse()) await close().catch(() => undefined);
+    if (this.#logs !== null && this.#conn !== null) closeLogConnection(this.#logs, this.#conn);
     this.#conn?.client.close();
+  }
+
+  /** The shard logs' connection (opened once; the metadata connection unless --etcd-logs). */
+  #logConn(meta: EtcdConnection): EtcdConnection {
+    this.#logs ??= openLogConnection(this.#config, meta);
+    return this.#logs;
   }
 
   async #connect(): Promise<EtcdConnection> {
     const config = this.#config;
-    const endpoints = config.etcdEndpoints.split(',').map((e) => e.trim()).filter((e) => e.length > 0);
-    const conn = createEtcdClient({ endpoints, maxReceiveBytes: config.etcdMaxReceiveBytes, callTimeoutMs: config.etcdCallTimeoutMs });
+    const conn = openMetaConnection(config);
     this.#conn = conn;
     await this.#retrying('reach etcd', () => withDeadline(conn, config.etcdCallTimeoutMs, 'reach etcd', (options) => conn.client.get(`${config.etcdPrefix}${WORKERS}${this.#id}`).options(options).exec()));
     return conn;

@@ -30,6 +30,8 @@ export interface WorkerReplicasOptions {
   config: Config;
   log: Logger;
   conn: EtcdConnection;
+  /** The shard logs' cluster (the metadata's unless --etcd-logs). */
+  logConn: EtcdConnection;
   catalog: CatalogStore;
   /** Mirrors of placement/, replicas/ and workers/ (keys without the prefix). */
   placement: EtcdMirror;
@@ -59,10 +61,10 @@ export class WorkerReplicas {
 
   constructor(options: WorkerReplicasOptions) {
     this.#options = options;
-    const writer = new EtcdLogWriter(options.conn, options.config);
+    const writer = new EtcdLogWriter(options.logConn, options.config);
     this.host = new ReplicaHost(options.config, async (shardDir) => {
       const shard = this.#shardOfDir(shardDir);
-      const log = await EtcdShardLog.open(options.conn, writer, shard, options.config);
+      const log = await EtcdShardLog.open(options.logConn, writer, shard, options.config);
       this.#logs.set(shard, log);
       return new FollowerLog(log);
     });
@@ -185,8 +187,8 @@ export class WorkerReplicas {
 
   async #open(shard: string, entry: CollectionEntry): Promise<void> {
     const shardDir = this.#shardDir(shard);
-    const { config, conn } = this.#options;
-    const { first, next } = await readCounters(conn, logKeys(config.etcdPrefix, shard), config.etcdCallTimeoutMs);
+    const { config, logConn } = this.#options;
+    const { first, next } = await readCounters(logConn, logKeys(config.etcdPrefix, shard), config.etcdCallTimeoutMs);
     const localSeq = listSnapshots(shardDir)[0]?.seq ?? 0;
     // Records past the local snapshot were committed, but the log no longer holds the first of them.
     if (next - 1 > localSeq && first > localSeq + 1) await this.#copyFromPeer(shard, shardDir, first);
