@@ -16,7 +16,11 @@ import { WorkerClients } from './worker-client.ts';
 export interface GrpcTransportOptions { conn: EtcdConnection; config: Config; log: Logger }
 
 /** Failures after which another replica may answer: the replica was not reachable or not ready. */
-const TRY_ANOTHER: ReadonlySet<string> = new Set([SqlState.ConnectionFailure, SqlState.AdminShutdown, SqlState.CannotConnectNow, SqlState.QueryCanceled]);
+const TRY_ANOTHER: ReadonlySet<string> = new Set([
+  SqlState.ConnectionFailure, SqlState.AdminShutdown, SqlState.CannotConnectNow, SqlState.QueryCanceled,
+  // The worker holds no open replica of the shard (still opening it, or placement moved it).
+  SqlState.ObjectNotInPrerequisiteState,
+]);
 /** How often a read with no serving replica looks again (the view also wakes it on every change). */
 const RECHECK_MS = 100;
 
@@ -113,7 +117,7 @@ export class GrpcTransport implements ShardTransport {
         return result as Results[R['type']];
       } catch (err) {
         const error = toVectorgateError(err);
-        if (!TRY_ANOTHER.has(error.code) && !/is not open/.test(error.message)) throw error;
+        if (!TRY_ANOTHER.has(error.code)) throw error;
         failures.push(`${replica.worker.id} at ${replica.worker.address}: ${error.message}`);
         behind ||= error.code === SqlState.QueryCanceled;
         if (Date.now() >= deadlineMs) throw this.#noReplica(req.shard, failures, waitMs, behind);

@@ -37,7 +37,8 @@ export interface RunningWorker {
 }
 
 const ID_FILE = 'worker-id';
-const READS: ReadonlySet<Request['type']> = new Set(['search', 'explain', 'get', 'stats']);
+/** What a worker answers: reads, and a snapshot now (its replicas also snapshot on their own cadence). */
+const READS: ReadonlySet<Request['type']> = new Set(['search', 'explain', 'get', 'stats', 'snapshot']);
 
 /** Listens, then connects to etcd in the background (retrying with back-off while it is unreachable). */
 export async function startWorker(config: Config, log: Logger): Promise<RunningWorker> {
