@@ -83,7 +83,7 @@ test('a write over the etcd record or transaction limit is refused with 54000 na
   assert.deepEqual(found, ['wide-0', 'wide-1'], 'nothing of a refused write was applied');
 });
 
-test('every etcd member killed while clients write: writes fail with 08006/57014, sessions go on, no batch is half-applied on any replica', async () => {
+test('every etcd member killed while clients write: writes fail with 08006/57014, sessions go on, no batch is half-applied on any replica', async (t) => {
   const [first] = clients as [pg.Client];
   await first.query(`SELECT vector_create_collection('mid', ${DIMS}, shards => 3, replicas => 2)`);
   const entry = await inspector.entry(DATABASE, 'mid');
@@ -142,6 +142,8 @@ test('every etcd member killed while clients write: writes fail with 08006/57014
     assert.ok(present.every((p) => p) || present.every((p) => !p), `batch ${index} (${ids.join(', ')}) is whole or absent on every replica: ${present.join(',')}`);
     if (acknowledged.has(index)) assert.ok(present[0], `acknowledged batch ${index} is present`);
   });
+  const applied = batches.filter((ids) => [...copies.values()].some((rows) => rows.get(ids[0]!) != null)).length;
+  t.diagnostic(`${batches.length} batches of 6 rows over ${entry.shards} shards x ${entry.replicas} replicas: ${acknowledged.size} acknowledged, ${applied} applied; failures: ${failures.map((f) => `${f.code} ${f.message}`).join(' | ')}`);
 });
 
 test('a proxy started while etcd is unreachable logs the endpoints, retries, and serves once etcd is up', async () => {
