@@ -1,7 +1,10 @@
 // A wiped worker rebuilds from a peer snapshot plus the log, and the cluster answers as well as
 // before: a glove-100 subset (exact cosine ground truth by brute force) loaded by COPY through a
-// proxy onto 2 workers (1 shard, 2 replicas); recall@10 of the same queries through the proxy before
-// the wipe and after it — then answered by the rebuilt replica alone — is the same.
+// proxy onto 2 workers (1 shard, 2 replicas); worker 1 is killed and wiped, and recall@10 of the same
+// queries through the proxy — answered by worker 0, the peer whose snapshot the rebuild copies — is
+// the same as after the rebuild, answered by the rebuilt replica alone. (Two replicas that each built
+// their index from the log need not answer alike: HNSW construction is not deterministic across
+// replicas, so the comparison is with the replica whose snapshot was copied.)
 // (The rebuild itself, with the snapshot copied from the peer, is test/cluster/worker-process.test.ts.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,8 +86,6 @@ test('glove-100: recall@10 through the cluster is the same after a wiped worker 
   const shard = `${entry.dir}/0`;
   await eventually('both replicas to apply the whole log', () => inspector.settled(entry), 60_000);
   assert.deepEqual([...(await inspector.counts(entry)).values()], [BASE_ROWS, BASE_ROWS]);
-  const before = await recallAt10(truth);
-  assert.ok(before >= 0.9, `recall@10 before the wipe: ${before}`);
 
   await eventually('the controller to truncate the log below the snapshots', async () => (await inspector.first(shard)) > 1, 60_000);
   const wipedDir = join(vg.dir, 'worker-1');
@@ -92,6 +93,8 @@ test('glove-100: recall@10 through the cluster is the same after a wiped worker 
   await vg.cluster.workers[1]!.kill('SIGKILL');
   rmSync(wipedDir, { recursive: true, force: true });
   mkdirSync(wipedDir);
+  const before = await recallAt10(truth);
+  assert.ok(before >= 0.9, `recall@10 before the rebuild (the peer alone): ${before}`);
   // Deletes of ids that do not exist are logged (past the peer's snapshot) without changing the answers.
   const committedBefore = await inspector.committed(shard);
   for (let i = 0; i < 3; i++) await client.query(`SELECT vector_delete('glove', $1)`, [`missing-${i}`]);
@@ -111,6 +114,6 @@ test('glove-100: recall@10 through the cluster is the same after a wiped worker 
   assert.deepEqual([...counts.entries()].filter(([key]) => key.startsWith(`${rebuiltId}/`)).map(([, count]) => count), [BASE_ROWS]);
   await vg.cluster.workers[0]!.kill('SIGKILL');
   const after = await recallAt10(truth);
-  assert.equal(after, before, `recall@10 before the wipe ${before}, after the rebuild (rebuilt replica alone) ${after}`);
-  t.diagnostic(`recall@10 on ${BASE_ROWS} glove-100 rows, ${QUERIES} queries: before ${before}, after ${after}`);
+  assert.equal(after, before, `recall@10 before the rebuild (the peer alone) ${before}, after it (the rebuilt replica alone) ${after}`);
+  t.diagnostic(`recall@10 on ${BASE_ROWS} glove-100 rows, ${QUERIES} queries: before the rebuild (peer) ${before}, after (rebuilt) ${after}`);
 });
