@@ -188,10 +188,11 @@ export class WorkerReplicas {
   async #open(shard: string, entry: CollectionEntry): Promise<void> {
     const shardDir = this.#shardDir(shard);
     const { config, logConn } = this.#options;
-    const { first, next } = await readCounters(logConn, logKeys(config.etcdPrefix, shard), config.etcdCallTimeoutMs);
+    const { first } = await readCounters(logConn, logKeys(config.etcdPrefix, shard), config.etcdCallTimeoutMs);
     const localSeq = listSnapshots(shardDir)[0]?.seq ?? 0;
-    // Records past the local snapshot were committed, but the log no longer holds the first of them.
-    if (next - 1 > localSeq && first > localSeq + 1) await this.#copyFromPeer(shard, shardDir, first);
+    // The log lacks what lies between our snapshot and its first record: only a peer's snapshot has
+    // it — also when the log holds nothing at all any more (truncated up to its end: an idle shard).
+    if (first > localSeq + 1) await this.#copyFromPeer(shard, shardDir, first);
     await this.host.handle({ type: 'open', shard, dir: shardDir, spec: specOf(entry), committed: [] });
     this.#options.log.info({ shard, applied: this.host.replica(shard)?.lastApplied }, 'replica opened');
   }

@@ -53,6 +53,12 @@ export class ClusterInspector {
     return value === null ? 0 : Number(value) - 1;
   }
 
+  /** The lowest seq the shard's log still holds (above 1 once the controller truncated it). */
+  async first(shard: string): Promise<number> {
+    const value = await this.#conn.client.get(`${PREFIX}log/${shard}/first`).string();
+    return value === null ? 1 : Number(value);
+  }
+
   /** Every shard has `replicas` serving reports from placed, live workers, each applied up to the log's end. */
   async settled(entry: CollectionEntry): Promise<boolean> {
     for (let i = 0; i < entry.shards; i++) {
