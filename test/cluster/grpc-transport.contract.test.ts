@@ -54,7 +54,7 @@ shardTransportContract({
       return {
         transport,
         async createShard(name, _dir, spec) {
-          const entry = await createCollection(conn, config, name, 1, 1, spec.dims);
+          const entry = await createCollection(conn, config, name, 1, 1, { dims: spec.dims });
           const key = `${entry.dir}/0`;
           dims.set(key, entry.dims);
           await appliedThrough(key, 0);
