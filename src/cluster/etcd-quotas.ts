@@ -8,11 +8,12 @@
 // after R" (a range compare: a new slot of another proxy fails it; a released one only frees room).
 // The role is URI-encoded in the key, so a role name holding `/` cannot reach into another's range.
 import { randomUUID } from 'node:crypto';
-import type { Etcd3, IRangeResponse, Lease, Watcher } from 'etcd3';
+import type { Etcd3, IRangeResponse, Lease } from 'etcd3';
 import type { Config } from '../config.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import { LocalQuotaStore, type Clock, type QuotaStore, type SlotRelease, type TokenRequest } from '../router/quotas.ts';
 import { withDeadline } from '../storage/etcd-client.ts';
+import { EtcdMirror } from '../storage/etcd-mirror.ts';
 
 export type EtcdQuotaSettings = Pick<Config, 'etcdPrefix' | 'etcdCallTimeoutMs' | 'etcdCatalogMaxRetries' | 'etcdWatchRetryMs' | 'proxyLeaseTtlSeconds' | 'maxTrackedRoles'>;
 
@@ -32,7 +33,8 @@ export class EtcdQuotaStore implements QuotaStore {
   readonly #endpoints: string[];
   readonly #config: EtcdQuotaSettings;
   readonly #buckets: LocalQuotaStore;
-  readonly #proxies: LiveKeys;
+  /** The live proxies' registrations (proxies/, each under its proxy's lease). */
+  #proxies: EtcdMirror | null = null;
   #lease: Lease;
   /** Slot deletes not yet done: an acquire waits for them, so a released slot is free for it. */
   #releases = new Set<Promise<void>>();
@@ -46,7 +48,6 @@ export class EtcdQuotaStore implements QuotaStore {
     this.#config = options.config;
     this.#lease = lease;
     this.#buckets = new LocalQuotaStore({ maxTrackedRoles: options.config.maxTrackedRoles, clock: options.clock });
-    this.#proxies = new LiveKeys(options.client, `${options.config.etcdPrefix}proxies/`, options.config.etcdWatchRetryMs);
   }
 
   /** Registers this proxy under a fresh lease and starts counting the live ones; 08006 when etcd does not answer. */
@@ -55,7 +56,8 @@ export class EtcdQuotaStore implements QuotaStore {
     const store = new EtcdQuotaStore(options, lease);
     try {
       await store.#register();
-      await store.#proxies.start();
+      const conn = { client: options.client, endpoints: options.endpoints, callTimeoutMs: options.config.etcdCallTimeoutMs };
+      store.#proxies = await EtcdMirror.open({ conn, prefix: `${options.config.etcdPrefix}proxies/`, callTimeoutMs: conn.callTimeoutMs, retryMs: options.config.etcdWatchRetryMs });
     } catch (err) {
       await store.close();
       throw err;
@@ -65,7 +67,7 @@ export class EtcdQuotaStore implements QuotaStore {
 
   /** Live proxies as this one last saw them (at least itself). */
   get liveProxies(): number {
-    return Math.max(1, this.#proxies.size);
+    return Math.max(1, this.#proxies?.size ?? 1);
   }
 
   take(request: TokenRequest): Promise<boolean> {
@@ -96,7 +98,7 @@ export class EtcdQuotaStore implements QuotaStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#proxies.stop();
+    await this.#proxies?.close();
     await Promise.all([...this.#releases]);
     await this.#lease.revoke().catch(() => undefined);
   }
@@ -152,60 +154,4 @@ function prefixEnd(prefix: Buffer): Buffer {
     }
   }
   return Buffer.from([0]);
-}
-
-/**
- * The keys under a prefix, kept by listing it and watching from the list's revision + 1; on an error or
- * a disconnect the watch is dropped and the prefix listed again (etcd3's own resume can skip events).
- */
-class LiveKeys {
-  readonly #keys = new Set<string>();
-  #watcher: Watcher | null = null;
-  #generation = 0;
-  #timer: NodeJS.Timeout | null = null;
-  #stopped = false;
-
-  constructor(private readonly client: Etcd3, private readonly prefix: string, private readonly retryMs: number) {}
-
-  get size(): number { return this.#keys.size; }
-
-  async start(): Promise<void> {
-    const generation = ++this.#generation;
-    await this.#drop();
-    const listed = await this.client.getAll().prefix(this.prefix).exec();
-    if (generation !== this.#generation || this.#stopped) return;
-    this.#keys.clear();
-    for (const kv of listed.kvs) this.#keys.add(kv.key.toString('utf8'));
-    const watcher = this.client.watch().prefix(this.prefix).startRevision((BigInt(listed.header.revision) + 1n).toString()).watcher();
-    this.#watcher = watcher;
-    watcher.on('put', (kv) => { if (generation === this.#generation) this.#keys.add(kv.key.toString('utf8')); });
-    watcher.on('delete', (kv) => { if (generation === this.#generation) this.#keys.delete(kv.key.toString('utf8')); });
-    const broken = () => { if (generation === this.#generation) this.#retry(); };
-    watcher.on('disconnected', broken);
-    watcher.on('error', broken);
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#generation++;
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    await this.#drop();
-  }
-
-  #retry(): void {
-    this.#generation++;
-    void this.#drop();
-    if (this.#timer !== null || this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      this.start().catch(() => this.#retry());
-    }, this.retryMs);
-    this.#timer.unref();
-  }
-
-  async #drop(): Promise<void> {
-    const watcher = this.#watcher;
-    this.#watcher = null;
-    if (watcher !== null) await watcher.cancel().catch(() => undefined);
-  }
 }

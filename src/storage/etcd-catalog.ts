@@ -14,6 +14,7 @@ import { SqlState, VectorgateError } from '../errors.ts';
 import type { CatalogChange, CatalogStore, CollectionEntry, NewCollection } from './catalog-store.ts';
 import { duplicateCollection, missingCollection, newEntry, notify, parseEntry, withPolicy } from './catalog.ts';
 import { withDeadline } from './etcd-client.ts';
+import { Resync } from './etcd-resync.ts';
 
 export type EtcdCatalogSettings = Pick<Config, 'etcdPrefix' | 'etcdCallTimeoutMs' | 'etcdCatalogMaxRetries' | 'etcdWatchRetryMs'>;
 
@@ -26,8 +27,6 @@ export interface EtcdCatalogOptions {
 
 interface Known { entry: CollectionEntry; modRevision: bigint }
 
-/** Longest back-off between re-list attempts, as a multiple of etcdWatchRetryMs. */
-const MAX_BACKOFF_FACTOR = 16;
 
 export class EtcdCatalogStore implements CatalogStore {
   readonly #client: Etcd3;
@@ -44,8 +43,7 @@ export class EtcdCatalogStore implements CatalogStore {
   /** Bumped by each re-list; a watch of an older generation is ignored. */
   #generation = 0;
   #watcher: Watcher | null = null;
-  #retryTimer: NodeJS.Timeout | null = null;
-  #retryFactor = 1;
+  readonly #resync: Resync;
   #closed = false;
 
   private constructor(options: EtcdCatalogOptions) {
@@ -53,6 +51,7 @@ export class EtcdCatalogStore implements CatalogStore {
     this.#endpoints = options.endpoints;
     this.#config = options.config;
     this.#prefix = `${options.config.etcdPrefix}catalog/`;
+    this.#resync = new Resync(options.config.etcdWatchRetryMs, () => this.#sync());
   }
 
   /** Lists the catalog and starts watching it; 08006 when etcd does not answer. */
@@ -148,7 +147,7 @@ export class EtcdCatalogStore implements CatalogStore {
   async close(): Promise<void> {
     this.#closed = true;
     this.#generation++;
-    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+    this.#resync.stop();
     this.#listeners.clear();
     for (const waiter of this.#waiters) waiter.resolve();
     this.#waiters = [];
@@ -215,7 +214,7 @@ export class EtcdCatalogStore implements CatalogStore {
     };
     watcher.on('disconnected', broken);
     watcher.on('error', broken);
-    watcher.on('connected', () => { this.#retryFactor = 1; });
+    watcher.on('connected', () => this.#resync.reset());
   }
 
   #applyEvents(response: IWatchResponse): void {
@@ -268,14 +267,7 @@ export class EtcdCatalogStore implements CatalogStore {
   #scheduleSync(): void {
     this.#generation++;
     void this.#dropWatcher();
-    if (this.#retryTimer !== null || this.#closed) return;
-    const delayMs = this.#config.etcdWatchRetryMs * this.#retryFactor;
-    this.#retryFactor = Math.min(MAX_BACKOFF_FACTOR, this.#retryFactor * 2);
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = null;
-      this.#sync().catch(() => this.#scheduleSync());
-    }, delayMs);
-    this.#retryTimer.unref();
+    if (!this.#closed) this.#resync.schedule();
   }
 
   async #dropWatcher(): Promise<void> {

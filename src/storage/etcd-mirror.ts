@@ -6,6 +6,7 @@
 // Listeners get every change once, in revision order; a re-list reports what differs.
 import type { IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import { withDeadline, type EtcdConnection } from './etcd-client.ts';
+import { Resync } from './etcd-resync.ts';
 
 export interface MirrorChange {
   kind: 'put' | 'delete';
@@ -23,8 +24,6 @@ export interface EtcdMirrorOptions {
   retryMs: number;
 }
 
-const MAX_BACKOFF_FACTOR = 16;
-
 interface Held { value: Buffer; modRevision: bigint }
 
 export class EtcdMirror {
@@ -34,12 +33,12 @@ export class EtcdMirror {
   #revision = 0n;
   #generation = 0;
   #watcher: Watcher | null = null;
-  #retryTimer: NodeJS.Timeout | null = null;
-  #retryFactor = 1;
+  readonly #resync: Resync;
   #closed = false;
 
   private constructor(options: EtcdMirrorOptions) {
     this.#options = options;
+    this.#resync = new Resync(options.retryMs, () => this.#sync());
   }
 
   /** Lists the prefix and starts watching it; rejects (08006) when etcd does not answer. */
@@ -70,7 +69,7 @@ export class EtcdMirror {
   async close(): Promise<void> {
     this.#closed = true;
     this.#generation++;
-    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+    this.#resync.stop();
     this.#listeners.clear();
     await this.#dropWatcher();
   }
@@ -107,11 +106,11 @@ export class EtcdMirror {
       if (generation === this.#generation) this.#apply(response);
     });
     const broken = () => {
-      if (generation === this.#generation && !this.#closed) this.#scheduleSync();
+      if (generation === this.#generation && !this.#closed) this.#resync.schedule();
     };
     watcher.on('disconnected', broken);
     watcher.on('error', broken);
-    watcher.on('connected', () => { this.#retryFactor = 1; });
+    watcher.on('connected', () => this.#resync.reset());
   }
 
   #apply(response: IWatchResponse): void {
@@ -140,17 +139,6 @@ export class EtcdMirror {
     for (const listener of this.#listeners) {
       try { listener(changes); } catch (err) { process.emitWarning(`etcd mirror listener of ${this.#options.prefix} threw: ${String(err)}`); }
     }
-  }
-
-  #scheduleSync(): void {
-    if (this.#retryTimer !== null || this.#closed) return;
-    const delayMs = this.#options.retryMs * this.#retryFactor;
-    this.#retryFactor = Math.min(this.#retryFactor * 2, MAX_BACKOFF_FACTOR);
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = null;
-      this.#sync().catch(() => this.#scheduleSync());
-    }, delayMs);
-    this.#retryTimer.unref();
   }
 
   async #dropWatcher(): Promise<void> {
