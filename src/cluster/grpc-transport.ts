@@ -20,6 +20,8 @@ const TRY_ANOTHER: ReadonlySet<string> = new Set([
   SqlState.ConnectionFailure, SqlState.AdminShutdown, SqlState.CannotConnectNow, SqlState.QueryCanceled,
   // The worker holds no open replica of the shard (still opening it, or placement moved it).
   SqlState.ObjectNotInPrerequisiteState,
+  // The worker has as many requests in progress as it takes.
+  SqlState.ConfigurationLimitExceeded,
 ]);
 /** How often a read with no serving replica looks again (the view also wakes it on every change). */
 const RECHECK_MS = 100;

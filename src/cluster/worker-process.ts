@@ -99,6 +99,7 @@ class WorkerRuntime {
   #joining: Promise<void> | null = null;
   #conn: EtcdConnection | null = null;
   #logs: EtcdConnection | null = null;
+  #inflight = 0;
 
   constructor(config: Config, log: Logger, id: string, dataDir: string) {
     this.#config = config;
@@ -108,6 +109,21 @@ class WorkerRuntime {
   }
 
   async handle(req: Request): Promise<unknown> {
+    // As a worker thread's queue: at most workerMaxInflight + workerMaxQueued requests at once, then 53400.
+    const limit = this.#config.workerMaxInflight + this.#config.workerMaxQueued;
+    if (this.#inflight >= limit) {
+      throw new VectorgateError(SqlState.ConfigurationLimitExceeded, `worker ${this.#id} has ${limit} requests in progress (workerMaxInflight + workerMaxQueued)`,
+        { hint: 'Another replica can answer; add workers or replicas for more read capacity.' });
+    }
+    this.#inflight++;
+    try {
+      return await this.#answer(req);
+    } finally {
+      this.#inflight--;
+    }
+  }
+
+  async #answer(req: Request): Promise<unknown> {
     if (!READS.has(req.type)) {
       throw new VectorgateError(SqlState.FeatureNotSupported, `worker ${this.#id} does not take ${req.type} requests`,
         { hint: 'In a cluster the proxies write to the etcd log and the placement controller opens and closes replicas.' });

@@ -18,7 +18,7 @@ import { seeded } from '../helpers/random.ts';
 import { runProcess } from '../helpers/run-process.ts';
 import { bruteForce, DATA_DIR, readFvecs, recallAt, row } from '../engine/helpers/data.ts';
 import { answers, append, applied, capturingLogger, clusterEnv, createCollection, rows, settledPlacement, until } from './cluster-fixture.ts';
-import { EtcdShared, inWorld } from './cluster-world.ts';
+import { EtcdShared, inWorld, isError } from './cluster-world.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/vectorgate.js', import.meta.url));
 const shared = new EtcdShared('worker');
@@ -219,3 +219,20 @@ test('the advertised address: the listen address, or this host name when listeni
   assert.equal(advertisedAddress('::', 7100), `${hostname()}:7100`);
   assert.equal(advertisedAddress('::1', 7100), '[::1]:7100');
 });
+
+test('a worker takes at most workerMaxInflight + workerMaxQueued requests at once; past that 53400, and it answers again after', () => inWorld(shared, { workerMaxInflight: 1, workerMaxQueued: 1 }, async (world) => {
+  world.controller('proxy-limit');
+  const worker = await world.worker();
+  const entry = await createCollection(world.conn, world.config, 'limited', 1, 1);
+  const key = `${entry.dir}/0`;
+  const seq = await append(world.writer, entry, 0, rows(seeded(5), 'l', 3, 8));
+  await settledPlacement(world.conn, world.config, key, 1);
+  const client = world.clients.get(worker.address);
+  await applied(client, key, seq);
+  // Reads waiting for a seq that is never written hold their place until their wait ends.
+  const waiting = [0, 1].map(() => client.call({ type: 'get', shard: key, id: 'l-0', read: { minSeq: seq + 1000, waitMs: 1500 } }).catch((err: unknown) => err));
+  await new Promise((r) => setTimeout(r, 200));
+  await assert.rejects(client.call({ type: 'get', shard: key, id: 'l-0' }), isError('53400', /has 2 requests in progress \(workerMaxInflight \+ workerMaxQueued\)/));
+  for (const err of await Promise.all(waiting)) assert.equal((err as { code?: string }).code, '57014');
+  assert.equal((await client.call({ type: 'get', shard: key, id: 'l-0' }))?.id, 'l-0');
+}));
