@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { EtcdMembers } from '../../src/cluster/etcd-members.ts';
 import { defragDue, defragmentMembers } from '../../src/cluster/etcd-defrag.ts';
@@ -41,12 +42,18 @@ test('every member whose file is mostly free pages is defragmented, one at a tim
   await conn.client.delete().prefix('/defrag/');
   const status = await conn.client.maintenance.status();
   await conn.client.kv.compact({ revision: status.header.revision, physical: true });
-  // The freed pages count as free once later writes have committed (bbolt's free list).
-  for (let i = 0; i < 50; i++) {
-    await conn.client.put('/defrag/tick').value(String(i));
-    const s = await conn.client.maintenance.status();
-    if (Number(s.dbSizeInUse) * 4 < Number(s.dbSize)) break;
-    await new Promise((r) => setTimeout(r, 200));
+  // The freed pages count as free on each member once later writes have committed there (bbolt's
+  // free list): wait until every member's own status shows it.
+  const members = etcd.endpoints.map((url) => new Etcd3({ hosts: [url] }));
+  try {
+    for (let i = 0; i < 100; i++) {
+      await conn.client.put('/defrag/tick').value(String(i));
+      const statuses = await Promise.all(members.map((m) => m.maintenance.status()));
+      if (statuses.every((s) => defragDue(Number(s.dbSize), Number(s.dbSizeInUse), settings))) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    for (const m of members) m.close();
   }
   const done = await defragmentMembers(conn, settings, log);
   assert.equal(done.length, 3, JSON.stringify(done));
