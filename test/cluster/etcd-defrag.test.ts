@@ -1,33 +1,17 @@
 // Defragmentation against 3 real etcd members: after many large keys are written, deleted and
 // compacted, each member's file is mostly free pages; defragmentMembers shrinks every member's file,
 // one member after another, while the cluster keeps taking writes; a member that is not due is left.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
-import { EtcdMembers } from '../../src/cluster/etcd-members.ts';
 import { defragDue, defragmentMembers } from '../../src/cluster/etcd-defrag.ts';
-import { createEtcdClient, type EtcdConnection } from '../../src/storage/etcd-client.ts';
+import { useEtcd } from '../helpers/etcd-fixture.ts';
 
-let dir: string;
-let etcd: EtcdMembers;
-let conn: EtcdConnection;
 const log = pino({ level: 'silent' });
 const settings = { etcdCallTimeoutMs: 5000, etcdDefragTimeoutMs: 60_000, etcdDefragMinBytes: 4 * 1024 * 1024, etcdDefragFreeRatio: 2 };
 
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'vectorgate-defrag-'));
-  etcd = await EtcdMembers.start({ count: 3, dir });
-  conn = createEtcdClient({ endpoints: etcd.endpoints, maxReceiveBytes: 64 * 1024 * 1024, callTimeoutMs: 5000 });
-});
-after(async () => {
-  conn?.client.close();
-  await etcd?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const fx = useEtcd(3, 5000);
 
 test('defragDue: only a large file that is mostly free space', () => {
   assert.equal(defragDue(100 * 1024 * 1024, 10 * 1024 * 1024, settings), true);
@@ -36,18 +20,18 @@ test('defragDue: only a large file that is mostly free space', () => {
 });
 
 test('every member whose file is mostly free pages is defragmented, one at a time, and the file shrinks', async () => {
-  assert.deepEqual(await defragmentMembers(conn, settings, log), [], 'a fresh cluster has nothing to defragment');
+  assert.deepEqual(await defragmentMembers(fx.conn, settings, log), [], 'a fresh cluster has nothing to defragment');
   const value = Buffer.alloc(256 * 1024, 7);
-  for (let i = 0; i < 48; i++) await conn.client.put(`/defrag/k${i}`).value(value);
-  await conn.client.delete().prefix('/defrag/');
-  const status = await conn.client.maintenance.status();
-  await conn.client.kv.compact({ revision: status.header.revision, physical: true });
+  for (let i = 0; i < 48; i++) await fx.conn.client.put(`/defrag/k${i}`).value(value);
+  await fx.conn.client.delete().prefix('/defrag/');
+  const status = await fx.conn.client.maintenance.status();
+  await fx.conn.client.kv.compact({ revision: status.header.revision, physical: true });
   // The freed pages count as free on each member once later writes have committed there (bbolt's
   // free list): wait until every member's own status shows it.
-  const members = etcd.endpoints.map((url) => new Etcd3({ hosts: [url] }));
+  const members = fx.etcd.endpoints.map((url) => new Etcd3({ hosts: [url] }));
   try {
     for (let i = 0; i < 100; i++) {
-      await conn.client.put('/defrag/tick').value(String(i));
+      await fx.conn.client.put('/defrag/tick').value(String(i));
       const statuses = await Promise.all(members.map((m) => m.maintenance.status()));
       if (statuses.every((s) => defragDue(Number(s.dbSize), Number(s.dbSizeInUse), settings))) break;
       await new Promise((r) => setTimeout(r, 200));
@@ -55,9 +39,9 @@ test('every member whose file is mostly free pages is defragmented, one at a tim
   } finally {
     for (const m of members) m.close();
   }
-  const done = await defragmentMembers(conn, settings, log);
+  const done = await defragmentMembers(fx.conn, settings, log);
   assert.equal(done.length, 3, JSON.stringify(done));
   for (const member of done) assert.ok(member.dbSizeAfter < member.dbSizeBefore / 2, JSON.stringify(member));
-  await conn.client.put('/defrag/after').value('still writable');
-  assert.equal(await conn.client.get('/defrag/after').string(), 'still writable');
+  await fx.conn.client.put('/defrag/after').value('still writable');
+  assert.equal(await fx.conn.client.get('/defrag/after').string(), 'still writable');
 });
