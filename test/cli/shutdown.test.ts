@@ -36,6 +36,8 @@ interface Proxy {
   /** pino's JSON lines so far. */
   logs: { msg: string; [key: string]: unknown }[];
   exited: Promise<number | null>;
+  /** How it ended, for assertion messages: the signal that killed it, if one did, and the end of its stderr. */
+  howItEnded(): string;
 }
 
 async function startProxy(dataDir: string, env: Record<string, string>): Promise<Proxy> {
@@ -48,9 +50,13 @@ async function spawnVectorgate(command: string[], dataDir: string, env: Record<s
     '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'info'],
   { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   children.push(child);
-  const proxy: Proxy = { child, port, logs: [], exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
   let partial = '';
   let stderr = '';
+  const proxy: Proxy = {
+    child, port, logs: [],
+    exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+    howItEnded: () => `signal ${child.signalCode ?? 'none'}; stderr: ${stderr.slice(-2000)}`,
+  };
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const listening = new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
@@ -122,7 +128,7 @@ test('SIGTERM lets a running statement finish, ends abusive sessions at the grac
   const result = await running;
   assert.deepEqual(result.rows, [{ slept: '', answer: 42 }], 'the running statement finished');
   assert.equal(await ended, '57P01', 'then its session ended as PostgreSQL ends one at shutdown');
-  assert.equal(await proxy.exited, 0);
+  assert.equal(await proxy.exited, 0, proxy.howItEnded());
   assert.ok(proxy.logs.some((l) => l.msg === 'ending sessions whose statements did not finish in time'), 'the never-reading session was ended at the deadline');
 });
 
@@ -137,7 +143,7 @@ test('a second SIGTERM during a stuck shutdown exits at once, with exit code 2',
   for (let i = 0; i < 600 && !proxy.logs.some((l) => l.msg === 'shutting down'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
   assert.ok(proxy.logs.some((l) => l.msg === 'shutting down'), 'the first SIGTERM started the shutdown');
   proxy.child.kill('SIGTERM');
-  assert.equal(await proxy.exited, 2);
+  assert.equal(await proxy.exited, 2, proxy.howItEnded());
   assert.ok(proxy.logs.some((l) => l.msg === 'SIGTERM again: exiting at once, without finishing the shutdown'));
   await stuck;
   await client.end().catch(() => undefined);
@@ -198,7 +204,7 @@ test('a snapshot that cannot be written at shutdown (disk full) still ends it: e
   await client.end();
   await fillDisk(dir);
   proxy.child.kill('SIGTERM');
-  assert.equal(await proxy.exited, 1);
+  assert.equal(await proxy.exited, 1, proxy.howItEnded());
   const line = proxy.logs.find((l) => l.msg === 'stopped without a snapshot');
   assert.ok(line, 'a log line says the shutdown went without a snapshot');
   assert.match(String(line.err), /no snapshot of "kept" at shutdown: .*(No space left on device|ENOSPC|ENOTDIR|EEXIST).*write-ahead log keeps every acknowledged write/);
