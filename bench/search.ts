@@ -29,7 +29,7 @@ const { values: args } = parseArgs({
     queries: { type: 'string' },
     ef: { type: 'string', default: '16,32,48,64,96,128,256' },
     connections: { type: 'string', default: '1,4' },
-    shards: { type: 'string', default: '2' },
+    shards: { type: 'string', default: '1' },
     quantization: { type: 'string', default: 'f32' },
     raw: { type: 'string', default: 'f32,f16' },
     m: { type: 'string', default: '16' },
@@ -54,7 +54,7 @@ if (args.help) {
   --queries N            only the first N queries
   --ef LIST              search ef values (default 16,32,48,64,96,128,256)
   --connections LIST     node-postgres connections through vectorgate (default 1,4)
-  --shards N             shards of the collection (default 2)
+  --shards N             shards of the collection (default 1, the collection default)
   --quantization Q       f32|f16 for the vectorgate collection
   --raw LIST             quantizations of the raw engine in this process (default f32,f16)
   --m N --ef-construction N   HNSW build parameters (default 16, 200) for all targets
@@ -231,7 +231,7 @@ function report(started: Date, data: Dataset, summary: Summary[], rows: Measurem
   if (args['no-write']) return;
   mkdirSync(args['results-dir'], { recursive: true });
   // Runs with other settings than the defaults get their own files instead of replacing the default's.
-  const variant = [args.limit ? `-${data.baseRows}` : '', collection.shards !== 2 ? `-s${collection.shards}` : '', args.quantization === 'f16' ? '-f16' : '', args.tag ? `-${args.tag}` : ''].join('');
+  const variant = [args.limit ? `-${data.baseRows}` : '', collection.shards !== 1 ? `-s${collection.shards}` : '', args.quantization === 'f16' ? '-f16' : '', args.tag ? `-${args.tag}` : ''].join('');
   const base = join(args['results-dir'], `search-${data.name}${variant}-${started.toISOString().slice(0, 10)}`);
   writeFileSync(`${base}.json`, JSON.stringify({ environment, summary, rows, runs: allRuns }, null, 2) + '\n');
   writeFileSync(`${base}.md`, `# Search benchmark, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC\n\n${summaryMarkdown(summary)}\n\n${markdownTable(rows)}\n`);
