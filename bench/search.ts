@@ -189,7 +189,7 @@ async function main(): Promise<void> {
   installSignalHandlers();
   const started = new Date();
   const limit = args.limit ? int('limit', args.limit) : Infinity;
-  const data = loadDataset(args.dataset, metric, limit, args.queries ? int('queries', args.queries) : Infinity, 10);
+  const data = await loadDataset(args.dataset, metric, limit, args.queries ? int('queries', args.queries) : Infinity, 10);
   log(`${data.name}: ${fmt(data.baseRows)} × ${data.dims} (${data.metric}), ${fmt(data.queryRows)} queries; truth: ${data.truthSource}`);
   const raws = rawQuantizations.map((q) => buildRaw(data, q, collection.m, collection.efConstruction));
   for (const r of raws) log(`raw usearch ${r.quantization === 'f16' ? 'f16' : 'f32'} built in ${r.buildSeconds.toFixed(1)} s, ${fmt(r.memoryBytesPerVector)} bytes/vector`);
