@@ -20,6 +20,7 @@ import { gridMarkdown, gridText, kindsTable, summarize } from './lib/search-summ
 import { scaleGrid, scaleSvg, type ScaleEntry } from './lib/search-scale.ts';
 import { profileDir, profileReport } from './lib/search-profile.ts';
 import { pgvectorAvailable } from './lib/search-pgvector.ts';
+import { processStartMs } from './lib/search-proxy.ts';
 import { markdownTable, summaryMarkdown, svgPlot, textTable, type Summary } from './lib/search-report.ts';
 import type { Metric } from '../src/engine/vector-math.ts';
 
@@ -140,6 +141,7 @@ async function main(): Promise<void> {
   await admin.end();
   if (!hasPgvector) log('pgvector: left out (--pgvector never, or the upstream PostgreSQL has no `vector` extension)');
   const profiles = args.profile ? profileDir(args['results-dir'], started) : null;
+  const startMs = await processStartMs();
   const scale: ScaleEntry[] = [];
   for await (const data of await datasets()) {
     log(`${data.name}: ${data.baseRows} × ${data.dims} (${data.metric}), ${data.queryRows} queries; truth: ${data.truthSource}`);
@@ -150,7 +152,7 @@ async function main(): Promise<void> {
       const queried = result.rows.filter((r) => r.target.startsWith('vectorgate')).length;
       console.log(`\nproxy profile (start-up, warm-up pass, then every ef and connection count; per query):\n${profileReport(profiles, queried * (data.queryRows + settings.warmup) + data.queryRows)}\n`);
     }
-    report(started, data, summarize(data, { ...settings, pgvector, nodeFlags: [] }, result, code), result);
+    report(started, data, summarize(data, { ...settings, pgvector, nodeFlags: [] }, result, code, startMs), result);
     scale.push({ rows: data.baseRows, queries: data.queryRows, truthSource: data.truthSource, result });
   }
   if (args.synthetic) reportScale(started, scale);
