@@ -13,14 +13,6 @@ export interface Measurement {
 
 export interface Summary { label: string; value: string }
 
-/** Each target/connections curve's best QPS at recall ≥ `min` (null when no ef reaches it). */
-export function bestAtRecall(rows: Measurement[], min: number): { series: string; ef: number; qps: number; recall: number }[] {
-  return seriesOf(rows).map((s) => {
-    const ok = s.points.filter((p) => p.recall >= min).sort((a, b) => b.qps - a.qps)[0];
-    return ok ? { series: s.name, ef: ok.ef, qps: ok.qps, recall: ok.recall } : { series: s.name, ef: NaN, qps: NaN, recall: NaN };
-  });
-}
-
 export interface AtRecall { qps: number; how: string }
 
 /**

@@ -10,7 +10,7 @@ import { buildRaw, searchRaw, type Kind, type RawIndex } from './search-raw.ts';
 import { buildQuantizedRaw } from './search-raw-quantized.ts';
 import { rssBytes, startProxy, type Credentials, type ProxyChild } from './search-proxy.ts';
 import { connectAll, endAll } from './search-sql.ts';
-import { loadThroughProxy, probeStatement, queryParams, queryProxy, snapshotInProcess, type CollectionOptions } from './search-vectorgate.ts';
+import { dropCollection, loadThroughProxy, probeStatement, queryParams, queryProxy, snapshotInProcess, type CollectionOptions } from './search-vectorgate.ts';
 import { runPgvector, type PgvectorResult } from './search-pgvector.ts';
 import type { Measurement } from './search-report.ts';
 
@@ -88,6 +88,7 @@ export async function runDataset(upstreamPort: number, data: Dataset, s: RunSett
       try {
         runs.push(...await queryPhase(vectorgateTarget(kind), phase.proxy, data, raws, s));
         kinds.push({ kind, ...phase.figures, rssAfterQueriesPerVector: rssBytes(phase.proxy.pid) / data.baseRows });
+        await dropCollection(phase.proxy, s.credentials);
       } finally {
         await phase.proxy.stop();
       }
@@ -143,7 +144,11 @@ async function queryPhase(target: string, proxy: ProxyChild, data: Dataset, raws
   try {
     if (s.setOversample) {
       const kind = target.split(' ')[1] as 'int8' | 'binary' | undefined;
-      if (kind === 'int8' || kind === 'binary') await Promise.all(pools.flat().map((c) => c.query(`SET vectorgate.oversample = ${s.oversample[kind]}`)));
+      // Refused by code without the setting: the proxy's own default applies, and the log says so.
+      if (kind === 'int8' || kind === 'binary') {
+        await Promise.all(pools.flat().map((c) => c.query(`SET vectorgate.oversample = ${s.oversample[kind]}`)))
+          .catch((err: unknown) => s.log(`SET vectorgate.oversample refused (${err instanceof Error ? err.message : String(err)}); the proxy's default applies`));
+      }
     }
     // The restarted proxy serves an mmap view of the snapshot: one pass at the largest ef pages the
     // graph in, so the first ef measured does not pay for it.
