@@ -180,7 +180,7 @@ function report(started: Date, data: Dataset, summary: Summary[], result: Datase
   const variant = [args.limit ? `-${data.baseRows}` : '', settings.collection.shards !== 1 ? `-s${settings.collection.shards}` : '', args.quantization !== 'f32' ? `-${kinds.join('-')}` : '', args.tag ? `-${args.tag}` : ''].join('');
   const base = join(args['results-dir'], `search-${data.name}${variant}-${started.toISOString().slice(0, 10)}`);
   const { raws, ...figures } = result;
-  const rawFigures = raws.map(({ kind, buildSeconds, memoryBytesPerVector, fileBytesPerVector, oversample: os }) => ({ kind, buildSeconds, memoryBytesPerVector, fileBytesPerVector, oversample: os }));
+  const rawFigures = raws.map(({ search: _, ...figures }) => figures);
   writeFileSync(`${base}.json`, JSON.stringify({ environment: env, summary, ...figures, raws: rawFigures }, null, 2) + '\n');
   writeFileSync(`${base}.md`, `# Search benchmark, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC\n\n${summaryMarkdown(summary)}\n\n${gridMarkdown(kindsGrid)}\n\n${markdownTable(result.rows)}\n`);
   const svg = join(args['results-dir'], `search${args.synthetic ? `-${data.name}` : ''}${variant}.svg`);

@@ -45,7 +45,7 @@ export function buildQuantizedRaw(data: Dataset, kind: 'int8' | 'binary', m: num
   };
   const scalarBytes = kind === 'binary' ? dims / 8 : dims;
   return {
-    kind, buildSeconds, search, oversample,
+    kind, buildSeconds, search, oversample, rescoreBytesPerVector: data.dims * 4,
     // As the adapter's estimate: stored scalars + level-0 links (2m × u32) + key and slot bookkeeping.
     memoryBytesPerVector: (native.capacity() * (scalarBytes + 2 * m * 4 + 24)) / data.baseRows,
     fileBytesPerVector: savedBytes((path) => native.save(path)) / data.baseRows,

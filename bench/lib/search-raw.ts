@@ -29,6 +29,8 @@ export interface RawIndex {
   fileBytesPerVector: number;
   /** For int8/binary: candidates = ceil(k × oversample) rescored exactly; absent for f32/f16. */
   oversample?: number;
+  /** For int8/binary: the float32 rows the rescoring reads, not in the index figures above. */
+  rescoreBytesPerVector?: number;
 }
 
 export function rawTarget(kind: Kind): string {

@@ -12,7 +12,7 @@ const fmt = (n: number, digits = 0) => (Number.isNaN(n) ? '—' : n.toLocaleStri
 
 export function scaleGrid(entries: ScaleEntry[], connectionCounts: number[]): string[][] {
   const conns = (name: string) => connectionCounts.map((c) => `${name} ${c}c`);
-  const header = ['N', 'kind', 'raw build s', 'vectorgate load s', 'pgvector COPY+INDEX s', 'raw 1c', ...conns('vectorgate'), ...conns('pgvector'),
+  const header = ['N', 'kind', 'raw build s (this kind, else f32)', 'vectorgate load s', 'pgvector COPY+INDEX s', 'raw 1c', ...conns('vectorgate'), ...conns('pgvector'),
     'RSS B/vector after restart', 'disk B/vector', 'pgvector B/vector', 'crash: accepted / first search ms'];
   const out = [header];
   for (const { rows: n, result } of entries) {

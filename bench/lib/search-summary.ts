@@ -94,7 +94,7 @@ export function kindsTable(result: DatasetResult, connectionCounts: number[]): s
     else out.push([name, 'ok', k.loadSeconds.toFixed(1), fmt(k.rssAfterRestartPerVector), fmt(k.rssAfterQueriesPerVector), fmt(k.diskBytesPerVector), ...q(name)]);
   }
   for (const r of raws) {
-    const note = r.oversample ? `ok, rescores ${r.oversample}× k candidates from the f32 rows` : 'ok';
+    const note = r.oversample ? `ok, rescores ${r.oversample}× k candidates from the f32 rows (+${fmt(r.rescoreBytesPerVector ?? NaN)} B/vector)` : 'ok';
     out.push([rawTarget(r.kind), note, r.buildSeconds.toFixed(1), `${fmt(r.memoryBytesPerVector)} (index estimate)`, '—', `${fmt(r.fileBytesPerVector)} (index file)`, ...q(rawTarget(r.kind)).map((v, i) => (i === 0 ? v : '—'))]);
   }
   if (pgvector) out.push(['pgvector', 'ok', (pgvector.copySeconds + pgvector.indexSeconds).toFixed(1), '—', '—', `${fmt(pgvector.bytesPerVector)} (table + index)`, ...q('pgvector')]);
