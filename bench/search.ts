@@ -14,7 +14,7 @@ import { ROOT } from './lib/processes.ts';
 import { compiledIsFresh } from '../bin/compiled.js';
 import { loadDataset, type Dataset } from './lib/search-data.ts';
 import { syntheticDataset } from './lib/search-synthetic.ts';
-import { parseKinds } from './lib/search-raw.ts';
+import { figuresOf, parseKinds } from './lib/search-raw.ts';
 import { runDataset, type DatasetResult, type RunSettings } from './lib/search-run.ts';
 import { gridMarkdown, gridText, kindsTable, summarize } from './lib/search-summary.ts';
 import { scaleGrid, scaleSvg, type ScaleEntry } from './lib/search-scale.ts';
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
       console.log(`\nproxy profile (start-up, warm-up pass, then every ef and connection count; per query):\n${profileReport(profiles, queried * (data.queryRows + settings.warmup) + data.queryRows)}\n`);
     }
     report(started, data, summarize(data, { ...settings, pgvector, nodeFlags: [] }, result, code, startMs), result);
-    scale.push({ rows: data.baseRows, queries: data.queryRows, truthSource: data.truthSource, result });
+    scale.push({ rows: data.baseRows, queries: data.queryRows, truthSource: data.truthSource, result: { ...result, raws: result.raws.map(figuresOf) } });
   }
   if (args.synthetic) reportScale(started, scale);
 }
@@ -180,7 +180,7 @@ function report(started: Date, data: Dataset, summary: Summary[], result: Datase
   const variant = [args.limit ? `-${data.baseRows}` : '', settings.collection.shards !== 1 ? `-s${settings.collection.shards}` : '', args.quantization !== 'f32' ? `-${kinds.join('-')}` : '', args.tag ? `-${args.tag}` : ''].join('');
   const base = join(args['results-dir'], `search-${data.name}${variant}-${started.toISOString().slice(0, 10)}`);
   const { raws, ...figures } = result;
-  const rawFigures = raws.map(({ search: _, ...figures }) => figures);
+  const rawFigures = raws.map(figuresOf);
   writeFileSync(`${base}.json`, JSON.stringify({ environment: env, summary, ...figures, raws: rawFigures }, null, 2) + '\n');
   writeFileSync(`${base}.md`, `# Search benchmark, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC\n\n${summaryMarkdown(summary)}\n\n${gridMarkdown(kindsGrid)}\n\n${markdownTable(result.rows)}\n`);
   const svg = join(args['results-dir'], `search${args.synthetic ? `-${data.name}` : ''}${variant}.svg`);

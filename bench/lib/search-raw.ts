@@ -33,6 +33,13 @@ export interface RawIndex {
   rescoreBytesPerVector?: number;
 }
 
+/** What is kept of a raw index once its queries are done (without the index itself). */
+export type RawFigures = Omit<RawIndex, 'search'>;
+
+export function figuresOf({ search: _, ...figures }: RawIndex): RawFigures {
+  return figures;
+}
+
 export function rawTarget(kind: Kind): string {
   return kind === 'f32' ? 'raw usearch' : `raw usearch ${kind}`;
 }

@@ -1,11 +1,12 @@
 // --synthetic N1,N2,…: one line per size and vectorgate kind — QPS at recall@10 0.95 of every target,
 // load and build times, bytes per vector — as text, markdown and a log–log SVG of QPS against N.
-import { rawTarget } from './search-raw.ts';
+import { rawTarget, type RawFigures } from './search-raw.ts';
 import { vectorgateTarget, type DatasetResult } from './search-run.ts';
 import { qpsAt } from './search-summary.ts';
 import { seriesName } from './search-report.ts';
 
-export interface ScaleEntry { rows: number; queries: number; truthSource: string; result: DatasetResult }
+/** One size's figures; the raw indexes themselves are let go, so earlier sizes do not hold memory during later ones. */
+export interface ScaleEntry { rows: number; queries: number; truthSource: string; result: Omit<DatasetResult, 'raws'> & { raws: RawFigures[] } }
 
 const RECALL = 0.95;
 const fmt = (n: number, digits = 0) => (Number.isNaN(n) ? '—' : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
