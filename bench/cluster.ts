@@ -62,7 +62,7 @@ function runGrpcHop(out: string): Promise<string> {
 
 installSignalHandlers();
 const startedAt = Date.now();
-const data = loadDataset(args.dataset, 'cosine', Number(args.rows), Number(args.queries), 10);
+const data = await loadDataset(args.dataset, 'cosine', Number(args.rows), Number(args.queries), 10);
 log(`bench:cluster — ${data.name}, ${data.baseRows} rows × ${data.dims}, ${data.queryRows} queries (truth: ${data.truthSource})`);
 const report: ClusterReport = { header: [], writes: null, search: [], searchNote: '', grpcHop: null, failover: [], leaseTtlSeconds: LEASE_TTL_SECONDS };
 let pinned = 'not pinned';

@@ -12,7 +12,13 @@ export async function pgvectorAvailable(client: pg.Client): Promise<boolean> {
   return res.rowCount === 1;
 }
 
-export interface PgvectorResult { copySeconds: number; indexSeconds: number; measurements: Measurement[] }
+export interface PgvectorResult {
+  copySeconds: number;
+  indexSeconds: number;
+  /** pg_total_relation_size of the table (heap, TOAST and the HNSW index) ÷ rows. */
+  bytesPerVector: number;
+  measurements: Measurement[];
+}
 
 export async function runPgvector(port: number, credentials: Credentials, data: Dataset, efs: number[], connections: number[], m: number, efConstruction: number, warmup: number): Promise<PgvectorResult> {
   const ops = data.metric === 'l2' ? 'vector_l2_ops' : data.metric === 'cosine' ? 'vector_cosine_ops' : 'vector_ip_ops';
@@ -20,6 +26,7 @@ export async function runPgvector(port: number, credentials: Credentials, data: 
   const [admin] = await connectAll(port, credentials, 1);
   let copySeconds: number;
   let indexSeconds: number;
+  let bytesPerVector: number;
   try {
     await admin!.query('CREATE EXTENSION IF NOT EXISTS vector');
     await admin!.query(`CREATE TABLE bench_items (id text, embedding vector(${data.dims}))`);
@@ -28,6 +35,8 @@ export async function runPgvector(port: number, credentials: Credentials, data: 
     const started = performance.now();
     await admin!.query(`CREATE INDEX ON bench_items USING hnsw (embedding ${ops}) WITH (m = ${m}, ef_construction = ${efConstruction})`);
     indexSeconds = (performance.now() - started) / 1000;
+    const size = await admin!.query<{ bytes: string }>(`SELECT pg_total_relation_size('bench_items') AS bytes`);
+    bytesPerVector = Number(size.rows[0]!.bytes) / data.baseRows;
   } finally {
     await endAll([admin!]);
   }
@@ -48,5 +57,8 @@ export async function runPgvector(port: number, credentials: Credentials, data: 
       await endAll(clients);
     }
   }
-  return { copySeconds, indexSeconds, measurements };
+  const [cleanup] = await connectAll(port, credentials, 1);
+  // Dropped, so that the next data set of a --synthetic list starts from an empty database.
+  await cleanup!.query('DROP TABLE bench_items').finally(() => endAll([cleanup!]));
+  return { copySeconds, indexSeconds, bytesPerVector, measurements };
 }

@@ -14,7 +14,11 @@ export interface ProxyChild {
   pid: number;
   /** Milliseconds from spawn until `probe` first succeeded. */
   readyMs: number;
+  /** Milliseconds from spawn until a connection was first accepted (startup and authentication done). */
+  acceptedMs: number;
   stop(): Promise<void>;
+  /** SIGKILL, as a crash: nothing is flushed or snapshotted on the way out. */
+  crash(): Promise<void>;
 }
 
 export interface ProxyStart {
@@ -41,17 +45,27 @@ export async function startProxy(options: ProxyStart): Promise<ProxyChild> {
     '--metrics-listen', '127.0.0.1:0',
   ], { cwd: ROOT, env: { ...process.env, ...options.env } });
   const stop = onCleanup('vectorgate', () => child.stop(30_000));
+  let acceptedMs = NaN;
   try {
-    await firstAnswer(child, port, options);
+    await firstAnswer(child, port, options, () => { if (Number.isNaN(acceptedMs)) acceptedMs = performance.now() - started; });
   } catch (err) {
     await stop();
     throw err;
   }
-  return { port, pid: child.process.pid!, readyMs: performance.now() - started, stop };
+  const crash = async () => {
+    child.process.kill('SIGKILL');
+    await child.exited;
+    await stop();
+  };
+  return { port, pid: child.process.pid!, readyMs: performance.now() - started, acceptedMs, stop, crash };
 }
 
-/** Polls with a fresh connection every 20 ms: the proxy listens only once its collections are open. */
-async function firstAnswer(child: Child, port: number, options: ProxyStart, timeoutMs = 300_000): Promise<void> {
+/**
+ * Polls with a fresh connection every 20 ms until `probe` is answered; a proxy may accept connections
+ * before its collections are open (then the probe fails or waits), so `onAccepted` marks the first
+ * connection that got through startup.
+ */
+async function firstAnswer(child: Child, port: number, options: ProxyStart, onAccepted: () => void, timeoutMs = 1_800_000): Promise<void> {
   let exited = false;
   void child.exited.then(() => { exited = true; });
   const deadline = Date.now() + timeoutMs;
@@ -61,6 +75,7 @@ async function firstAnswer(child: Child, port: number, options: ProxyStart, time
     const client = new pg.Client({ host: '127.0.0.1', port, ...options.credentials });
     try {
       await client.connect();
+      onAccepted();
       await client.query(options.probe);
       return;
     } catch (err) {

@@ -13,19 +13,33 @@ export interface Measurement {
 
 export interface Summary { label: string; value: string }
 
-/** Each target/connections curve's best QPS at recall ≥ `min` (null when no ef reaches it). */
-export function bestAtRecall(rows: Measurement[], min: number): { series: string; ef: number; qps: number; recall: number }[] {
-  return seriesOf(rows).map((s) => {
-    const ok = s.points.filter((p) => p.recall >= min).sort((a, b) => b.qps - a.qps)[0];
-    return ok ? { series: s.name, ef: ok.ef, qps: ok.qps, recall: ok.recall } : { series: s.name, ef: NaN, qps: NaN, recall: NaN };
+export interface AtRecall { qps: number; how: string }
+
+/**
+ * A curve's QPS at exactly recall `target`: log-QPS interpolated linearly in recall between the two ef
+ * values whose recalls bracket it, or a measured point at or above it if that is faster (NaN when no
+ * ef reaches it). When even the smallest ef is above the target, that point's QPS is a lower bound.
+ */
+export function qpsAtRecall(points: Measurement[], target: number): AtRecall {
+  const sorted = [...points].sort((a, b) => a.ef - b.ef);
+  let best: AtRecall = { qps: NaN, how: `recall ${target} not reached` };
+  const consider = (qps: number, how: string) => { if (!(qps <= best.qps)) best = { qps, how }; };
+  sorted.forEach((p, i) => {
+    if (p.recall >= target) consider(p.qps, i === 0 ? `≥, ef ${p.ef} already at ${p.recall.toFixed(3)}` : `ef ${p.ef}`);
+    const next = sorted[i + 1];
+    if (next && p.recall < target && next.recall >= target) {
+      const t = (target - p.recall) / (next.recall - p.recall);
+      consider(Math.exp(Math.log(p.qps) + t * (Math.log(next.qps) - Math.log(p.qps))), `between ef ${p.ef} and ${next.ef}`);
+    }
   });
+  return best;
 }
 
 export function seriesName(m: Pick<Measurement, 'target' | 'connections'>): string {
   return `${m.target}, ${m.connections} conn${m.connections === 1 ? '' : 's'}`;
 }
 
-function seriesOf(rows: Measurement[]): { name: string; points: Measurement[] }[] {
+export function seriesOf(rows: Measurement[]): { name: string; points: Measurement[] }[] {
   const names = [...new Set(rows.map(seriesName))];
   return names.map((name) => ({ name, points: rows.filter((r) => seriesName(r) === name).sort((a, b) => a.ef - b.ef) }));
 }

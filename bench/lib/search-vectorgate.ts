@@ -15,20 +15,40 @@ import { cpuMicros } from './processes.ts';
 
 export const COLLECTION = 'bench';
 
-export interface CollectionOptions { shards: number; quantization: 'none' | 'f16'; m: number; efConstruction: number }
+/** `quantization` is the SQL name ('none', 'f16', 'int8', 'binary'), passed through as given: the running code decides. */
+export interface CollectionOptions { shards: number; quantization: string; m: number; efConstruction: number }
 
-export interface LoadResult { seconds: number; rssBytesPerVector: number }
+export type LoadResult = { seconds: number; rssBytesPerVector: number } | { refused: string };
 
+/** Create + COPY; a create the running code refuses as invalid or unsupported (e.g. a quantization it does not know) is reported, not thrown. */
 export async function loadThroughProxy(proxy: ProxyChild, credentials: Credentials, data: Dataset, options: CollectionOptions): Promise<LoadResult> {
   const [client] = await connectAll(proxy.port, credentials, 1);
   try {
-    await client!.query(`SELECT vector_create_collection($1, $2, metric => $3, shards => $4, quantization => $5, m => $6, ef_construction => $7)`,
-      [COLLECTION, data.dims, data.metric, options.shards, options.quantization, options.m, options.efConstruction]);
+    try {
+      await client!.query(`SELECT vector_create_collection($1, $2, metric => $3, shards => $4, quantization => $5, m => $6, ef_construction => $7)`,
+        [COLLECTION, data.dims, data.metric, options.shards, options.quantization, options.m, options.efConstruction]);
+    } catch (err) {
+      // Invalid parameter (22…) or not supported (0A…): the running code does not have this kind.
+      // Anything else (e.g. 42P07, a leftover collection) is the benchmark's own fault and stops it.
+      const e = err as { code?: string; message?: string };
+      if (!e.code || !/^(22|0A)/.test(e.code)) throw err;
+      return { refused: `${e.code}: ${e.message ?? ''}` };
+    }
     const before = rssBytes(proxy.pid);
     const seconds = await copyBase(client!, `COPY ${COLLECTION} (id, vector) FROM STDIN (FORMAT binary)`, data);
     const count = await client!.query<{ vectors: string }>(`SELECT vectors FROM vector_collections() WHERE name = $1`, [COLLECTION]);
     if (Number(count.rows[0]?.vectors) !== data.baseRows) throw new Error(`loaded ${String(count.rows[0]?.vectors)} vectors, expected ${data.baseRows}`);
     return { seconds, rssBytesPerVector: (rssBytes(proxy.pid) - before) / data.baseRows };
+  } finally {
+    await endAll([client!]);
+  }
+}
+
+/** Drops the collection (its rows live in the upstream's vectorgate schema too), so the next kind or size can create it again. */
+export async function dropCollection(proxy: ProxyChild, credentials: Credentials): Promise<void> {
+  const [client] = await connectAll(proxy.port, credentials, 1);
+  try {
+    await client!.query('SELECT vector_drop_collection($1)', [COLLECTION]);
   } finally {
     await endAll([client!]);
   }
@@ -67,10 +87,10 @@ export function queryParams(data: Dataset, form: 'text' | 'binary'): (string | B
 }
 
 /** All queries at one ef over the given connections, with a prepared vector_search. */
-export async function queryProxy(proxy: ProxyChild, clients: pg.Client[], params: (string | Buffer)[], data: Dataset, ef: number, warmup: number): Promise<Measurement> {
+export async function queryProxy(target: string, proxy: ProxyChild, clients: pg.Client[], params: (string | Buffer)[], data: Dataset, ef: number, warmup: number): Promise<Measurement> {
   let cpu0 = 0;
   const m = await runQueries({
-    target: 'vectorgate', clients, ef, k: 10, warmup,
+    target, clients, ef, k: 10, warmup,
     statement: 'SELECT id FROM vector_search($1, $2, 10, ef => $3)',
     params: (q) => [COLLECTION, params[q], ef],
     onStart: () => { cpu0 = cpuMicros(proxy.pid); },
