@@ -217,6 +217,8 @@ export interface Config {
    * for a thread to wake; a batch's index building never delays other sessions).
    */
   shardHost: 'inline' | 'threads';
+  /** Most rows one vector-index add takes (a replay indexes in batches of this many, on every core). */
+  indexBatchRows: number;
   /** shardHost 'inline': most rows one index-building step adds (it blocks the proxy's thread meanwhile). */
   inlineIndexStepRows: number;
   /** shardHost 'threads': shard worker threads; 0 = one per core. */
@@ -454,6 +456,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   exactSearchMaxRows: 4096,
   maxSearchCandidates: 20_000,
   shardHost: 'inline',
+  indexBatchRows: 16_384,
   inlineIndexStepRows: 128,
   shardWorkers: 0,
   workerMaxInflight: 64,
@@ -535,7 +538,7 @@ function assertConfig(config: Config): void {
     'privilegeCacheMs', 'maxTrackedRoles', 'maxTenantMetricRoles', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxReplicas', 'etcdCatalogMaxRetries', 'etcdWatchRetryMs', 'proxyLeaseTtlSeconds', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'defaultMaxStalenessMs', 'readConsistencyMaxWaitMs', 'maxSessionWritePositions', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
-    'maxSearchCandidates', 'inlineIndexStepRows', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
+    'maxSearchCandidates', 'indexBatchRows', 'inlineIndexStepRows', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs', 'clusterReplicaWaitSliceMs', 'clusterMaxUnappliedRecords', 'etcdDefragIntervalMs', 'etcdDefragMinBytes', 'etcdDefragTimeoutMs',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',

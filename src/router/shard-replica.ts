@@ -65,12 +65,15 @@ export class ShardReplica {
   readonly #appliedListeners = new Set<() => void>();
   /** See ReplicaOptions.indexStepRows. */
   readonly #indexStepRows: number;
+  /** Most rows one index add takes (its flat copy of their vectors is bounded by it). */
+  readonly #indexBatchRows: number;
   #indexing: NodeJS.Immediate | null = null;
   #closed = false;
 
   private constructor(dir: string, shard: Shard, wal: ShardLog, config: Config, snapshotSeq: number, retained: { seq: number; txid: number }[], options: ReplicaOptions) {
     this.dir = dir;
     this.#indexStepRows = options.indexStepRows ?? 0;
+    this.#indexBatchRows = config.indexBatchRows;
     this.#shard = shard;
     this.#wal = wal;
     this.#policy = new SnapshotPolicy(config);
@@ -233,7 +236,7 @@ export class ShardReplica {
   #index(): void {
     // What fits in one step joins at once (a small write is indexed before its ack, as on a thread).
     if (this.#indexStepRows === 0 || (this.#indexing === null && this.#shard.unindexed.size <= this.#indexStepRows)) {
-      this.#shard.indexPending();
+      while (this.#shard.indexPending(this.#indexBatchRows) > 0);
       return;
     }
     if (this.#indexing !== null || this.#closed || this.#shard.unindexed.size === 0) return;
