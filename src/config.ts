@@ -210,7 +210,18 @@ export interface Config {
   exactSearchMaxRows: number;
   /** Filtered search: largest HNSW candidate set tried before falling back to a scan. */
   maxSearchCandidates: number;
-  /** Shard worker threads; 0 = one per core. */
+  /**
+   * Where the embedded default's shard replicas run: 'inline' on the proxy's own thread (a search is a
+   * function call: measured 2.2× the QPS of a thread hop at one connection, bench/README.md), index
+   * building in steps of inlineIndexStepRows; 'threads' on shardWorkers worker_threads (a search waits
+   * for a thread to wake; a batch's index building never delays other sessions).
+   */
+  shardHost: 'inline' | 'threads';
+  /** Most rows one vector-index add takes (a replay indexes in batches of this many, on every core). */
+  indexBatchRows: number;
+  /** shardHost 'inline': most rows one index-building step adds (it blocks the proxy's thread meanwhile). */
+  inlineIndexStepRows: number;
+  /** shardHost 'threads': shard worker threads; 0 = one per core. */
   shardWorkers: number;
   /** Requests in flight per shard worker. */
   workerMaxInflight: number;
@@ -444,6 +455,9 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   payloadIndexMaxKeys: 64,
   exactSearchMaxRows: 4096,
   maxSearchCandidates: 20_000,
+  shardHost: 'inline',
+  indexBatchRows: 16_384,
+  inlineIndexStepRows: 128,
   shardWorkers: 0,
   workerMaxInflight: 64,
   workerMaxQueued: 4096,
@@ -524,7 +538,7 @@ function assertConfig(config: Config): void {
     'privilegeCacheMs', 'maxTrackedRoles', 'maxTenantMetricRoles', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxReplicas', 'etcdCatalogMaxRetries', 'etcdWatchRetryMs', 'proxyLeaseTtlSeconds', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'defaultMaxStalenessMs', 'readConsistencyMaxWaitMs', 'maxSessionWritePositions', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
-    'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
+    'maxSearchCandidates', 'indexBatchRows', 'inlineIndexStepRows', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs', 'clusterReplicaWaitSliceMs', 'clusterMaxUnappliedRecords', 'etcdDefragIntervalMs', 'etcdDefragMinBytes', 'etcdDefragTimeoutMs',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',
@@ -547,6 +561,9 @@ function assertConfig(config: Config): void {
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
       throw new RangeError(`setting ${key} must be a non-negative integer (0 = no limit), got ${String(value)}`);
     }
+  }
+  if (config.shardHost !== 'inline' && config.shardHost !== 'threads') {
+    throw new RangeError(`shardHost must be inline or threads, got ${String(config.shardHost)}`);
   }
   if (!Number.isInteger(config.shardWorkers) || config.shardWorkers < 0) {
     throw new RangeError('shardWorkers must be a non-negative integer (0 = one per core)');

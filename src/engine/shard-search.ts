@@ -1,5 +1,6 @@
 // Search within one shard. Candidates from the vector index are re-scored from the stored float32
-// rows, so distances are exact (also under f16) and comparable across shards.
+// rows, so distances are exact (also under f16) and comparable across shards; rows not indexed yet
+// (shard.ts) are scored exactly beside them.
 // A filtered search returns k rows whenever k rows match, by the cheapest of:
 //   1. the payload index narrows the filter to ≤ exactSearchMaxRows slots → exact search over them;
 //   2. a sample says few rows match (≤ exactSearchMaxRows expected) → exact search over a scan;
@@ -65,7 +66,7 @@ export function searchShard(shard: Shard, query: Float32Array, k: number, option
     t.strategy = 'hnsw';
     t.reason = 'no filter';
     t.candidates.push(k);
-    const top = rescore(shard, q, k, shard.index.search(query, k, ef).labels, null, t);
+    const top = rescore(shard, q, k, withUnindexed(shard, shard.index.search(query, k, ef).labels), null, t);
     // Fewer than k only when deletions left rows the graph walk cannot reach: widen like a filter.
     if (top.size >= Math.min(k, shard.count)) return finish(shard, top);
     return finish(shard, widen(shard, query, q, k, ef, null, 1, t));
@@ -99,7 +100,7 @@ function widen(shard: Shard, query: Float32Array, q: Float32Array, k: number, ef
   while (candidates <= maxSearchCandidates) {
     t.candidates.push(candidates);
     const labels = shard.index.search(query, candidates, Math.max(ef, candidates)).labels;
-    const top = rescore(shard, q, k, labels, filter, t);
+    const top = rescore(shard, q, k, withUnindexed(shard, labels), filter, t);
     if (top.size >= k) return top;
     if (candidates >= shard.count && labels.length >= shard.count) return top;
     if (candidates >= shard.count) break;
@@ -122,6 +123,12 @@ function estimateSelectivity(shard: Shard, filter: CompiledFilter): number {
     if (filter.test(shard.rows.payloadAt(slot) ?? {})) matched++;
   }
   return Math.max(matched, 1) / Math.max(sampled, 1);
+}
+
+/** The index's candidates and every row stored but not indexed yet (Shard.indexPending), scored exactly. */
+function* withUnindexed(shard: Shard, labels: readonly number[]): Generator<number> {
+  yield* labels;
+  yield* shard.unindexed;
 }
 
 function* unique(sets: readonly ReadonlySet<number>[]): Generator<number> {

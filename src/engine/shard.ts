@@ -1,6 +1,9 @@
 // One shard's state machine: rows (id ↔ slot, vectors, payloads), the vector index keyed by slot, and
 // the payload index. It changes only through apply(), one log record at a time in sequence order,
 // exactly once: a record at or below lastApplied is skipped (replay after a snapshot), a gap is a bug.
+// A record's rows are stored at once; building their index entries is a separate, bounded step
+// (indexPending), like a growing segment that searches score exactly until it is indexed. So whoever
+// hosts the shard decides how long one step may block its thread, and a replay indexes in one batch.
 //
 // Payload store: parsed payloads live in memory beside the vectors, and the shard's durable state is
 // its log plus snapshot files, not lmdb. Reasons: (1) the log is already the source of truth, and an
@@ -36,6 +39,7 @@ export class Shard {
   readonly rows: RowStore;
   readonly payloads: PayloadIndex;
   #lastApplied: number;
+  readonly #unindexed = new Set<number>();
 
   constructor(spec: IndexSpec, limits: ShardLimits, index: VectorIndex = createIndex(spec), rows = new RowStore(spec.dims), lastApplied = 0) {
     this.spec = spec;
@@ -67,14 +71,15 @@ export class Shard {
     }
   }
 
-  /** Applies one log record; returns false when it was applied before. */
+  /**
+   * Applies one log record; returns false when it was applied before. Its rows are stored at once and
+   * join the vector index at the next indexPending(): until then searches score them exactly.
+   */
   apply(seq: number, ops: readonly Op[]): boolean {
     if (seq <= this.#lastApplied) return false;
     if (seq !== this.#lastApplied + 1) throw new Error(`record ${seq} after ${this.#lastApplied}: the log skipped records`);
-    const pending = new PendingAdds(this.spec.dims);
     for (const op of ops) {
       const slot = this.rows.slotOf(op.id);
-      if (slot !== undefined && pending.has(slot)) pending.flushInto(this.index);
       if (slot !== undefined) this.#unlink(slot);
       if (op.op === 'delete') {
         if (slot !== undefined) this.rows.remove(slot);
@@ -86,11 +91,34 @@ export class Shard {
       if (at === undefined) at = this.rows.insert(op.id, op.vector, payload, bytes);
       else this.rows.overwrite(at, op.vector, payload, bytes);
       if (payload !== null) this.payloads.add(at, payload);
-      pending.add(at, op.vector);
+      this.#unindexed.add(at);
     }
-    pending.flushInto(this.index);
     this.#lastApplied = seq;
     return true;
+  }
+
+  /** Stored rows not in the vector index yet, oldest first. */
+  get unindexed(): ReadonlySet<number> { return this.#unindexed; }
+
+  /**
+   * Adds up to maxRows of the unindexed rows to the vector index in one (multi-threaded) batch and
+   * returns how many are left: the caller decides how much index building one step may block for.
+   */
+  indexPending(maxRows = Infinity): number {
+    if (this.#unindexed.size === 0) return 0;
+    const count = Math.min(maxRows, this.#unindexed.size);
+    const slots = new Array<number>(count);
+    const flat = new Float32Array(count * this.spec.dims);
+    let i = 0;
+    for (const slot of this.#unindexed) {
+      if (i === count) break;
+      slots[i] = slot;
+      flat.set(this.rows.vectorAt(slot), i * this.spec.dims);
+      i++;
+    }
+    this.index.add(slots, flat);
+    for (const slot of slots) this.#unindexed.delete(slot);
+    return this.#unindexed.size;
   }
 
   search(query: Float32Array, k: number, options: SearchOptions = {}, trace: SearchTrace | null = null): ShardHit[] {
@@ -106,36 +134,9 @@ export class Shard {
 
   /** Removes a row from the indexes, keeping its slot and id. */
   #unlink(slot: number): void {
-    if (!this.index.remove(slot)) throw new Error(`slot ${slot} was not in the vector index`);
+    if (!this.#unindexed.delete(slot) && !this.index.remove(slot)) throw new Error(`slot ${slot} was not in the vector index`);
     const payload = this.rows.payloadAt(slot);
     if (payload !== null) this.payloads.remove(slot, payload);
-  }
-}
-
-/** Rows of one record, added to the index in one multi-threaded batch. */
-class PendingAdds {
-  readonly #dims: number;
-  readonly #slots: number[] = [];
-  readonly #vectors: Float32Array[] = [];
-  readonly #set = new Set<number>();
-  constructor(dims: number) { this.#dims = dims; }
-
-  has(slot: number): boolean { return this.#set.has(slot); }
-
-  add(slot: number, vector: Float32Array): void {
-    this.#slots.push(slot);
-    this.#vectors.push(vector);
-    this.#set.add(slot);
-  }
-
-  flushInto(index: VectorIndex): void {
-    if (this.#slots.length === 0) return;
-    const flat = new Float32Array(this.#slots.length * this.#dims);
-    this.#vectors.forEach((v, i) => flat.set(v, i * this.#dims));
-    index.add(this.#slots, flat);
-    this.#slots.length = 0;
-    this.#vectors.length = 0;
-    this.#set.clear();
   }
 }
 

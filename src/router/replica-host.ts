@@ -5,7 +5,7 @@
 import type { Config } from '../config.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import type { ShardLog } from '../storage/shard-log.ts';
-import { ShardReplica } from './shard-replica.ts';
+import { ShardReplica, type ReplicaOptions } from './shard-replica.ts';
 import type { ReadBound, Request } from './worker-protocol.ts';
 import { opsOf } from './write-path.ts';
 
@@ -14,13 +14,15 @@ export type OpenLog = (shardDir: string) => Promise<ShardLog>;
 export class ReplicaHost {
   readonly #config: Config;
   readonly #openLog: OpenLog;
+  readonly #options: ReplicaOptions;
   readonly #replicas = new Map<string, ShardReplica>();
   #timer: NodeJS.Timeout | null = null;
   #checking = false;
 
-  constructor(config: Config, openLog: OpenLog) {
+  constructor(config: Config, openLog: OpenLog, options: ReplicaOptions = {}) {
     this.#config = config;
     this.#openLog = openLog;
+    this.#options = options;
   }
 
   /** The keys of the shards open here. */
@@ -69,7 +71,7 @@ export class ReplicaHost {
     if (this.#replicas.has(req.shard)) throw new Error(`shard ${req.shard} is already open`);
     const log = await this.#openLog(req.dir);
     try {
-      this.#replicas.set(req.shard, await ShardReplica.open(req.dir, req.spec, this.#config, log, new Set(req.committed)));
+      this.#replicas.set(req.shard, await ShardReplica.open(req.dir, req.spec, this.#config, log, new Set(req.committed), this.#options));
     } catch (err) {
       await log.close().catch(() => undefined);
       throw err;

@@ -20,6 +20,16 @@ import type { ShardLog } from '../storage/shard-log.ts';
 /** replica: which replica answered (set by a transport that has several to choose from). */
 export interface ExplainedSearch { hits: ShardHit[]; trace: SearchTrace; ms: number; lastApplied: number; replica?: string }
 
+export interface ReplicaOptions {
+  /**
+   * 0 (default): a record's rows join the vector index as it is applied, before its write is
+   * acknowledged. N: up to N rows join at once like that; more join in steps of at most N rows, one per
+   * event-loop turn, so a replica on a thread that also serves clients (InProcessTransport) never
+   * blocks it for a whole batch; until then searches score them exactly.
+   */
+  indexStepRows?: number;
+}
+
 interface Unapplied { seq: number; txid: number | null; ops: Op[] }
 interface Waiter { resolve: (seq: number) => void; reject: (err: unknown) => void }
 
@@ -53,9 +63,17 @@ export class ShardReplica {
   #caughtUpAt = 0;
   /** Called after records were applied (reads waiting for a position). */
   readonly #appliedListeners = new Set<() => void>();
+  /** See ReplicaOptions.indexStepRows. */
+  readonly #indexStepRows: number;
+  /** Most rows one index add takes (its flat copy of their vectors is bounded by it). */
+  readonly #indexBatchRows: number;
+  #indexing: NodeJS.Immediate | null = null;
+  #closed = false;
 
-  private constructor(dir: string, shard: Shard, wal: ShardLog, config: Config, snapshotSeq: number, retained: { seq: number; txid: number }[]) {
+  private constructor(dir: string, shard: Shard, wal: ShardLog, config: Config, snapshotSeq: number, retained: { seq: number; txid: number }[], options: ReplicaOptions) {
     this.dir = dir;
+    this.#indexStepRows = options.indexStepRows ?? 0;
+    this.#indexBatchRows = config.indexBatchRows;
     this.#shard = shard;
     this.#wal = wal;
     this.#policy = new SnapshotPolicy(config);
@@ -85,7 +103,7 @@ export class ShardReplica {
    * Opens the replica; `committed` are the txids the collection's decision log holds commits for:
    * a prepared record of any other txid is skipped (its batch never committed).
    */
-  static async open(dir: string, spec: IndexSpec, config: Config, wal: ShardLog, committed: ReadonlySet<number> = new Set()): Promise<ShardReplica> {
+  static async open(dir: string, spec: IndexSpec, config: Config, wal: ShardLog, committed: ReadonlySet<number> = new Set(), options: ReplicaOptions = {}): Promise<ShardReplica> {
     const shard = await newestShard(dir, spec, config);
     const snapshotSeq = shard.lastApplied;
     if (wal.lastSeq > shard.lastApplied && wal.firstSeq > shard.lastApplied + 1) {
@@ -107,7 +125,9 @@ export class ShardReplica {
       replayed += HEADER_BYTES + record.body.length;
     }
     if (wal.lastSeq < shard.lastApplied) await wal.startAfter(shard.lastApplied);
-    const replica = new ShardReplica(dir, shard, wal, config, snapshotSeq, retained);
+    const replica = new ShardReplica(dir, shard, wal, config, snapshotSeq, retained, options);
+    // Everything replayed joins the vector index in one multi-threaded batch (or in steps, see #index).
+    replica.#index();
     replica.#bytesSinceSnapshot = replayed;
     replica.#replayedCommits = replayedCommits;
     // From what was replayed: a shared log (etcd) may have grown since records() read it.
@@ -192,6 +212,7 @@ export class ShardReplica {
         }
         this.#unapplied.shift();
         this.#shard.apply(head.seq, ops);
+        this.#index();
         const waiter = this.#waiters.get(head.seq);
         this.#waiters.delete(head.seq);
         waiter?.resolve(head.seq);
@@ -200,11 +221,36 @@ export class ShardReplica {
       }
     } catch (err) {
       // A record that cannot be applied is a bug: the state no longer follows the log, so stop.
-      this.#failure = err;
-      for (const waiter of this.#waiters.values()) waiter.reject(this.#failed());
-      this.#waiters.clear();
+      this.#fail(err);
       throw err;
     }
+  }
+
+  #fail(err: unknown): void {
+    this.#failure = err;
+    for (const waiter of this.#waiters.values()) waiter.reject(this.#failed());
+    this.#waiters.clear();
+  }
+
+  /** Builds the index entries of applied rows: at once, or one bounded step per event-loop turn. */
+  #index(): void {
+    // What fits in one step joins at once (a small write is indexed before its ack, as on a thread).
+    if (this.#indexStepRows === 0 || (this.#indexing === null && this.#shard.unindexed.size <= this.#indexStepRows)) {
+      while (this.#shard.indexPending(this.#indexBatchRows) > 0);
+      return;
+    }
+    if (this.#indexing !== null || this.#closed || this.#shard.unindexed.size === 0) return;
+    this.#indexing = setImmediate(() => {
+      this.#indexing = null;
+      if (this.#closed) return;
+      try {
+        this.#shard.indexPending(this.#indexStepRows);
+      } catch (err) {
+        this.#fail(err);
+        return;
+      }
+      this.#index();
+    });
   }
 
   #applied(seq: number): Promise<number> {
@@ -262,6 +308,9 @@ export class ShardReplica {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#indexing !== null) clearImmediate(this.#indexing);
+    this.#indexing = null;
     while (this.#snapshotting !== null) await this.#snapshotting;
     await this.#wal.close();
   }

@@ -7,6 +7,7 @@
 //   a call goes to a live replica that satisfies the request's read bound, another one on failure.
 import type { Transferable } from 'node:worker_threads';
 import type { IndexSpec } from '../engine/vector-index.ts';
+import { SqlState, VectorgateError } from '../errors.ts';
 import type { Request, Results } from './worker-protocol.ts';
 
 /** A request for a shard that is open (everything but open and close). */
@@ -36,4 +37,9 @@ export interface ShardTransport {
   /** Subscribes to health events; returns the unsubscribe function. */
   onHealth(listener: (event: HealthEvent) => void): () => void;
   close(): Promise<void>;
+}
+
+/** What a call or open on a closed transport gets. */
+export function closedError(): VectorgateError {
+  return new VectorgateError(SqlState.AdminShutdown, 'the shard transport is closed');
 }

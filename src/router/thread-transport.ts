@@ -19,7 +19,7 @@ import type { Config } from '../config.ts';
 import type { IndexSpec } from '../engine/vector-index.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
-import type { HealthEvent, ShardRequest, ShardTransport } from './shard-transport.ts';
+import { closedError, type HealthEvent, type ShardRequest, type ShardTransport } from './shard-transport.ts';
 import { fromWire, type Request, type Response, type Results, type WorkerData } from './worker-protocol.ts';
 
 interface Call { rid: number; req: Request; transfer: Transferable[]; resolve: (v: unknown) => void; reject: (e: unknown) => void }
@@ -283,10 +283,6 @@ export class ThreadTransport implements ShardTransport {
       try { listener(event); } catch (err) { this.#log.error({ err }, 'a health listener threw'); }
     }
   }
-}
-
-function closedError(): VectorgateError {
-  return new VectorgateError(SqlState.AdminShutdown, 'the shard transport is closed');
 }
 
 function tsxEntry(entry: string): string {

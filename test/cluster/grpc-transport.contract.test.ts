@@ -31,7 +31,7 @@ function opsOf(dims: number, upsert: UpsertRows, deletes: string[]): Op[] {
 
 shardTransportContract({
   name: 'gRPC to worker processes',
-  capabilities: { writeRequests: false, opensShards: false, queueLimit: false, snapshotRequests: true, localLog: false, unknownShardCode: '57P03' },
+  capabilities: { writeRequests: false, opensShards: false, queueLimit: false, snapshotRequests: true, localLog: false, hostsDie: true, unknownShardCode: '57P03' },
   async start(base) {
     const dir = mkdtempSync(join(tmpdir(), 'vg-grpc-contract-'));
     const etcd = await EtcdMembers.start({ count: 1, dir: join(dir, 'etcd') });

@@ -150,7 +150,7 @@ describe('collections', () => {
 describe('bounded worker queues', () => {
   test('requests past in-flight + queued limits fail with 53400 instead of queueing without bound', async () => {
     const dir = join(root, 'queue');
-    const all = await Collections.open(dir, makeConfig({ dataDir: dir, shardWorkers: 1, workerMaxInflight: 1, workerMaxQueued: 2 }));
+    const all = await Collections.open(dir, makeConfig({ dataDir: dir, shardHost: 'threads', shardWorkers: 1, workerMaxInflight: 1, workerMaxQueued: 2 }));
     const db = all.in('app');
     try {
       await db.createCollection({ name: 'q', dims: 64, owner: 'alice' });

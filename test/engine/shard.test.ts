@@ -8,6 +8,8 @@ import { VectorgateError } from '../../src/errors.ts';
 import type { Op } from '../../src/storage/record-codec.ts';
 import { bruteForce, DATA_DIR, randomVectors, readFvecs, rng, row } from './helpers/data.ts';
 
+const distance = (a: Float32Array, b: Float32Array): number => a.reduce((sum, x, i) => sum + (x - b[i]!) ** 2, 0);
+
 const spec = (engine: EngineKind, dims = 4): IndexSpec => ({ engine, dims, metric: 'l2', quantization: 'none', m: 16, efConstruction: 100 });
 const up = (id: string, v: number[], payload: object | null = null): Op => ({ op: 'upsert', id, vector: Float32Array.from(v), payload: payload === null ? null : JSON.stringify(payload) });
 
@@ -20,6 +22,8 @@ for (const engine of ['usearch', 'hnswlib'] as const) {
       assert.throws(() => shard.apply(3, []), /skipped/);
       shard.apply(2, [up('a', [5, 5, 5, 5], { n: 2 }), up('a', [6, 6, 6, 6], { n: 3 }), { op: 'delete', id: 'b' }, { op: 'delete', id: 'zz' }]);
       assert.equal(shard.count, 1);
+      assert.equal(shard.index.size() + shard.unindexed.size, 1, 'a replaced row is stored once');
+      assert.equal(shard.indexPending(), 0);
       assert.equal(shard.index.size(), 1);
       assert.deepEqual(shard.get('a'), { id: 'a', vector: Float32Array.of(6, 6, 6, 6), payload: '{"n":3}' });
       assert.equal(shard.get('b'), null);
@@ -28,6 +32,34 @@ for (const engine of ['usearch', 'hnswlib'] as const) {
       shard.apply(3, [{ op: 'delete', id: 'a' }, up('b', [1, 1, 1, 1])]);
       assert.deepEqual(shard.search(Float32Array.of(0, 0, 0, 0), 5).map((h) => h.id), ['b']);
       assert.equal(shard.lastApplied, 3);
+    });
+
+    test('rows not indexed yet are scored exactly beside the index; replacing or deleting them works; steps converge', () => {
+      const shard = new Shard(spec(engine, 8), DEFAULTS);
+      const random = rng(23);
+      const vectors = randomVectors(random, 600, 8);
+      const ops = (from: number, to: number): Op[] => Array.from({ length: to - from }, (_, i) => ({ op: 'upsert', id: `r${from + i}`, vector: vectors.slice((from + i) * 8, (from + i + 1) * 8), payload: null }));
+      shard.apply(1, ops(0, 300));
+      shard.indexPending();
+      shard.apply(2, ops(300, 600));
+      assert.equal(shard.unindexed.size, 300);
+      const query = randomVectors(random, 1, 8);
+      const exact = (): string[] => [...Array(600).keys()].filter((i) => shard.get(`r${i}`) !== null)
+        .map((i) => ({ id: `r${i}`, d: distance(query, shard.get(`r${i}`)!.vector) })).sort((a, b) => a.d - b.d).slice(0, 5).map((h) => h.id);
+      const nearestUnindexed = exact().find((id) => Number(id.slice(1)) >= 300);
+      assert.ok(nearestUnindexed !== undefined, 'the seed puts an unindexed row among the 5 nearest');
+      assert.deepEqual(shard.search(query, 5, { ef: 600 }).map((h) => h.id), exact());
+      shard.apply(3, [{ op: 'delete', id: nearestUnindexed }, { op: 'upsert', id: 'r450', vector: query.slice(), payload: null }]);
+      assert.equal(shard.search(query, 1)[0]!.id, 'r450', 'a replaced unindexed row is found at its new vector');
+      assert.ok(!shard.search(query, 5, { ef: 600 }).some((h) => h.id === nearestUnindexed), 'a deleted unindexed row is gone');
+      let left = shard.unindexed.size;
+      while (left > 0) {
+        const next = shard.indexPending(64);
+        assert.equal(next, Math.max(0, left - 64));
+        left = next;
+      }
+      assert.equal(shard.index.size(), shard.count);
+      assert.deepEqual(shard.search(query, 5, { ef: 600 }).map((h) => h.id), exact());
     });
 
     test('checkWrite rejects bad rows with their SQLSTATE before they reach the log', () => {
@@ -52,7 +84,11 @@ for (const engine of ['usearch', 'hnswlib'] as const) {
         for (let i = 0; i < 1000; i++) ops.push({ op: 'upsert', id: `r${(seq * 700 + i) % 3000}`, vector: randomVectors(random, 1, 8), payload: null });
         for (let i = 0; i < 100; i++) ops.push({ op: 'delete', id: `r${(seq * 37 + i * 13) % 3000}` });
         shard.apply(seq, ops);
+        assert.equal(shard.indexPending(seq % 2 === 0 ? Infinity : 500), seq % 2 === 0 ? 0 : shard.unindexed.size);
       }
+      assert.equal(shard.index.size() + shard.unindexed.size, shard.count);
+      assert.equal(shard.search(randomVectors(random, 1, 8), 5000).length, shard.count, 'unindexed rows are found too');
+      assert.equal(shard.indexPending(), 0);
       assert.equal(shard.index.size(), shard.count);
       assert.equal(shard.search(randomVectors(random, 1, 8), 5000).length, shard.count);
       assert.throws(() => shard.search(new Float32Array(8), DEFAULTS.maxK + 1), (e) => (e as VectorgateError).code === '54000');
@@ -70,6 +106,7 @@ for (const engine of ['usearch', 'hnswlib'] as const) {
         ops.push({ op: 'upsert', id: String(i), vector: row(base, i), payload: JSON.stringify({ cat: i % 100, n: i, tag: i % 3 === 0 ? 'x' : 'y' }) });
       }
       shard.apply(1, ops);
+      shard.indexPending();
       const cases: [unknown, (i: number) => boolean][] = [
         [{ cat: 7 }, (i) => i % 100 === 7],
         [{ n: { $gte: 5000, $lt: 5100 } }, (i) => i >= 5000 && i < 5100],

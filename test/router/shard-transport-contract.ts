@@ -1,5 +1,5 @@
 // The contract every ShardTransport keeps (src/router/shard-transport.ts), whatever hosts the
-// replicas: worker_threads (test/router/shard-transport.contract.test.ts) or worker processes over
+// replicas: the proxy's own thread or worker_threads (test/router/shard-transport.contract.test.ts) or worker processes over
 // gRPC (test/cluster/grpc-transport.contract.test.ts); each runner supplies only its factory. Each
 // answer is compared with what a ShardReplica opened here, over the same ops, answers. How a shard
 // comes to exist and how rows reach it is the deployment's (threads: transport.open and write
@@ -45,6 +45,8 @@ export interface TransportCapabilities {
   snapshotRequests: boolean;
   /** The shard's log is a local WAL, so stats.logBytes equals the reference's. */
   localLog: boolean;
+  /** What hosts the replicas can die on its own (a thread, a worker process), not with the proxy (inline). */
+  hostsDie: boolean;
   /** The SQLSTATE of a request for a shard that was never created. */
   unknownShardCode: string;
 }
@@ -203,7 +205,7 @@ export function shardTransportContract(factory: TransportFactory): void {
       }
     });
 
-    test('a host that dies: health down then up, and its shards answer again with every acknowledged row', async () => {
+    if (can.hostsDie) test('a host that dies: health down then up, and its shards answer again with every acknowledged row', async () => {
       const { key, reference } = await pair();
       try {
         const random = rng(11);

@@ -114,7 +114,7 @@ describe('worker thread deaths', () => {
 
   test('through the embedded seams: after a thread dies every acknowledged row of a two-phase batch is there', async () => {
     const dataDir = join(root, `d${n++}`);
-    const config = makeConfig({ dataDir, shardWorkers: 1, logLevel: 'silent' });
+    const config = makeConfig({ dataDir, shardHost: 'threads', shardWorkers: 1, logLevel: 'silent' });
     const seams = await openEmbeddedSeams(dataDir, config);
     const store = await CollectionStore.open(dataDir, config, seams);
     try {

@@ -42,7 +42,7 @@ async function storedCount(db: DatabaseCollections, name: string, ids: string[])
 describe('a multi-shard batch that fails stores none of its rows', () => {
   // One worker that takes one request at a time and queues one more: while a write to shard 0 is in
   // flight, a batch over both shards gets its shard-0 part queued and its shard-1 part refused (53400).
-  const narrow = { shardWorkers: 1, workerMaxInflight: 1, workerMaxQueued: 1 };
+  const narrow = { shardHost: 'threads' as const, shardWorkers: 1, workerMaxInflight: 1, workerMaxQueued: 1 };
   const onShard = <T extends { id: string }>(batch: T[], shard: number): T[] => batch.filter((r) => shardOf(r.id, 2) === shard);
 
   test('one shard refuses (its worker queue is full): 0 of 500 rows stored, also after a restart', async () => {
