@@ -103,6 +103,7 @@ export class DatabaseCollections {
     const vector = ownBuffer(toVector(query, entry));
     const stored = (name: string) => resolvePolicy(name, { settings: NONE, localSettings: NONE_SET, collection: entry.policies, config: this.config }).value;
     const ef = params.ef ?? Number(stored('ef_search'));
+    // SQL resolves every layer itself and passes undefined for auto, which must not fall back to the collection's value.
     const oversample = 'oversample' in params ? params.oversample : oversampleOf(stored('oversample'));
     const rescore = params.rescore ?? stored('rescore') === 'on';
     const filter = checkSearch(k, ef, params.filter, this.config, oversample);

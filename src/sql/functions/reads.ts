@@ -52,7 +52,8 @@ async function runSearch(ctx: ExecContext, a: Args, collection: string, k: numbe
   const oversample = resolvePolicy('oversample', layers);
   const params = {
     ef: Number(ef.value), filter: filter === undefined ? undefined : JSON.parse(filter), ...readParams(consistency, layers),
-    rescore: rescore.value === 'on', oversample: oversampleOf(oversample.value),
+    // Checked again: set_config() upstream can put any text in a vectorgate.* setting.
+    rescore: checkPolicy('rescore', rescore.value, layers.config) === 'on', oversample: oversampleOf(checkPolicy('oversample', oversample.value, layers.config)),
   };
   // Each search counts, also inside EXPLAIN and composed statements (they call this same function).
   await ctx.tenant.takeSearches(1, ctx.signal);
