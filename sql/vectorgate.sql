@@ -33,7 +33,7 @@ CREATE OR REPLACE FUNCTION vector_create_collection(
   name text, dimensions integer,
   metric text DEFAULT 'l2',            -- l2 | cosine | ip
   shards integer DEFAULT 1,
-  quantization text DEFAULT 'none',    -- none | f16 (usearch only)
+  quantization text DEFAULT 'none',    -- none | f16 | int8 | binary (usearch only; int8 and binary need cosine)
   m integer DEFAULT 16,
   ef_construction integer DEFAULT 200,
   engine text DEFAULT 'usearch',       -- usearch | hnswlib

@@ -210,6 +210,12 @@ export interface Config {
   exactSearchMaxRows: number;
   /** Filtered search: largest HNSW candidate set tried before falling back to a scan. */
   maxSearchCandidates: number;
+  /** Largest vectorgate.oversample (candidates per wanted row when rescoring; candidates never exceed maxSearchCandidates). */
+  maxOversample: number;
+  /** Oversample of an int8 collection when vectorgate.oversample is auto (glove-100, 100k, ef 64: recall@10 0.993 vs f32 0.989; 1 gives 0.950). */
+  defaultOversampleInt8: number;
+  /** Oversample of a binary collection when vectorgate.oversample is auto (glove-100, 100k, ef 64: recall@10 0.988 vs f32 0.989; 100 gives 0.958; 100 dims are few for 1 bit each). */
+  defaultOversampleBinary: number;
   /**
    * Where the embedded default's shard replicas run: 'inline' on the proxy's own thread (a search is a
    * function call: measured 2.2× the QPS of a thread hop at one connection, bench/README.md), index
@@ -455,6 +461,9 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   payloadIndexMaxKeys: 64,
   exactSearchMaxRows: 4096,
   maxSearchCandidates: 20_000,
+  maxOversample: 1000,
+  defaultOversampleInt8: 2,
+  defaultOversampleBinary: 300,
   shardHost: 'inline',
   indexBatchRows: 16_384,
   inlineIndexStepRows: 128,
@@ -538,7 +547,7 @@ function assertConfig(config: Config): void {
     'privilegeCacheMs', 'maxTrackedRoles', 'maxTenantMetricRoles', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxReplicas', 'etcdCatalogMaxRetries', 'etcdWatchRetryMs', 'proxyLeaseTtlSeconds', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'defaultMaxStalenessMs', 'readConsistencyMaxWaitMs', 'maxSessionWritePositions', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
-    'maxSearchCandidates', 'indexBatchRows', 'inlineIndexStepRows', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
+    'maxSearchCandidates', 'maxOversample', 'indexBatchRows', 'inlineIndexStepRows', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs', 'clusterReplicaWaitSliceMs', 'clusterMaxUnappliedRecords', 'etcdDefragIntervalMs', 'etcdDefragMinBytes', 'etcdDefragTimeoutMs',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',
@@ -583,6 +592,9 @@ function assertConfig(config: Config): void {
   if (config.etcdPrefix.length === 0 || !config.etcdPrefix.endsWith('/')) throw new RangeError('etcdPrefix must end with "/"');
   if (config.copyBatchRows > config.maxBatchRows) throw new RangeError('copyBatchRows must not exceed maxBatchRows');
   if (config.defaultEfSearch > config.maxEf) throw new RangeError('defaultEfSearch must not exceed maxEf');
+  for (const key of ['defaultOversampleInt8', 'defaultOversampleBinary'] as const) {
+    if (!(config[key] >= 1 && config[key] <= config.maxOversample)) throw new RangeError(`${key} must be a number from 1 to maxOversample`);
+  }
   if (!Number.isInteger(config.reservedAuthenticatedConnections) || config.reservedAuthenticatedConnections < 0) {
     throw new RangeError('reservedAuthenticatedConnections must be a non-negative integer');
   }

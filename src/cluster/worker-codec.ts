@@ -3,7 +3,7 @@
 // Decoding checks every field, so a bad message is one 08P01 naming the field; sizes are bounded
 // by FrameLimits on both sides.
 import type { ShardHit, StoredRow } from '../engine/shard.ts';
-import type { SearchTrace } from '../engine/shard-search.ts';
+import type { SearchOptions, SearchTrace } from '../engine/shard-search.ts';
 import { ENGINES, METRICS, QUANTIZATIONS, type IndexSpec } from '../engine/vector-index.ts';
 import { SqlState, type Severity, type SqlStateCode } from '../errors.ts';
 import type { ExplainedSearch, ReplicaStats } from '../router/shard-replica.ts';
@@ -70,11 +70,13 @@ function writeOf(f: Fields, blobs: Buffer[]): { upsert?: UpsertRows; delete?: st
   return out;
 }
 
-function searchOf(f: Fields, blobs: Buffer[]): { query: Float32Array; k: number; options: { ef?: number; filter?: unknown }; read?: ReadBound } {
+function searchOf(f: Fields, blobs: Buffer[]): { query: Float32Array; k: number; options: SearchOptions; read?: ReadBound } {
   const options = f.obj('options');
-  const parsed: { ef?: number; filter?: unknown } = {};
+  const parsed: SearchOptions = {};
   if (options.has('ef')) parsed.ef = options.count('ef');
   if (options.has('filter')) parsed.filter = options.raw('filter');
+  if (options.has('oversample')) parsed.oversample = options.num('oversample');
+  if (options.has('rescore')) parsed.rescore = options.bool('rescore');
   return { query: float32sOf(blobs[0], 'request.query'), k: f.count('k'), options: parsed, ...readOf(f) };
 }
 
@@ -159,6 +161,8 @@ function traceOf(f: Fields): SearchTrace {
     candidates: f.counts('candidates'), rescored: f.count('rescored'),
   };
   if (f.has('selectivity')) trace.selectivity = f.num('selectivity');
+  if (f.has('rescore')) trace.rescore = f.bool('rescore');
+  if (f.has('oversample')) trace.oversample = f.num('oversample');
   return trace;
 }
 

@@ -1,6 +1,9 @@
 // Search within one shard. Candidates from the vector index are re-scored from the stored float32
-// rows, so distances are exact (also under f16) and comparable across shards; rows not indexed yet
-// (shard.ts) are scored exactly beside them.
+// rows, so distances are exact (also under f16, int8 and binary) and comparable across shards; rows
+// not indexed yet (shard.ts) are scored exactly beside them.
+// Oversampling (policies rescore and oversample): with rescore on, the index is asked for
+// ceil(k × oversample) candidates (ef at least that many) and the k nearest by exact distance are
+// kept, which wins back what int8 and binary lose in ranking; with rescore off, the index's own k.
 // A filtered search returns k rows whenever k rows match, by the cheapest of:
 //   1. the payload index narrows the filter to ≤ exactSearchMaxRows slots → exact search over them;
 //   2. a sample says few rows match (≤ exactSearchMaxRows expected) → exact search over a scan;
@@ -10,7 +13,7 @@ import { SqlState, VectorgateError } from '../errors.ts';
 import { compileFilter, type CompiledFilter, type FilterLimits } from './filter.ts';
 import type { Shard } from './shard.ts';
 import { TopK } from './top-k.ts';
-import { checkSearchArgs } from './vector-index.ts';
+import { checkSearchArgs, type Quantization } from './vector-index.ts';
 import { normalizedCopy, reportedDistance } from './vector-math.ts';
 
 export interface SearchLimits extends FilterLimits {
@@ -19,12 +22,19 @@ export interface SearchLimits extends FilterLimits {
   defaultEfSearch: number;
   exactSearchMaxRows: number;
   maxSearchCandidates: number;
+  maxOversample: number;
+  defaultOversampleInt8: number;
+  defaultOversampleBinary: number;
 }
 
 export interface SearchOptions {
   ef?: number;
   /** Filter JSON text or an already parsed filter object. */
   filter?: unknown;
+  /** Candidates per wanted row when rescoring; absent: the default of the index's quantization. */
+  oversample?: number;
+  /** Absent: on. Off asks the index for k candidates only (still reported with exact distances). */
+  rescore?: boolean;
 }
 
 export interface ShardHit { id: string; distance: number; payload: string | null }
@@ -40,6 +50,9 @@ export interface SearchTrace {
   /** Rows whose distance was computed exactly. */
   rescored: number;
   selectivity?: number;
+  /** Whether candidates were oversampled for rescoring, and by how much (1 when off). */
+  rescore?: boolean;
+  oversample?: number;
 }
 
 const SAMPLE_ROWS = 512;
@@ -52,21 +65,44 @@ export function checkSearchLimits(k: number, ef: number, limits: SearchLimits): 
   if (ef > limits.maxEf) throw new VectorgateError(SqlState.ProgramLimitExceeded, `ef ${ef} exceeds the limit of ${limits.maxEf}`);
 }
 
+export function checkOversample(oversample: number | undefined, limits: SearchLimits): void {
+  if (oversample === undefined) return;
+  if (!Number.isFinite(oversample) || oversample < 1 || oversample > limits.maxOversample) {
+    throw new VectorgateError(SqlState.InvalidParameterValue, `oversample must be a number from 1 to ${limits.maxOversample}, got ${oversample}`);
+  }
+}
+
+/** The oversample a search gets when none is set: full-precision kinds need none. */
+export function defaultOversample(quantization: Quantization, limits: SearchLimits): number {
+  if (quantization === 'int8') return limits.defaultOversampleInt8;
+  if (quantization === 'binary') return limits.defaultOversampleBinary;
+  return 1;
+}
+
+/** Candidates to ask the index for when k rows are wanted, at most maxSearchCandidates (never fewer than k). */
+function oversampled(k: number, t: SearchTrace, limits: SearchLimits): number {
+  return Math.max(k, Math.min(Math.ceil(k * t.oversample!), limits.maxSearchCandidates));
+}
+
 export function searchShard(shard: Shard, query: Float32Array, k: number, options: SearchOptions, trace: SearchTrace | null = null): ShardHit[] {
   const ef = options.ef ?? shard.limits.defaultEfSearch;
   const t: SearchTrace = trace ?? { strategy: 'hnsw', reason: '', rows: 0, ef, candidates: [], rescored: 0 };
   t.ef = ef;
   t.rows = shard.count;
   checkSearchLimits(k, ef, shard.limits);
+  checkOversample(options.oversample, shard.limits);
   checkSearchArgs(shard.spec, query, k, ef);
+  t.rescore = options.rescore ?? true;
+  t.oversample = t.rescore ? options.oversample ?? defaultOversample(shard.spec.quantization, shard.limits) : 1;
   const filter = options.filter === undefined || options.filter === null ? null : compileFilter(options.filter, shard.limits);
   const q = shard.spec.metric === 'cosine' ? normalizedCopy(query, shard.spec.dims) : query;
   if (shard.count === 0) return [];
   if (filter === null) {
     t.strategy = 'hnsw';
     t.reason = 'no filter';
-    t.candidates.push(k);
-    const top = rescore(shard, q, k, withUnindexed(shard, shard.index.search(query, k, ef).labels), null, t);
+    const candidates = oversampled(k, t, shard.limits);
+    t.candidates.push(candidates);
+    const top = rescore(shard, q, k, withUnindexed(shard, shard.index.search(query, candidates, Math.max(ef, candidates)).labels), null, t);
     // Fewer than k only when deletions left rows the graph walk cannot reach: widen like a filter.
     if (top.size >= Math.min(k, shard.count)) return finish(shard, top);
     return finish(shard, widen(shard, query, q, k, ef, null, 1, t));
@@ -96,7 +132,7 @@ function filtered(shard: Shard, query: Float32Array, q: Float32Array, k: number,
 
 function widen(shard: Shard, query: Float32Array, q: Float32Array, k: number, ef: number, filter: CompiledFilter | null, selectivity: number, t: SearchTrace): TopK<number> {
   const { maxSearchCandidates } = shard.limits;
-  let candidates = Math.min(shard.count, Math.max(2 * k, Math.ceil((1.5 * k) / selectivity)));
+  let candidates = Math.min(shard.count, oversampled(Math.max(2 * k, Math.ceil((1.5 * k) / selectivity)), t, shard.limits));
   while (candidates <= maxSearchCandidates) {
     t.candidates.push(candidates);
     const labels = shard.index.search(query, candidates, Math.max(ef, candidates)).labels;

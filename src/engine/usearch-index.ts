@@ -3,6 +3,13 @@
 // index is built with expansion_search = 1 and a search for k at ef asks for max(k, ef) results and keeps
 // the first k: the same graph walk as an index built with that ef (measured in test/engine), at the cost
 // of copying ef instead of k results out of the addon.
+//
+// Quantization maps to usearch scalar kinds: f16 → F16, int8 → I8 (with usearch's cosine metric, which
+// divides by the int8 norms: better ranked than inner product over rounded values), binary → B1 with
+// Hamming. usearch's f32 → b1 cast clears only dims/8 whole bytes of its reused buffer, so the bits of
+// a last partial byte pile up from earlier vectors (measured: two 12-dim vectors differing in bits
+// 8..11 came out equal); binary indexes are therefore built with dims rounded up to a multiple of 8
+// and rows padded with zeros, which become 0 bits in every vector and never count in a distance.
 import { createRequire } from 'node:module';
 import type * as UsearchModule from 'usearch';
 import { checkNonZero, checkSearchArgs, checkVectors, toLabel, type IndexSpec, type Label, type SearchHits, type VectorIndex } from './vector-index.ts';
@@ -35,8 +42,8 @@ export class UsearchIndex implements VectorIndex {
   static load(spec: IndexSpec, path: string, mmap: boolean): UsearchIndex {
     const native = newNative(spec);
     if (mmap) native.view(path); else native.load(path);
-    if (native.dimensions() !== spec.dims) {
-      throw new Error(`index file ${path} has ${native.dimensions()} dimensions, expected ${spec.dims}`);
+    if (native.dimensions() !== nativeDims(spec)) {
+      throw new Error(`index file ${path} has ${native.dimensions()} dimensions, expected ${nativeDims(spec)}`);
     }
     const index = new UsearchIndex(spec, native);
     if (mmap) index.#viewedPath = path;
@@ -53,7 +60,7 @@ export class UsearchIndex implements VectorIndex {
       rows = normalizedCopy(vectors, this.spec.dims);
     }
     const native = this.#writable();
-    native.add(keys, rows, addThreads(native, labels.length));
+    native.add(keys, padded(this.spec, rows), addThreads(native, labels.length));
   }
 
   remove(label: Label): boolean {
@@ -65,7 +72,7 @@ export class UsearchIndex implements VectorIndex {
     checkSearchArgs(this.spec, query, k, ef);
     if (this.#native.size() === 0) return { labels: [], distances: new Float32Array(0) };
     const q = this.spec.metric === 'cosine' ? normalizedCopy(query, this.spec.dims) : query;
-    const matches = this.#native.search(q, Math.max(k, ef), 1);
+    const matches = this.#native.search(padded(this.spec, q), Math.max(k, ef), 1);
     const count = Math.min(k, matches.keys.length);
     const labels = new Array<number>(count);
     for (let i = 0; i < count; i++) labels[i] = Number(matches.keys[i]);
@@ -76,10 +83,9 @@ export class UsearchIndex implements VectorIndex {
     return this.#native.size();
   }
 
-  /** Estimate: stored scalars + level-0 links (2m × u32) + key and slot bookkeeping per row. */
+  /** Estimate: stored vector bytes + level-0 links (2m × u32) + key and slot bookkeeping per row. */
   memoryBytes(): number {
-    const scalarBytes = this.spec.quantization === 'f16' ? 2 : 4;
-    const perRow = this.spec.dims * scalarBytes + 2 * this.spec.m * 4 + 24;
+    const perRow = vectorBytes(this.spec) + 2 * this.spec.m * 4 + 24;
     return this.#native.capacity() * perRow;
   }
 
@@ -108,11 +114,38 @@ function addThreads(native: NativeIndex, rows: number): number {
   return native.size() + rows >= native.capacity() ? 0 : 1;
 }
 
+/** Bytes one stored vector takes in the index: 4, 2 or 1 per dimension, or one bit (padded to whole bytes). */
+export function vectorBytes(spec: IndexSpec): number {
+  switch (spec.quantization) {
+    case 'none': return 4 * spec.dims;
+    case 'f16': return 2 * spec.dims;
+    case 'int8': return spec.dims;
+    case 'binary': return nativeDims(spec) / 8;
+  }
+}
+
+function nativeDims(spec: IndexSpec): number {
+  return spec.quantization === 'binary' ? Math.ceil(spec.dims / 8) * 8 : spec.dims;
+}
+
+/** The rows with zeros appended up to nativeDims (binary only; otherwise the rows themselves). */
+function padded(spec: IndexSpec, rows: Float32Array): Float32Array {
+  const to = nativeDims(spec);
+  if (to === spec.dims) return rows;
+  const count = rows.length / spec.dims;
+  const out = new Float32Array(count * to);
+  for (let i = 0; i < count; i++) out.set(rows.subarray(i * spec.dims, (i + 1) * spec.dims), i * to);
+  return out;
+}
+
+const METRIC_KINDS = { none: null, f16: null, int8: MetricKind.Cos, binary: MetricKind.Hamming } as const;
+const SCALAR_KINDS = { none: ScalarKind.F32, f16: ScalarKind.F16, int8: ScalarKind.I8, binary: ScalarKind.B1 } as const;
+
 function newNative(spec: IndexSpec): NativeIndex {
   return new Index({
-    dimensions: spec.dims,
-    metric: spec.metric === 'l2' ? MetricKind.L2sq : MetricKind.IP,
-    quantization: spec.quantization === 'f16' ? ScalarKind.F16 : ScalarKind.F32,
+    dimensions: nativeDims(spec),
+    metric: METRIC_KINDS[spec.quantization] ?? (spec.metric === 'l2' ? MetricKind.L2sq : MetricKind.IP),
+    quantization: SCALAR_KINDS[spec.quantization],
     connectivity: spec.m,
     expansion_add: spec.efConstruction,
     expansion_search: 1,

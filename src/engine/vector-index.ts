@@ -2,18 +2,23 @@
 // Labels are the shard's slot numbers: non-negative safe integers. The wrapper owns input validation,
 // because usearch silently returns nothing for a plain Array and hnswlib-node truncates labels.
 //
-// Native distances (what search() returns): l2 → squared Euclidean, cosine → 1 - cos, ip → 1 - dot.
-// Cosine is served as inner product over vectors normalised once on insert (queries once per search),
-// so neither library recomputes norms per distance.
+// Native distances (what search() returns): l2 → squared Euclidean, cosine → 1 - cos, ip → 1 - dot;
+// under binary quantization the number of differing sign bits. They only order candidates: the shard
+// rescores them from its float32 rows. Cosine is served as inner product over vectors normalised once
+// on insert (queries once per search), so neither library recomputes norms per distance.
+//
+// Quantization (how the index stores vectors): none = f32, f16, int8 (1 byte per dimension) and binary
+// (1 sign bit per dimension, compared by Hamming distance). int8 and binary keep only a vector's
+// direction, so they are sound for cosine alone (see quantizationProblem).
 import { SqlState, VectorgateError } from '../errors.ts';
 import type { Metric } from './vector-math.ts';
 
 export type { Metric } from './vector-math.ts';
-export type Quantization = 'none' | 'f16';
+export type Quantization = 'none' | 'f16' | 'int8' | 'binary';
 export type EngineKind = 'usearch' | 'hnswlib';
 
 export const METRICS: readonly Metric[] = ['l2', 'cosine', 'ip'];
-export const QUANTIZATIONS: readonly Quantization[] = ['none', 'f16'];
+export const QUANTIZATIONS: readonly Quantization[] = ['none', 'f16', 'int8', 'binary'];
 export const ENGINES: readonly EngineKind[] = ['usearch', 'hnswlib'];
 
 export interface IndexSpec {
@@ -96,7 +101,24 @@ export function assertSpec(spec: IndexSpec): void {
     && QUANTIZATIONS.includes(spec.quantization) && ENGINES.includes(spec.engine)
     && Number.isInteger(spec.m) && spec.m >= 2 && Number.isInteger(spec.efConstruction) && spec.efConstruction >= 1;
   if (!ok) throw new RangeError(`invalid index spec ${JSON.stringify(spec)}`);
-  if (spec.engine === 'hnswlib' && spec.quantization !== 'none') {
-    throw new VectorgateError(SqlState.InvalidParameterValue, 'the hnswlib engine has no quantization: use usearch for f16');
+  const problem = quantizationProblem(spec.engine, spec.metric, spec.quantization);
+  if (problem !== null) throw new VectorgateError(SqlState.InvalidParameterValue, problem);
+}
+
+/**
+ * Why this engine, metric and quantization do not work together (null when they do). usearch's int8
+ * divides each vector by its norm before scaling it to [-127, 127], and binary keeps one sign bit per
+ * dimension: both keep directions only, so l2 and ip (which depend on lengths) would rank wrongly, and
+ * usearch's b1 with l2 even returns NaN. Cosine vectors are unit length already, so nothing is lost.
+ */
+export function quantizationProblem(engine: EngineKind, metric: Metric, quantization: Quantization): string | null {
+  if (engine === 'hnswlib' && quantization !== 'none') return 'the hnswlib engine has no quantization: use usearch for f16, int8 or binary';
+  if (metric === 'cosine') return null;
+  if (quantization === 'int8') {
+    return `int8 quantization needs metric cosine: usearch's int8 scales each vector into [-1, 1] by its norm, losing the lengths ${metric} needs; use f16 or none for ${metric}`;
   }
+  if (quantization === 'binary') {
+    return `binary quantization needs metric cosine: one sign bit per dimension compared by Hamming distance keeps only directions, not the lengths ${metric} needs; use f16 or none for ${metric}`;
+  }
+  return null;
 }

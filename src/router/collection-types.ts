@@ -22,12 +22,14 @@ export interface ReadParams {
   waitMs?: number;
 }
 
-export interface SearchParams extends ReadParams { ef?: number; filter?: unknown }
+/** ef, oversample (undefined: the quantization's default) and rescore: params > collection policy > server default. */
+export interface SearchParams extends ReadParams { ef?: number; filter?: unknown; oversample?: number; rescore?: boolean }
 export interface SearchExplanation {
   rows: SearchRow[];
   ef: number;
   k: number;
   metric: string;
+  quantization: string;
   shards: ExplainedSearch[];
   fanOutMs: number;
   mergeMs: number;

@@ -10,7 +10,7 @@ import type { CollectionInfo, ReadParams, SearchExplanation, SearchParams, Searc
 import type { SessionPositions } from './session-positions.ts';
 import type { ReadBound } from './worker-protocol.ts';
 import type { CollectionStore, CollectionUsage, WritePart } from './collection-store.ts';
-import { checkPolicy, resolvePolicy } from './policies.ts';
+import { checkPolicy, oversampleOf, resolvePolicy } from './policies.ts';
 import { mergeTopK, shardOf } from './router.ts';
 import { checkBatchSize, checkCollectionName, checkCreateSpec, checkRows, checkSearch, toVector, type CreateSpec, type Row } from './validate.ts';
 
@@ -94,16 +94,20 @@ export class DatabaseCollections {
     const fanOutMs = performance.now() - started;
     const mergeStarted = performance.now();
     const rows = mergeTopK(shards.map((s) => s.hits), k);
-    return { rows, ef: options.ef, k, shards, fanOutMs, mergeMs: performance.now() - mergeStarted, metric: entry.metric };
+    return { rows, ef: options.ef, k, shards, fanOutMs, mergeMs: performance.now() - mergeStarted, metric: entry.metric, quantization: entry.quantization };
   }
 
   /** What every shard of a search gets, checked once here. */
   #searchPlan(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams) {
     const entry = this.#entry(name);
     const vector = ownBuffer(toVector(query, entry));
-    const ef = params.ef ?? Number(resolvePolicy('ef_search', { settings: NONE, localSettings: NONE_SET, collection: entry.policies, config: this.config }).value);
-    const filter = checkSearch(k, ef, params.filter, this.config);
-    return { entry, options: { ef, filter }, vector };
+    const stored = (name: string) => resolvePolicy(name, { settings: NONE, localSettings: NONE_SET, collection: entry.policies, config: this.config }).value;
+    const ef = params.ef ?? Number(stored('ef_search'));
+    // SQL resolves every layer itself and passes undefined for auto, which must not fall back to the collection's value.
+    const oversample = 'oversample' in params ? params.oversample : oversampleOf(stored('oversample'));
+    const rescore = params.rescore ?? stored('rescore') === 'on';
+    const filter = checkSearch(k, ef, params.filter, this.config, oversample);
+    return { entry, options: { ef, filter, oversample, rescore }, vector };
   }
 
   async setPolicy(name: string, key: string, value: unknown): Promise<void> {

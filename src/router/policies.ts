@@ -1,5 +1,5 @@
-// The one table of vectorgate's policies (ef_search, read_consistency, rerank, max_k,
-// statement_timeout) and the one resolver. Each policy is a `vectorgate.*` setting (SET / SET LOCAL /
+// The one table of vectorgate's policies (ef_search, rescore, oversample, read_consistency, rerank,
+// max_k, statement_timeout) and the one resolver. Each policy is a `vectorgate.*` setting (SET / SET LOCAL /
 // SHOW), a per-collection policy (vector_set_policy, stored as text in the catalog) and a call argument
 // where the function has one; its default comes from the running Config. Resolution order everywhere:
 // call argument > SET LOCAL > SET > collection policy > server default.
@@ -11,7 +11,7 @@ export type PolicySource = 'call' | 'transaction' | 'session' | 'collection' | '
 
 export interface PolicyDef {
   name: string;
-  type: 'integer' | 'enum' | 'boolean' | 'milliseconds';
+  type: 'integer' | 'number' | 'enum' | 'boolean' | 'milliseconds';
   description: string;
   /** The server default, from the running config. */
   fallback(config: Config): string;
@@ -50,6 +50,22 @@ export const QUERY_TEXT_NOTICE = `vector_search query_text has no effect yet: ${
 
 const always = (): null => null;
 
+/** oversample's value when nothing sets it: each collection takes its quantization's default from the config. */
+export const AUTO_OVERSAMPLE = 'auto';
+
+const oversampleValue = (value: string, config: Config): string => {
+  const v = value.trim().toLowerCase();
+  if (v === AUTO_OVERSAMPLE) return v;
+  const n = v === '' ? NaN : Number(v);
+  if (!Number.isFinite(n) || n < 1 || n > config.maxOversample) throw new Error(`must be a number from 1 to ${config.maxOversample} (maxOversample), or auto`);
+  return String(n);
+};
+
+/** The oversample a search asks for: undefined for auto (the shard applies its quantization's default). */
+export function oversampleOf(value: string): number | undefined {
+  return value === AUTO_OVERSAMPLE ? undefined : Number(value);
+}
+
 export const READ_CONSISTENCIES = ['eventual', 'session', 'bounded', 'linearizable'] as const;
 export type ReadConsistency = (typeof READ_CONSISTENCIES)[number];
 
@@ -58,6 +74,16 @@ export const POLICIES: readonly PolicyDef[] = [
     name: 'ef_search', type: 'integer', description: 'HNSW candidate list size of a search (recall against speed)',
     fallback: (config) => String(config.defaultEfSearch), check: integerUpTo((config) => config.maxEf),
     notYetEffective: null, noticeFor: always,
+  },
+  {
+    name: 'rescore', type: 'boolean',
+    description: 'on: ask the index for ceil(k × oversample) candidates and keep the k nearest by exact distance; off: the k candidates the (quantized) index ranks first, no oversampling, still reported with exact distances',
+    fallback: () => 'on', check: onOff, notYetEffective: null, noticeFor: always,
+  },
+  {
+    name: 'oversample', type: 'number',
+    description: 'candidates per wanted row when rescore is on (1 to maxOversample); auto: the collection\'s quantization default (none and f16 1, int8 defaultOversampleInt8, binary defaultOversampleBinary)',
+    fallback: () => AUTO_OVERSAMPLE, check: oversampleValue, notYetEffective: null, noticeFor: always,
   },
   {
     name: 'read_consistency', type: 'enum',

@@ -4,8 +4,8 @@ import type { Config } from '../config.ts';
 import { compileFilter } from '../engine/filter.ts';
 import { checkEngineAvailable } from '../engine/index-factory.ts';
 import { checkId, parsePayload } from '../engine/shard.ts';
-import { checkSearchLimits } from '../engine/shard-search.ts';
-import { checkNonZero, checkVectors, ENGINES, METRICS, QUANTIZATIONS, type EngineKind, type Metric, type Quantization } from '../engine/vector-index.ts';
+import { checkOversample, checkSearchLimits } from '../engine/shard-search.ts';
+import { checkNonZero, checkVectors, ENGINES, METRICS, QUANTIZATIONS, quantizationProblem, type EngineKind, type Metric, type Quantization } from '../engine/vector-index.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import { NOT_A_TABLE_NAME } from './reserved-words.ts';
 import type { CollectionSpec } from '../storage/catalog.ts';
@@ -81,7 +81,8 @@ export function checkCreateSpec(spec: CreateSpec, config: Config): CollectionSpe
   if (!METRICS.includes(metric)) bad(`unknown metric "${String(metric)}": use ${METRICS.join(', ')}`);
   if (!QUANTIZATIONS.includes(quantization)) bad(`unknown quantization "${String(quantization)}": use ${QUANTIZATIONS.join(', ')}`);
   if (!ENGINES.includes(engine)) bad(`unknown engine "${String(engine)}": use ${ENGINES.join(', ')}`);
-  if (engine === 'hnswlib' && quantization !== 'none') bad('the hnswlib engine has no quantization: use usearch for f16');
+  const problem = quantizationProblem(engine, metric, quantization);
+  if (problem !== null) bad(problem);
   checkEngineAvailable(engine);
   return {
     name: checkNewCollectionName(spec.name, config),
@@ -146,8 +147,9 @@ export function checkBatchSize(count: number, config: Config): void {
 }
 
 /** The filter as JSON text for the shards, after checking it compiles (22023 otherwise). */
-export function checkSearch(k: number, ef: number, filter: unknown, config: Config): string | null {
+export function checkSearch(k: number, ef: number, filter: unknown, config: Config, oversample?: number): string | null {
   checkSearchLimits(k, ef, config);
+  checkOversample(oversample, config);
   if (filter === undefined || filter === null) return null;
   compileFilter(filter, config);
   return typeof filter === 'string' ? filter : JSON.stringify(filter);

@@ -75,6 +75,15 @@ const CLUSTER_CONSISTENCY = {
   linearizable: "a replica of each shard that applied everything the shard's log committed before the read",
 } as Readonly<Record<string, string>>;
 
+/** The rescoring that applied: the oversample each shard used (auto resolves per quantization in the shard). */
+function describeRescoring({ rescore, oversample }: ExplainedCall['policies'], e: ExplainedCall['explanation']): string {
+  if (rescore.value !== 'on') return `Rescore: off (from ${FROM[rescore.source]}); each shard keeps the index's own k candidates, no oversampling`;
+  const used = e.shards[0]?.trace.oversample;
+  const value = oversample.value === 'auto' ? `auto = ${used ?? '?'} for ${e.quantization}` : oversample.value;
+  return `Rescore: on (from ${FROM[rescore.source]}), oversample ${value} (from ${FROM[oversample.source]}); ` +
+    `each shard asks its index for ceil(k × oversample) candidates and keeps the ${e.k} nearest by exact distance`;
+}
+
 function describeCall({ collection, filter, explanation: e, policies }: ExplainedCall, analyze: boolean): string[] {
   const ef = policies.ef_search;
   const consistency = policies.read_consistency;
@@ -84,6 +93,7 @@ function describeCall({ collection, filter, explanation: e, policies }: Explaine
     `  Shards: ${e.shards.length} asked in parallel, top ${e.k} each`,
     `  Read consistency: ${consistency.value} (from ${FROM[consistency.source]}); ${e.shards.some((shard) => shard.replica !== undefined) ? CLUSTER_CONSISTENCY[consistency.value] : CONSISTENCY_COST}`,
   ];
+  lines.push(`  ${describeRescoring(policies, e)}`);
   if (filter !== null) lines.push(`  Filter: ${filter}`);
   e.shards.forEach((shard, i) => {
     const t = shard.trace;

@@ -79,7 +79,7 @@ export interface ExplainedCall {
   filter: string | null;
   explanation: SearchExplanation;
   /** The policies the search ran with, each with where its value came from. */
-  policies: Record<'ef_search' | 'read_consistency', ResolvedPolicy>;
+  policies: Record<'ef_search' | 'read_consistency' | 'rescore' | 'oversample', ResolvedPolicy>;
 }
 
 /** Receives a COPY ... FROM STDIN's data for a collection; the wire feeds it CopyData bytes. */

@@ -54,6 +54,8 @@ test('psql: the whole surface in one script', async () => {
     'SET',
     '20',
     'ef_search|20|session',
+    'rescore|on|default',
+    'oversample|auto|default',
     'read_consistency|eventual|default', 'max_staleness_ms|1000|default', 'rerank|off|default',
     'max_k|10000|default', 'statement_timeout|0|default',
     'RESET',

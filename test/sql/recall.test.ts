@@ -1,6 +1,7 @@
 // Recall through SQL: siftsmall (10k × 128, L2) loaded with COPY binary into 4 shards, searched with a
 // prepared vector_search from node-postgres; and filtered search at 1% selectivity returning exactly k
 // rows, equal to the exact filtered answer.
+import { DEFAULTS } from '../../src/config.ts';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
@@ -26,7 +27,8 @@ before(async () => {
   base = readVecs(`${DATA}/base.fvecs`, 'f') as Float32Array[];
   queries = readVecs(`${DATA}/query.fvecs`, 'f') as Float32Array[];
   truth = readVecs(`${DATA}/gt_l2.ivecs`, 'i') as Int32Array[];
-  stack = await startStack();
+  // Each write indexed before its ack (not in inline steps), so the answers measure the HNSW index.
+  stack = await startStack({ config: { inlineIndexStepRows: DEFAULTS.maxBatchRows } });
   client = new pg.Client({ host: stack.proxyHost, port: stack.proxyPort, user: ROLES.scram.user, password: ROLES.scram.password, database: DATABASE });
   await client.connect();
   await client.query(`SELECT vector_create_collection('sift', 128, metric => 'l2', shards => 4)`);

@@ -3,7 +3,7 @@
 import { FLOAT4, FLOAT4_ARRAY, JSONB_TEXT, TEXT } from '../pg-types.ts';
 import type { ExecContext } from '../local-plan.ts';
 import { SqlState, VectorgateError } from '../../errors.ts';
-import { QUERY_TEXT_NOTICE, checkPolicy, policyDef, resolvePolicy, type PolicyLayers, type ReadConsistency, type ResolvedPolicy } from '../../router/policies.ts';
+import { QUERY_TEXT_NOTICE, checkPolicy, oversampleOf, policyDef, resolvePolicy, type PolicyLayers, type ReadConsistency, type ResolvedPolicy } from '../../router/policies.ts';
 import type { ReadParams } from '../../router/collections.ts';
 import type { Args } from '../args.ts';
 import { collectionsOf, type LocalFunction } from './types.ts';
@@ -48,12 +48,18 @@ function sayWhatHasNoEffect(ctx: ExecContext, layers: PolicyLayers, queryText: s
 async function runSearch(ctx: ExecContext, a: Args, collection: string, k: number, filter: string | undefined, layers: PolicyLayers): Promise<unknown[][]> {
   const ef: ResolvedPolicy = resolvePolicy('ef_search', layers, a.optInt('ef'));
   const consistency = readConsistency(layers, a);
-  const params = { ef: Number(ef.value), filter: filter === undefined ? undefined : JSON.parse(filter), ...readParams(consistency, layers) };
+  const rescore = resolvePolicy('rescore', layers);
+  const oversample = resolvePolicy('oversample', layers);
+  const params = {
+    ef: Number(ef.value), filter: filter === undefined ? undefined : JSON.parse(filter), ...readParams(consistency, layers),
+    // Checked again: set_config() upstream can put any text in a vectorgate.* setting.
+    rescore: checkPolicy('rescore', rescore.value, layers.config) === 'on', oversample: oversampleOf(checkPolicy('oversample', oversample.value, layers.config)),
+  };
   // Each search counts, also inside EXPLAIN and composed statements (they call this same function).
   await ctx.tenant.takeSearches(1, ctx.signal);
   if (ctx.explain !== undefined) {
     const explanation = await collectionsOf(ctx).explainSearch(collection, a.vector('vector'), k, params);
-    ctx.explain.push({ collection, filter: filter ?? null, explanation, policies: { ef_search: ef, read_consistency: consistency } });
+    ctx.explain.push({ collection, filter: filter ?? null, explanation, policies: { ef_search: ef, read_consistency: consistency, rescore, oversample } });
     return explanation.rows.map((h) => [h.id, h.distance, h.payload]);
   }
   const hits = await collectionsOf(ctx).search(collection, a.vector('vector'), k, params);
