@@ -52,7 +52,8 @@ export class UsearchIndex implements VectorIndex {
       checkNonZero(vectors, this.spec.dims);
       rows = normalizedCopy(vectors, this.spec.dims);
     }
-    this.#writable().add(keys, rows, labels.length >= PARALLEL_ADD_MIN_ROWS ? 0 : 1);
+    const native = this.#writable();
+    native.add(keys, rows, addThreads(native, labels.length));
   }
 
   remove(label: Label): boolean {
@@ -95,6 +96,16 @@ export class UsearchIndex implements VectorIndex {
     }
     return this.#native;
   }
+}
+
+/**
+ * 0 (every core) or 1. The addon grows the index (when size + rows reach its capacity) with contexts
+ * for exactly the threads of that add, and a later add on more threads fails ("Reserve capacity ahead
+ * of insertions!") until the next growth: so an add that grows the index always asks for every core.
+ */
+function addThreads(native: NativeIndex, rows: number): number {
+  if (rows >= PARALLEL_ADD_MIN_ROWS) return 0;
+  return native.size() + rows >= native.capacity() ? 0 : 1;
 }
 
 function newNative(spec: IndexSpec): NativeIndex {

@@ -98,6 +98,23 @@ for (const variant of variants) {
       assert.ok(index.memoryBytes() > 3000 * 8 * (variant.quantization === 'f16' ? 2 : 4));
     });
 
+    test('a large add after small ones that grew the index (usearch grows with the contexts of that add\'s threads)', () => {
+      const index = createIndex({ ...variant, dims: 8, metric: 'l2' });
+      const random = rng(5);
+      let next = 0;
+      const add = (rows: number) => {
+        index.add(Array.from({ length: rows }, () => next++), randomVectors(random, rows, 8));
+      };
+      // Small adds until one grows the index (usearch: on one thread), then a large one that fits.
+      add(1000);
+      const grown = index.memoryBytes();
+      for (let i = 0; i < 1000 && index.memoryBytes() === grown; i++) add(10);
+      add(1000);
+      for (let i = 0; i < 40; i++) add(1 + (i % 9));
+      add(500);
+      assert.equal(index.size(), next);
+    });
+
     test('save and load (mmap view for usearch) give the same answers, and stay writable', () => {
       const { index, vectors, spec } = filled(variant, 'cosine', 500, 5);
       index.remove(3);
