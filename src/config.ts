@@ -227,6 +227,14 @@ export interface Config {
    * before it is reopened (they arrive as soon as the batch's commit record is durable).
    */
   workerReopenDecisionWaitMs: number;
+  /**
+   * Longest a vector statement on a collection that is still recovering after a start (its shards
+   * replaying their logs) waits for it (ms); then 57P03. The statement's vectorgate.statement_timeout,
+   * if shorter, ends the wait first (57014). 0: fail at once.
+   */
+  recoveryWaitMs: number;
+  /** Rows of consecutive log records a replay adds to the vector index in one multi-threaded batch at most. */
+  replayBatchRows: number;
   /** Write-ahead log segment size before rollover. */
   walSegmentBytes: number;
   /** Bytes one group commit (one write + fsync) takes at most. */
@@ -449,6 +457,8 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   workerMaxQueued: 4096,
   workerMaxRestartsPerMinute: 5,
   workerReopenDecisionWaitMs: 10_000,
+  recoveryWaitMs: 10_000,
+  replayBatchRows: 16_384,
   walSegmentBytes: 64 * 1024 * 1024,
   walGroupCommitMaxBytes: 16 * 1024 * 1024,
   walMaxPendingAppends: 10_000,
@@ -524,7 +534,7 @@ function assertConfig(config: Config): void {
     'privilegeCacheMs', 'maxTrackedRoles', 'maxTenantMetricRoles', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxReplicas', 'etcdCatalogMaxRetries', 'etcdWatchRetryMs', 'proxyLeaseTtlSeconds', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'defaultMaxStalenessMs', 'readConsistencyMaxWaitMs', 'maxSessionWritePositions', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
-    'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
+    'maxSearchCandidates', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'replayBatchRows', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs', 'clusterReplicaWaitSliceMs', 'clusterMaxUnappliedRecords', 'etcdDefragIntervalMs', 'etcdDefragMinBytes', 'etcdDefragTimeoutMs',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',
@@ -540,7 +550,7 @@ function assertConfig(config: Config): void {
   }
   const nonNegative: (keyof Config)[] = [
     'quotaMaxSearchesPerSecond', 'quotaMaxWriteRowsPerSecond', 'quotaMaxConcurrentStatements', 'quotaMaxCollections',
-    'quotaMaxVectorsPerCollection', 'quotaMaxVectors', 'quotaMaxBytes', 'quotaMaxWaitMs', 'grpcGzipMinBytes',
+    'quotaMaxVectorsPerCollection', 'quotaMaxVectors', 'quotaMaxBytes', 'quotaMaxWaitMs', 'grpcGzipMinBytes', 'recoveryWaitMs',
   ];
   for (const key of nonNegative) {
     const value = config[key];

@@ -27,6 +27,14 @@ export interface ShardLimits extends SearchLimits {
   payloadIndexMaxKeys: number;
 }
 
+/** See Shard.beginReplay. */
+export interface ShardReplay {
+  /** Applies one log record (as Shard.apply); false when it was applied before. */
+  apply(seq: number, ops: readonly Op[]): boolean;
+  /** Adds the rows still pending to the index; the shard is then usable again. */
+  finish(): void;
+}
+
 export interface StoredRow { id: string; vector: Float32Array; payload: string | null }
 
 export class Shard {
@@ -36,6 +44,8 @@ export class Shard {
   readonly rows: RowStore;
   readonly payloads: PayloadIndex;
   #lastApplied: number;
+  /** The rows a replay has not added to the index yet (see beginReplay). */
+  #replay: PendingAdds | null = null;
 
   constructor(spec: IndexSpec, limits: ShardLimits, index: VectorIndex = createIndex(spec), rows = new RowStore(spec.dims), lastApplied = 0) {
     this.spec = spec;
@@ -69,11 +79,45 @@ export class Shard {
 
   /** Applies one log record; returns false when it was applied before. */
   apply(seq: number, ops: readonly Op[]): boolean {
+    this.#assertNoReplay();
+    const pending = new PendingAdds(this.spec.dims);
+    const applied = this.#applyRecord(seq, ops, pending);
+    pending.flushInto(this.index);
+    return applied;
+  }
+
+  /**
+   * Starts a replay (opening a replica): records applied through it add their new rows to the vector
+   * index in batches of up to batchRows over consecutive records, so that a log of small records still
+   * gets the index's multi-threaded add. The state after finish() is the one apply() record by record
+   * gives: rows and slots are assigned op by op as there, and a batch is flushed before any op touches
+   * a row it holds. Nothing else may use the shard until finish().
+   */
+  beginReplay(batchRows: number): ShardReplay {
+    this.#assertNoReplay();
+    const pending = new PendingAdds(this.spec.dims);
+    this.#replay = pending;
+    return {
+      apply: (seq, ops) => {
+        if (this.#replay !== pending) throw new Error('replay of a shard after it finished');
+        const applied = this.#applyRecord(seq, ops, pending);
+        if (pending.size >= batchRows) pending.flushInto(this.index);
+        return applied;
+      },
+      finish: () => {
+        if (this.#replay !== pending) return;
+        pending.flushInto(this.index);
+        this.#replay = null;
+      },
+    };
+  }
+
+  #applyRecord(seq: number, ops: readonly Op[], pending: PendingAdds): boolean {
     if (seq <= this.#lastApplied) return false;
     if (seq !== this.#lastApplied + 1) throw new Error(`record ${seq} after ${this.#lastApplied}: the log skipped records`);
-    const pending = new PendingAdds(this.spec.dims);
     for (const op of ops) {
       const slot = this.rows.slotOf(op.id);
+      // The index must hold the row before it is unlinked (remove) and its slot reused or overwritten.
       if (slot !== undefined && pending.has(slot)) pending.flushInto(this.index);
       if (slot !== undefined) this.#unlink(slot);
       if (op.op === 'delete') {
@@ -88,12 +132,17 @@ export class Shard {
       if (payload !== null) this.payloads.add(at, payload);
       pending.add(at, op.vector);
     }
-    pending.flushInto(this.index);
     this.#lastApplied = seq;
     return true;
   }
 
+  /** A replay's rows may still wait outside the index: searching or applying then would be a bug. */
+  #assertNoReplay(): void {
+    if (this.#replay !== null) throw new Error('the shard is replaying its log: finish the replay first');
+  }
+
   search(query: Float32Array, k: number, options: SearchOptions = {}, trace: SearchTrace | null = null): ShardHit[] {
+    this.#assertNoReplay();
     return searchShard(this, query, k, options, trace);
   }
 
@@ -112,7 +161,7 @@ export class Shard {
   }
 }
 
-/** Rows of one record, added to the index in one multi-threaded batch. */
+/** Rows of one record (or of a replay's consecutive records), added to the index in one multi-threaded batch. */
 class PendingAdds {
   readonly #dims: number;
   readonly #slots: number[] = [];
@@ -121,6 +170,7 @@ class PendingAdds {
   constructor(dims: number) { this.#dims = dims; }
 
   has(slot: number): boolean { return this.#set.has(slot); }
+  get size(): number { return this.#slots.length; }
 
   add(slot: number, vector: Float32Array): void {
     this.#slots.push(slot);

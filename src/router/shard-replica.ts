@@ -96,6 +96,8 @@ export class ShardReplica {
     let replayedTo = shard.lastApplied;
     const retained: { seq: number; txid: number }[] = [];
     const replayedCommits = new Map<number, number>();
+    // Consecutive records' new rows go to the index in large batches (its multi-threaded add).
+    const replay = shard.beginReplay(config.replayBatchRows);
     // From the log's start, not the snapshot's: an older snapshot's recovery would need those txids too.
     for await (const record of wal.records(wal.firstSeq)) {
       const txid = txidOf(record.body);
@@ -103,9 +105,11 @@ export class ShardReplica {
       if (txid !== null && committed.has(txid)) replayedCommits.set(txid, record.seq);
       if (record.seq <= shard.lastApplied) continue;
       replayedTo = record.seq;
-      shard.apply(record.seq, txid === null || committed.has(txid) ? decodeBody(record.body).ops : []);
+      replay.apply(record.seq, txid === null || committed.has(txid) ? decodeBody(record.body).ops : []);
       replayed += HEADER_BYTES + record.body.length;
     }
+    replay.finish();
+    if (shard.lastApplied !== replayedTo) throw new Error(`shard ${dir}: replay ended at ${shard.lastApplied}, not at the log's ${replayedTo}`);
     if (wal.lastSeq < shard.lastApplied) await wal.startAfter(shard.lastApplied);
     const replica = new ShardReplica(dir, shard, wal, config, snapshotSeq, retained);
     replica.#bytesSinceSnapshot = replayed;
