@@ -458,7 +458,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   workerMaxRestartsPerMinute: 5,
   workerReopenDecisionWaitMs: 10_000,
   recoveryWaitMs: 10_000,
-  replayBatchRows: 16_384,
+  replayBatchRows: 16_000,
   walSegmentBytes: 64 * 1024 * 1024,
   walGroupCommitMaxBytes: 16 * 1024 * 1024,
   walMaxPendingAppends: 10_000,

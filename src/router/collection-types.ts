@@ -8,7 +8,8 @@ export interface CollectionInfo extends CollectionSpec {
   database: string;
   createdAt: string;
   policies: Record<string, string>;
-  vectors: number;
+  /** Rows held; null while the collection recovers after a start (or failed to). */
+  vectors: number | null;
 }
 export interface SearchRow { id: string; distance: number; payload: string | null }
 export interface WriteAck { rows: number; positions: Record<number, number> }

@@ -42,9 +42,12 @@ export class DatabaseCollections {
     await this.store.drop(this.#entry(name));
   }
 
+  /** Every collection of the database; one still recovering (or failed to) is listed without its row count (null). */
   async listCollections(): Promise<CollectionInfo[]> {
-    return Promise.all(this.store.of(this.database).map(async (entry) =>
-      info(entry, (await this.store.stats(entry)).reduce((n, s) => n + s.count, 0))));
+    return Promise.all(this.store.of(this.database).map(async (entry) => {
+      if (this.store.recoveryOf(entry) !== 'ready') return info(entry, null);
+      return info(entry, (await this.store.stats(entry)).reduce((n, s) => n + s.count, 0));
+    }));
   }
 
   /**
@@ -172,7 +175,7 @@ function ownedSpec(entry: CollectionEntry): OwnedSpec {
   return { name, dims, metric, shards, replicas, quantization, m, efConstruction, engine, owner, database };
 }
 
-function info(entry: CollectionEntry, vectors: number): CollectionInfo {
+function info(entry: CollectionEntry, vectors: number | null): CollectionInfo {
   return { ...ownedSpec(entry), createdAt: entry.createdAt, policies: entry.policies, vectors };
 }
 
