@@ -119,11 +119,18 @@ export class CollectionStore {
     return entry;
   }
 
-  /** A collection still recovering is dropped once it has (bounded: 57P03); one that failed to, at once. */
-  async drop(entry: CollectionEntry): Promise<void> {
+  /**
+   * Resolves once entry may be dropped: at once when open or when its recovery failed; a recovering
+   * one once it has recovered (bounded: 57P03).
+   */
+  async droppable(entry: CollectionEntry): Promise<void> {
     await this.#recoveries.ready(entry)?.catch((err: unknown) => {
       if (this.#recoveries.state(entry) !== 'failed') throw err;
     });
+  }
+
+  async drop(entry: CollectionEntry): Promise<void> {
+    await this.droppable(entry);
     this.#recoveries.forget(entry);
     await this.#catalog.remove(entry.database, entry.name);
     // The write path first: a decision-log trim still running asks the shards.

@@ -42,6 +42,14 @@ export class DatabaseCollections {
     await this.store.drop(this.#entry(name));
   }
 
+  /**
+   * Resolves once the collection may be dropped (see CollectionStore.droppable): a drop asks first,
+   * so that it does not drop the collection's relation and then find the collection still recovering.
+   */
+  async droppable(name: string): Promise<void> {
+    await this.store.droppable(this.#entry(name));
+  }
+
   /** Every collection of the database; one still recovering (or failed to) is listed without its row count (null). */
   async listCollections(): Promise<CollectionInfo[]> {
     return Promise.all(this.store.of(this.database).map(async (entry) => {

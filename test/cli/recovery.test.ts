@@ -83,9 +83,11 @@ async function writeLogOnly(dataDir: string): Promise<void> {
   const proxy = await startProxy(dataDir);
   const client = await connect(proxy.port);
   try {
-    await client.query(`SELECT vector_create_collection('docs', ${DIMS}, shards => 2)`);
-    const text = Array.from({ length: ROWS }, (_, i) => `r${i}\t[${vectorOf(i).join(',')}]\t{"i":${i}}\n`).join('');
-    await pipeline(Readable.from([Buffer.from(text)]), client.query(copyFrom('COPY docs (id, vector, payload) FROM STDIN')));
+    for (const [name, shards, rows] of [['docs', 2, ROWS], ['spare', 1, ROWS / 2]] as const) {
+      await client.query(`SELECT vector_create_collection('${name}', ${DIMS}, shards => ${shards})`);
+      const text = Array.from({ length: rows }, (_, i) => `r${i}\t[${vectorOf(i).join(',')}]\t{"i":${i}}\n`).join('');
+      await pipeline(Readable.from([Buffer.from(text)]), client.query(copyFrom(`COPY ${name} (id, vector, payload) FROM STDIN`)));
+    }
   } finally {
     await client.end();
   }
@@ -94,7 +96,7 @@ async function writeLogOnly(dataDir: string): Promise<void> {
   await proxy.exited;
 }
 
-test('after SIGKILL the proxy listens at once; a recovering collection gets 57P03; then every row is there', async () => {
+test('after SIGKILL the proxy listens at once; a recovering collection gets 57P03; then every row is there', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'vectorgate-recovery-'));
   dirs.push(dataDir);
   await writeLogOnly(dataDir);
@@ -104,8 +106,15 @@ test('after SIGKILL the proxy listens at once; a recovering collection gets 57P0
   try {
     const passThrough = await client.query('SELECT 40 + 2 AS answer');
     assert.deepEqual(passThrough.rows, [{ answer: 42 }]);
+    // A drop of a recovering collection is refused before its relation is dropped (that commits at once).
+    const drop = await client.query(`SELECT vector_drop_collection('spare')`).then(() => 'dropped', (err: Error & { code?: string }) => `${err.code} ${err.message}`);
+    const relation = (await client.query(`SELECT to_regclass('vectorgate.spare') IS NOT NULL AS present`)).rows[0].present as boolean;
+    if (drop === 'dropped') assert.equal(relation, false, 'dropped once recovered: the relation went with it');
+    else assert.deepEqual([drop, relation], ['57P03 collection "spare" is recovering', true]);
+    t.diagnostic(`drop while recovering: ${drop}`);
     const search = await client.query(`SELECT id FROM vector_search('docs', '[${vectorOf(5).join(',')}]', 1)`).then(
       (r) => ({ rows: r.rows as { id: string }[] }), (err: Error & { code?: string }) => ({ code: err.code, message: err.message }));
+    t.diagnostic(`search while recovering: ${JSON.stringify(search)}`);
     // 57P03: the pass-through statement before it was answered while the collection recovered.
     if ('code' in search) assert.deepEqual(search, { code: '57P03', message: 'collection "docs" is recovering' });
     else assert.deepEqual(search.rows, [{ id: 'r5' }], 'answered only once recovered, and rightly');

@@ -85,6 +85,8 @@ export const dropCollection: LocalFunction = {
     async run(ctx, a) {
       const name = a.text('name');
       await ctx.access.require(name, ['OWNER']);
+      // The relation's drop commits at once: not before the collection can go too (one recovering waits).
+      await collectionsOf(ctx).droppable(name);
       await ctx.access.dropRelation(name);
       await collectionsOf(ctx).dropCollection(name);
       return [[true]];
