@@ -45,16 +45,17 @@ LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_create_colle
 CREATE OR REPLACE FUNCTION vector_drop_collection(name text) RETURNS boolean
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_drop_collection'); RETURN NULL; END $$;
 
--- An older install returned no replicas column, which CREATE OR REPLACE cannot add: that one is
--- dropped first (only that one, so reinstalling over a current install keeps views that use it).
+-- An older install returned no replicas or indexed_vectors column, which CREATE OR REPLACE cannot
+-- add: that one is dropped first (only that one, so reinstalling over a current install keeps views
+-- that use it).
 DO $$ BEGIN
-  IF EXISTS (SELECT 1 FROM pg_proc WHERE oid = to_regprocedure('vector_collections()') AND NOT ('replicas' = ANY (proargnames))) THEN
+  IF EXISTS (SELECT 1 FROM pg_proc WHERE oid = to_regprocedure('vector_collections()') AND NOT ('indexed_vectors' = ANY (proargnames))) THEN
     DROP FUNCTION vector_collections();
   END IF;
 END $$;
 CREATE OR REPLACE FUNCTION vector_collections() RETURNS TABLE (
   name text, dimensions integer, metric text, shards integer, replicas integer, quantization text, m integer,
-  ef_construction integer, engine text, vectors bigint, policies jsonb, created_at timestamptz
+  ef_construction integer, engine text, vectors bigint, indexed_vectors bigint, policies jsonb, created_at timestamptz
 )
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_collections'); END $$;
 

@@ -244,6 +244,12 @@ export interface Config {
    * before it is reopened (they arrive as soon as the batch's commit record is durable).
    */
   workerReopenDecisionWaitMs: number;
+  /**
+   * Longest a vector statement on a collection that is still recovering after a start (its shards
+   * replaying their logs) waits for it (ms); then 57P03. The statement's vectorgate.statement_timeout,
+   * if shorter, ends the wait first (57014). 0: fail at once.
+   */
+  recoveryWaitMs: number;
   /** Write-ahead log segment size before rollover. */
   walSegmentBytes: number;
   /** Bytes one group commit (one write + fsync) takes at most. */
@@ -472,6 +478,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   workerMaxQueued: 4096,
   workerMaxRestartsPerMinute: 5,
   workerReopenDecisionWaitMs: 10_000,
+  recoveryWaitMs: 10_000,
   walSegmentBytes: 64 * 1024 * 1024,
   walGroupCommitMaxBytes: 16 * 1024 * 1024,
   walMaxPendingAppends: 10_000,
@@ -563,7 +570,7 @@ function assertConfig(config: Config): void {
   }
   const nonNegative: (keyof Config)[] = [
     'quotaMaxSearchesPerSecond', 'quotaMaxWriteRowsPerSecond', 'quotaMaxConcurrentStatements', 'quotaMaxCollections',
-    'quotaMaxVectorsPerCollection', 'quotaMaxVectors', 'quotaMaxBytes', 'quotaMaxWaitMs', 'grpcGzipMinBytes',
+    'quotaMaxVectorsPerCollection', 'quotaMaxVectors', 'quotaMaxBytes', 'quotaMaxWaitMs', 'grpcGzipMinBytes', 'recoveryWaitMs',
   ];
   for (const key of nonNegative) {
     const value = config[key];

@@ -14,7 +14,7 @@ const fmt = (n: number, digits = 0) => (Number.isNaN(n) ? '—' : n.toLocaleStri
 export function scaleGrid(entries: ScaleEntry[], connectionCounts: number[]): string[][] {
   const conns = (name: string) => connectionCounts.map((c) => `${name} ${c}c`);
   const header = ['N', 'kind', 'raw build s (this kind, else f32)', 'vectorgate load s', 'pgvector COPY+INDEX s', 'raw 1c', ...conns('vectorgate'), ...conns('pgvector'),
-    'RSS B/vector after restart', 'disk B/vector', 'pgvector B/vector', 'crash: accepted / first search ms'];
+    'RSS B/vector after restart', 'disk B/vector', 'pgvector B/vector', 'crash: accepted / first search / indexed ms'];
   const out = [header];
   for (const { rows: n, result } of entries) {
     const pgv = result.pgvector;
@@ -29,7 +29,7 @@ export function scaleGrid(entries: ScaleEntry[], connectionCounts: number[]): st
       }
       out.push([fmt(n), k.kind, raw ? raw.buildSeconds.toFixed(1) : '—', k.loadSeconds.toFixed(1), ...pgCols, rawQps,
         ...connectionCounts.map((c) => fmt(qpsAt(result.rows, vectorgateTarget(k.kind), c, RECALL))), ...pgCells,
-        fmt(k.rssAfterRestartPerVector), fmt(k.diskBytesPerVector), pgv ? fmt(pgv.bytesPerVector) : '—', `${fmt(k.crashAcceptedMs)} / ${fmt(k.crashReadyMs)}`]);
+        fmt(k.rssAfterRestartPerVector), fmt(k.diskBytesPerVector), pgv ? fmt(pgv.bytesPerVector) : '—', `${fmt(k.crashAcceptedMs)} / ${fmt(k.crashReadyMs)} / ${fmt(k.crashIndexedMs)}`]);
     }
   }
   return out;

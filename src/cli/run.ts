@@ -144,15 +144,19 @@ export async function runProxy(config: Config): Promise<void> {
 /** The collections with what the deployment adds around them (cluster: shared quotas, the etcd connection). */
 interface Deployment { collections: Collections; quotas?: QuotaStore; close(): Promise<void> }
 
-/** Embedded: the catalog and shard logs in <dataDir>/vectors. Cluster (--etcd): everything in etcd and on the workers. */
+/**
+ * Embedded: the catalog and shard logs in <dataDir>/vectors. Cluster (--etcd): everything in etcd and on
+ * the workers. Either way the catalog is open when this returns; the collections recover in the background.
+ */
 async function openDeployment(config: Config, log: Logger): Promise<Deployment> {
   const dataDir = join(resolve(config.dataDir), 'vectors');
-  if (config.etcdEndpoints === '') return { collections: await Collections.open(dataDir, config), close: async () => undefined };
+  const options = { background: true, log };
+  if (config.etcdEndpoints === '') return { collections: await Collections.open(dataDir, config, options), close: async () => undefined };
   // Loaded on demand: the embedded default does not pay for gRPC and etcd at start-up.
   const { openClusterSeams } = await import('../cluster/cluster-seams.ts');
   const seams = await openClusterSeams(config, log);
   try {
-    return { collections: await Collections.openWith(dataDir, config, seams), quotas: seams.quotas, close: seams.close };
+    return { collections: await Collections.openWith(dataDir, config, seams, options), quotas: seams.quotas, close: seams.close };
   } catch (err) {
     await seams.close();
     throw err;
@@ -163,14 +167,19 @@ function metricsEndpoint(config: Config): MetricsEndpoint {
   return { host: config.metricsHost, port: config.metricsPort, bearerToken: config.metricsBearerToken };
 }
 
-/** Collections (data in <dataDir>/vectors: catalog, per-shard logs, snapshots), proxy, metrics. */
+/**
+ * Collections (data in <dataDir>/vectors: catalog, per-shard logs, snapshots), proxy, metrics. The
+ * proxy listens once the catalog is open: pass-through SQL works at once, and a collection's vector
+ * statements wait (recoveryWaitMs, then 57P03) until its shards have replayed their logs.
+ */
 async function serve(config: Config, log: Logger, opened: (collections: Collections) => Promise<void> = async () => undefined): Promise<{ stop: () => Promise<void>; port: number }> {
   const metrics = createMetrics({ maxTenantMetricRoles: config.maxTenantMetricRoles });
   const deployment = await openDeployment(config, log);
   const collections = deployment.collections;
   // Which code runs: the compiled dist/ or the TypeScript sources through tsx (bin/vectorgate.js decides).
   const code = import.meta.url.endsWith('.js') ? 'dist' : 'src';
-  log.info({ collections: collections.count, code }, 'vector collections opened');
+  log.info({ collections: collections.count, code }, 'vector catalog opened; collections recovering');
+  void collections.recovered().then(() => log.info({ collections: collections.count }, 'every collection recovered or failed to'));
   try {
     await opened(collections);
     const proxy = await startProxy(config, metrics, log, collections, { quotas: deployment.quotas });

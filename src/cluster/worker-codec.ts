@@ -175,7 +175,7 @@ function rowOf(f: Fields, blobs: Buffer[]): StoredRow | null {
 
 function statsOf(f: Fields): ReplicaStats {
   return {
-    count: f.count('count'), payloadBytes: f.count('payloadBytes'), lastApplied: f.count('lastApplied'),
+    count: f.count('count'), unindexed: f.count('unindexed'), payloadBytes: f.count('payloadBytes'), lastApplied: f.count('lastApplied'),
     logBytes: f.count('logBytes'), snapshotSeq: f.count('snapshotSeq'), memoryBytes: f.count('memoryBytes'),
   };
 }

@@ -8,7 +8,10 @@ export interface CollectionInfo extends CollectionSpec {
   database: string;
   createdAt: string;
   policies: Record<string, string>;
-  vectors: number;
+  /** Rows held; null while the collection recovers after a start (or failed to). */
+  vectors: number | null;
+  /** Of those, rows in the HNSW index; the rest are searched exactly until they join it (Qdrant's indexed_vectors_count). */
+  indexedVectors: number | null;
 }
 export interface SearchRow { id: string; distance: number; payload: string | null }
 export interface WriteAck { rows: number; positions: Record<number, number> }

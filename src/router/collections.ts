@@ -4,7 +4,7 @@
 // are cluster-wide in PostgreSQL). The machinery (catalog, shard workers, durable writes) is
 // CollectionStore, which only these classes hold.
 import { makeConfig, type Config } from '../config.ts';
-import { CollectionStore, type CollectionSeams } from './collection-store.ts';
+import { CollectionStore, type CollectionSeams, type OpenOptions } from './collection-store.ts';
 import { DatabaseCollections } from './database-collections.ts';
 import type { SessionPositions } from './session-positions.ts';
 import { openEmbeddedSeams } from './embedded-seams.ts';
@@ -20,15 +20,22 @@ export class Collections {
     this.#store = store;
   }
 
-  /** Opens the catalog in dataDir and every collection's shards (snapshot + log replay each). */
-  static async open(dataDir: string, config: Config = makeConfig({ dataDir })): Promise<Collections> {
-    return Collections.openWith(dataDir, config, await openEmbeddedSeams(dataDir, config));
+  /**
+   * Opens the catalog in dataDir and every collection's shards (snapshot + log replay each): before
+   * it returns, or in the background (options.background: the proxy listens meanwhile, and each
+   * collection answers once it has recovered; see recovered()).
+   */
+  static async open(dataDir: string, config: Config = makeConfig({ dataDir }), options: OpenOptions = {}): Promise<Collections> {
+    return Collections.openWith(dataDir, config, await openEmbeddedSeams(dataDir, config), options);
   }
 
   /** The same over given seams (the cluster's: catalog in etcd, replicas on worker processes). */
-  static async openWith(dataDir: string, config: Config, seams: CollectionSeams): Promise<Collections> {
-    return new Collections(await CollectionStore.open(dataDir, config, seams));
+  static async openWith(dataDir: string, config: Config, seams: CollectionSeams, options: OpenOptions = {}): Promise<Collections> {
+    return new Collections(await CollectionStore.open(dataDir, config, seams, options));
   }
+
+  /** Resolves once every collection the open found has recovered or failed to (each failure is logged). */
+  recovered(): Promise<void> { return this.#store.recovered(); }
 
   get config(): Config { return this.#store.config; }
 

@@ -35,16 +35,28 @@ export class DatabaseCollections {
   async createCollection(spec: CreateSpec & { owner: string }): Promise<CollectionInfo> {
     const checked = checkCreateSpec(spec, this.config);
     const entry = await this.store.create({ ...checked, database: this.database, owner: spec.owner });
-    return info(entry, 0);
+    return info(entry, 0, 0);
   }
 
   async dropCollection(name: string): Promise<void> {
     await this.store.drop(this.#entry(name));
   }
 
+  /**
+   * Resolves once the collection may be dropped (see CollectionStore.droppable): a drop asks first,
+   * so that it does not drop the collection's relation and then find the collection still recovering.
+   */
+  async droppable(name: string): Promise<void> {
+    await this.store.droppable(this.#entry(name));
+  }
+
+  /** Every collection of the database; one still recovering (or failed to) is listed without its row count (null). */
   async listCollections(): Promise<CollectionInfo[]> {
-    return Promise.all(this.store.of(this.database).map(async (entry) =>
-      info(entry, (await this.store.stats(entry)).reduce((n, s) => n + s.count, 0))));
+    return Promise.all(this.store.of(this.database).map(async (entry) => {
+      if (this.store.recoveryOf(entry) !== 'ready') return info(entry, null, null);
+      const stats = await this.store.stats(entry);
+      return info(entry, stats.reduce((n, s) => n + s.count, 0), stats.reduce((n, s) => n + s.count - s.unindexed, 0));
+    }));
   }
 
   /**
@@ -176,8 +188,8 @@ function ownedSpec(entry: CollectionEntry): OwnedSpec {
   return { name, dims, metric, shards, replicas, quantization, m, efConstruction, engine, owner, database };
 }
 
-function info(entry: CollectionEntry, vectors: number): CollectionInfo {
-  return { ...ownedSpec(entry), createdAt: entry.createdAt, policies: entry.policies, vectors };
+function info(entry: CollectionEntry, vectors: number | null, indexedVectors: number | null): CollectionInfo {
+  return { ...ownedSpec(entry), createdAt: entry.createdAt, policies: entry.policies, vectors, indexedVectors };
 }
 
 /**

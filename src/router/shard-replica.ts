@@ -33,8 +33,8 @@ export interface ReplicaOptions {
 interface Unapplied { seq: number; txid: number | null; ops: Op[] }
 interface Waiter { resolve: (seq: number) => void; reject: (err: unknown) => void }
 
-/** payloadBytes: UTF-8 bytes of the stored payloads' JSON texts (a running total, for quotas). */
-export interface ReplicaStats { count: number; payloadBytes: number; lastApplied: number; logBytes: number; snapshotSeq: number; memoryBytes: number }
+/** payloadBytes: UTF-8 bytes of the stored payloads' JSON texts (a running total, for quotas); unindexed: rows not in the HNSW index yet. */
+export interface ReplicaStats { count: number; unindexed: number; payloadBytes: number; lastApplied: number; logBytes: number; snapshotSeq: number; memoryBytes: number }
 
 export class ShardReplica {
   readonly dir: string;
@@ -124,6 +124,7 @@ export class ShardReplica {
       shard.apply(record.seq, txid === null || committed.has(txid) ? decodeBody(record.body).ops : []);
       replayed += HEADER_BYTES + record.body.length;
     }
+    if (shard.lastApplied !== replayedTo) throw new Error(`shard ${dir}: replay ended at ${shard.lastApplied}, not at the log's ${replayedTo}`);
     if (wal.lastSeq < shard.lastApplied) await wal.startAfter(shard.lastApplied);
     const replica = new ShardReplica(dir, shard, wal, config, snapshotSeq, retained, options);
     // Everything replayed joins the vector index in one multi-threaded batch (or in steps, see #index).
@@ -281,7 +282,7 @@ export class ShardReplica {
 
   stats(): ReplicaStats {
     const s = this.#shard;
-    return { count: s.count, payloadBytes: s.payloadBytes, lastApplied: s.lastApplied, logBytes: this.#wal.bytes, snapshotSeq: this.#snapshotSeq, memoryBytes: s.index.memoryBytes() };
+    return { count: s.count, unindexed: s.unindexed.size, payloadBytes: s.payloadBytes, lastApplied: s.lastApplied, logBytes: this.#wal.bytes, snapshotSeq: this.#snapshotSeq, memoryBytes: s.index.memoryBytes() };
   }
 
   async maybeSnapshot(now = Date.now()): Promise<boolean> {

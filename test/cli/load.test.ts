@@ -45,7 +45,7 @@ function writeFvecs(path: string, rows: Float32Array[]): void {
 }
 
 async function count(name: string): Promise<number> {
-  return (await stack.app.listCollections()).find((c) => c.name === name)!.vectors;
+  return (await stack.app.listCollections()).find((c) => c.name === name)!.vectors!;
 }
 
 async function assertRow(name: string, id: string, vector: Float32Array, payload: unknown = null): Promise<void> {

@@ -55,7 +55,7 @@ const explained: ExplainedSearch = {
   hits, ms: 0.123456789, lastApplied: 99,
   trace: { strategy: 'hnsw, widened', reason: 'filter matches 3%', rows: 1000, ef: 64, candidates: [64, 256], rescored: 12, selectivity: 0.03 },
 };
-const stats: ReplicaStats = { count: 3, payloadBytes: 40, lastApplied: 12, logBytes: 4096, snapshotSeq: 10, memoryBytes: 123456 };
+const stats: ReplicaStats = { count: 3, unindexed: 1, payloadBytes: 40, lastApplied: 12, logBytes: 4096, snapshotSeq: 10, memoryBytes: 123456 };
 const results: { [T in RequestType]: Results[T][] } = {
   open: [null], close: [null], snapshot: [null], write: [1, 2 ** 40], prepare: [17], decide: [5, null], retained: [0, null],
   search: [hits, []], explain: [explained], get: [{ id: 'a', vector: trickyFloats(), payload: '{"x":1}' }, { id: 'b', vector: new Float32Array(0), payload: null }, null],

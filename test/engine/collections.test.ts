@@ -105,7 +105,7 @@ describe('collections', () => {
     const [info] = await db.listCollections();
     assert.deepEqual({ ...info, createdAt: '' }, {
       name: 'docs', dims: 3, metric: 'cosine', shards: 3, replicas: 1, quantization: 'none', m: 16, efConstruction: 200,
-      engine: 'usearch', owner: 'alice', database: 'app', createdAt: '', policies: {}, vectors: 0,
+      engine: 'usearch', owner: 'alice', database: 'app', createdAt: '', policies: {}, vectors: 0, indexedVectors: 0,
     });
   });
 

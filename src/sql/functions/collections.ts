@@ -85,6 +85,8 @@ export const dropCollection: LocalFunction = {
     async run(ctx, a) {
       const name = a.text('name');
       await ctx.access.require(name, ['OWNER']);
+      // The relation's drop commits at once: not before the collection can go too (one recovering waits).
+      await collectionsOf(ctx).droppable(name);
       await ctx.access.dropRelation(name);
       await collectionsOf(ctx).dropCollection(name);
       return [[true]];
@@ -98,7 +100,7 @@ export const listCollections: LocalFunction = {
   columns: [
     { name: 'name', type: TEXT }, { name: 'dimensions', type: INT4 }, { name: 'metric', type: TEXT },
     { name: 'shards', type: INT4 }, { name: 'replicas', type: INT4 }, { name: 'quantization', type: TEXT }, { name: 'm', type: INT4 },
-    { name: 'ef_construction', type: INT4 }, { name: 'engine', type: TEXT }, { name: 'vectors', type: INT8 },
+    { name: 'ef_construction', type: INT4 }, { name: 'engine', type: TEXT }, { name: 'vectors', type: INT8 }, { name: 'indexed_vectors', type: INT8 },
     { name: 'policies', type: JSONB }, { name: 'created_at', type: TIMESTAMPTZ },
   ],
   overloads: [{
@@ -108,7 +110,7 @@ export const listCollections: LocalFunction = {
       const visible = await ctx.access.visible(all.map((c) => c.name));
       return all.filter((c) => visible.has(c.name))
         .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
-        .map((c) => [c.name, c.dims, c.metric, c.shards, c.replicas, c.quantization, c.m, c.efConstruction, c.engine, c.vectors, c.policies, c.createdAt]);
+        .map((c) => [c.name, c.dims, c.metric, c.shards, c.replicas, c.quantization, c.m, c.efConstruction, c.engine, c.vectors, c.indexedVectors, c.policies, c.createdAt]);
     },
   }],
 };
