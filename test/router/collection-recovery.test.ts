@@ -149,7 +149,9 @@ describe('collections recovering in the background', () => {
   test('closing while collections recover ends their replay, and the next open recovers everything', async () => {
     const dir = copy();
     const first = await Collections.open(dir, config(dir), { background: true });
+    const listed = first.in(DATABASE).listCollections();
     await first.close();
+    assert.deepEqual((await listed).map((c) => c.vectors), [null, null], 'both were recovering when close began');
     const again = await Collections.open(dir, config(dir));
     try {
       const db = again.in(DATABASE);
