@@ -227,6 +227,8 @@ export interface Config {
   indexBatchRows: number;
   /** shardHost 'inline': most rows one index-building step adds (it blocks the proxy's thread meanwhile). */
   inlineIndexStepRows: number;
+  /** shardHost 'inline': most searches of one shard answered by one multi-core index call (they arrived in the same event-loop turn). */
+  searchBatchMaxQueries: number;
   /** shardHost 'threads': shard worker threads; 0 = one per core. */
   shardWorkers: number;
   /** Requests in flight per shard worker. */
@@ -473,6 +475,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   shardHost: 'inline',
   indexBatchRows: 16_384,
   inlineIndexStepRows: 128,
+  searchBatchMaxQueries: 64,
   shardWorkers: 0,
   workerMaxInflight: 64,
   workerMaxQueued: 4096,
@@ -554,7 +557,7 @@ function assertConfig(config: Config): void {
     'privilegeCacheMs', 'maxTrackedRoles', 'maxTenantMetricRoles', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxReplicas', 'etcdCatalogMaxRetries', 'etcdWatchRetryMs', 'proxyLeaseTtlSeconds', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'defaultMaxStalenessMs', 'readConsistencyMaxWaitMs', 'maxSessionWritePositions', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
     'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
-    'maxSearchCandidates', 'maxOversample', 'indexBatchRows', 'inlineIndexStepRows', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
+    'maxSearchCandidates', 'maxOversample', 'indexBatchRows', 'inlineIndexStepRows', 'searchBatchMaxQueries', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs', 'clusterReplicaWaitSliceMs', 'clusterMaxUnappliedRecords', 'etcdDefragIntervalMs', 'etcdDefragMinBytes', 'etcdDefragTimeoutMs',
     'grpcCallTimeoutMs', 'grpcSnapshotTimeoutMs', 'grpcMaxMessageBytes', 'grpcMaxConcurrentCalls', 'grpcKeepaliveTimeMs',

@@ -107,6 +107,11 @@ export class HnswlibIndex implements VectorIndex {
     return { labels, distances: Float32Array.from(order, (i) => result.distances[i]!) };
   }
 
+  /** hnswlib-node has no batch search: one search per query. */
+  searchMany(queries: readonly Float32Array[], k: number, ef: number): number[][] {
+    return queries.map((query) => this.search(query, k, ef).labels);
+  }
+
   size(): number {
     return this.#toInternal.size;
   }

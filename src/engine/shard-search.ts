@@ -84,7 +84,47 @@ function oversampled(k: number, t: SearchTrace, limits: SearchLimits): number {
   return Math.max(k, Math.min(Math.ceil(k * t.oversample!), limits.maxSearchCandidates));
 }
 
-export function searchShard(shard: Shard, query: Float32Array, k: number, options: SearchOptions, trace: SearchTrace | null = null): ShardHit[] {
+/**
+ * searchShard for several queries with the same k and options: the unfiltered HNSW walks of all of
+ * them in one index call (searchMany, every core), then each query's rescoring as usual. A query the
+ * shard refuses gets its error in its place; the others are answered.
+ */
+export function searchShardMany(shard: Shard, queries: readonly Float32Array[], k: number, options: SearchOptions): (ShardHit[] | Error)[] {
+  const out: (ShardHit[] | Error)[] = queries.map(() => []);
+  const ok: number[] = [];
+  queries.forEach((query, i) => {
+    try {
+      checkSearchArgs(shard.spec, query, k, options.ef ?? shard.limits.defaultEfSearch);
+      ok.push(i);
+    } catch (err) {
+      out[i] = err as Error;
+    }
+  });
+  if ((options.filter !== undefined && options.filter !== null) || shard.count === 0 || ok.length < 2) {
+    for (const i of ok) out[i] = attempt(() => searchShard(shard, queries[i]!, k, options));
+    return out;
+  }
+  const walk = unfilteredWalk(shard, k, options);
+  const labels = attempt(() => shard.index.searchMany(ok.map((i) => queries[i]!), walk.candidates, walk.ef));
+  ok.forEach((i, j) => { out[i] = attempt(() => searchShard(shard, queries[i]!, k, options, null, labels instanceof Error ? undefined : labels[j])); });
+  return out;
+}
+
+function attempt<T>(fn: () => T): T | Error {
+  try { return fn(); } catch (err) { return err instanceof Error ? err : new Error(String(err)); }
+}
+
+/** The candidate count and ef of an unfiltered search's HNSW walk (what searchShard asks the index for). */
+function unfilteredWalk(shard: Shard, k: number, options: SearchOptions): { candidates: number; ef: number } {
+  const ef = options.ef ?? shard.limits.defaultEfSearch;
+  const rescore = options.rescore ?? true;
+  const oversample = rescore ? options.oversample ?? defaultOversample(shard.spec.quantization, shard.limits) : 1;
+  const candidates = Math.max(k, Math.min(Math.ceil(k * oversample), shard.limits.maxSearchCandidates));
+  return { candidates, ef: Math.max(ef, candidates) };
+}
+
+/** prefetched: the labels of this query's unfiltered HNSW walk, already searched (searchShardMany). */
+export function searchShard(shard: Shard, query: Float32Array, k: number, options: SearchOptions, trace: SearchTrace | null = null, prefetched?: readonly number[]): ShardHit[] {
   const ef = options.ef ?? shard.limits.defaultEfSearch;
   const t: SearchTrace = trace ?? { strategy: 'hnsw', reason: '', rows: 0, ef, candidates: [], rescored: 0 };
   t.ef = ef;
@@ -100,9 +140,10 @@ export function searchShard(shard: Shard, query: Float32Array, k: number, option
   if (filter === null) {
     t.strategy = 'hnsw';
     t.reason = 'no filter';
-    const candidates = oversampled(k, t, shard.limits);
-    t.candidates.push(candidates);
-    const top = rescore(shard, q, k, withUnindexed(shard, shard.index.search(query, candidates, Math.max(ef, candidates)).labels), null, t);
+    const walk = unfilteredWalk(shard, k, options);
+    t.candidates.push(walk.candidates);
+    const labels = prefetched ?? shard.index.search(query, walk.candidates, walk.ef).labels;
+    const top = rescore(shard, q, k, withUnindexed(shard, labels), null, t);
     // Fewer than k only when deletions left rows the graph walk cannot reach: widen like a filter.
     if (top.size >= Math.min(k, shard.count)) return finish(shard, top);
     return finish(shard, widen(shard, query, q, k, ef, null, 1, t));

@@ -18,7 +18,7 @@ import type { Payload } from './filter.ts';
 import { createIndex } from './index-factory.ts';
 import { PayloadIndex } from './payload-index.ts';
 import { RowStore } from './rows.ts';
-import { searchShard, type SearchLimits, type SearchOptions, type ShardHit, type SearchTrace } from './shard-search.ts';
+import { searchShard, searchShardMany, type SearchLimits, type SearchOptions, type ShardHit, type SearchTrace } from './shard-search.ts';
 import { checkNonZero, checkVectors, type IndexSpec, type VectorIndex } from './vector-index.ts';
 
 export type { ShardHit, SearchOptions } from './shard-search.ts';
@@ -123,6 +123,11 @@ export class Shard {
 
   search(query: Float32Array, k: number, options: SearchOptions = {}, trace: SearchTrace | null = null): ShardHit[] {
     return searchShard(this, query, k, options, trace);
+  }
+
+  /** search() of several queries with the same k and options, their HNSW walks in one call (searchShardMany). */
+  searchMany(queries: readonly Float32Array[], k: number, options: SearchOptions = {}): (ShardHit[] | Error)[] {
+    return searchShardMany(this, queries, k, options);
   }
 
   get(id: string): StoredRow | null {

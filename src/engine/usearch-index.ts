@@ -79,6 +79,24 @@ export class UsearchIndex implements VectorIndex {
     return { labels, distances: matches.distances.slice(0, count) };
   }
 
+  /** One native call over every query on every core (usearch's batch search). */
+  searchMany(queries: readonly Float32Array[], k: number, ef: number): number[][] {
+    // The addon answers a single query with plain matches, not a batch.
+    if (queries.length === 1) return [this.search(queries[0]!, k, ef).labels];
+    for (const query of queries) checkSearchArgs(this.spec, query, k, ef);
+    if (this.#native.size() === 0 || queries.length === 0) return queries.map(() => []);
+    const normalize = this.spec.metric === 'cosine' ? normalizedCopy : (v: Float32Array) => v;
+    const width = padded(this.spec, queries[0]!).length;
+    const flat = new Float32Array(queries.length * width);
+    queries.forEach((query, i) => flat.set(padded(this.spec, normalize(query, this.spec.dims)), i * width));
+    const wanted = Math.max(k, ef);
+    const batch = this.#native.search(flat, wanted, 0) as unknown as { keys: BigUint64Array; counts: BigUint64Array };
+    return queries.map((_, i) => {
+      const count = Math.min(k, Number(batch.counts[i]));
+      return Array.from({ length: count }, (_, j) => Number(batch.keys[i * wanted + j]));
+    });
+  }
+
   size(): number {
     return this.#native.size();
   }

@@ -46,6 +46,8 @@ export interface VectorIndex {
   remove(label: Label): boolean;
   /** Up to k nearest labels, searching with a candidate list of max(ef, k). */
   search(query: Float32Array, k: number, ef: number): SearchHits;
+  /** search() for each query (each as long as dims), as one call that may use every core; labels only. */
+  searchMany(queries: readonly Float32Array[], k: number, ef: number): number[][];
   size(): number;
   /** Estimated resident bytes of the graph and stored vectors. */
   memoryBytes(): number;

@@ -11,14 +11,22 @@ import { ReplicaHost } from './replica-host.ts';
 import { closedError, type HealthEvent, type ShardRequest, type ShardTransport } from './shard-transport.ts';
 import { fromWire, toWire, type Request, type Results } from './worker-protocol.ts';
 
+type SearchRequest = Extract<Request, { type: 'search' }>;
+interface Waiting { req: SearchRequest; resolve: (value: unknown) => void; reject: (err: unknown) => void }
+
 export class InProcessTransport implements ShardTransport {
   readonly hostsReplicas = true;
   readonly #host: ReplicaHost;
+  readonly #maxBatch: number;
+  /** Unfiltered searches waiting for the end of this event-loop turn, by shard, k and options. */
+  readonly #pending = new Map<string, Waiting[]>();
+  #flushing: NodeJS.Immediate | null = null;
   #closing = false;
 
   constructor(config: Config) {
     this.#host = new ReplicaHost(config, (shardDir) => openLocalLog(shardDir, config), { indexStepRows: config.inlineIndexStepRows });
     this.#host.startSnapshotTimer();
+    this.#maxBatch = config.searchBatchMaxQueries;
   }
 
   async open(shard: string, dir: string, spec: IndexSpec, committed: number[] = []): Promise<void> {
@@ -32,7 +40,48 @@ export class InProcessTransport implements ShardTransport {
 
   call<R extends ShardRequest>(req: R): Promise<Results[R['type']]> {
     if (this.#closing) return Promise.reject(closedError());
+    if (req.type === 'search' && (req.options.filter === undefined || req.options.filter === null)) {
+      return this.#batched(req) as Promise<Results[R['type']]>;
+    }
     return this.#handle(req) as Promise<Results[R['type']]>;
+  }
+
+  /**
+   * Unfiltered searches that arrive in the same event-loop turn (several sessions' queries read
+   * together) wait for its end and are answered by one index call per shard, k and options, which
+   * walks their graphs on every core (usearch batch search): the thread serving the sessions is then
+   * not the only core searching. A search alone is answered as it would be at once.
+   */
+  #batched(req: SearchRequest): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const key = `${req.shard}\u0000${req.k}\u0000${JSON.stringify(req.options)}`;
+      const group = this.#pending.get(key) ?? [];
+      if (group.length === 0) this.#pending.set(key, group);
+      group.push({ req, resolve, reject });
+      if (group.length >= this.#maxBatch) this.#flush(key);
+      else this.#flushing ??= setImmediate(() => this.#flushAll());
+    });
+  }
+
+  #flushAll(): void {
+    this.#flushing = null;
+    for (const key of [...this.#pending.keys()]) this.#flush(key);
+  }
+
+  #flush(key: string): void {
+    const group = this.#pending.get(key);
+    this.#pending.delete(key);
+    if (group === undefined || group.length === 0) return;
+    const answers = group.length > 1 ? this.#host.searchMany(group.map((g) => g.req)) : null;
+    if (answers === null) {
+      for (const g of group) this.#handle(g.req).then(g.resolve, g.reject);
+      return;
+    }
+    group.forEach((g, i) => {
+      const answer = answers[i]!;
+      if (answer instanceof Error) g.reject(fromWire(toWire(answer)));
+      else g.resolve(answer);
+    });
   }
 
   /** Errors as a thread's arrive: a VectorgateError as it is, anything else as 'internal error' (XX000). */
@@ -46,6 +95,8 @@ export class InProcessTransport implements ShardTransport {
 
   async close(): Promise<void> {
     this.#closing = true;
+    if (this.#flushing !== null) clearImmediate(this.#flushing);
+    this.#flushAll();
     await this.#host.close();
   }
 }

@@ -6,6 +6,7 @@ import type { Config } from '../config.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
 import type { ShardLog } from '../storage/shard-log.ts';
 import { ShardReplica, type ReplicaOptions } from './shard-replica.ts';
+import type { ShardHit } from '../engine/shard.ts';
 import type { ReadBound, Request } from './worker-protocol.ts';
 import { opsOf } from './write-path.ts';
 
@@ -51,6 +52,17 @@ export class ReplicaHost {
       case 'stats': return this.#replica(req.shard).stats();
       case 'snapshot': await this.#replica(req.shard).snapshot(); return null;
     }
+  }
+
+  /**
+   * Searches of one shard with the same k and options, answered together (ShardReplica.searchMany);
+   * null when the shard is not open here or a read's bound is not met yet: then ask handle() each.
+   */
+  searchMany(reqs: readonly Extract<Request, { type: 'search' }>[]): (ShardHit[] | Error)[] | null {
+    const first = reqs[0];
+    const replica = first === undefined ? undefined : this.#replicas.get(first.shard);
+    if (first === undefined || replica === undefined || reqs.some((r) => r.read !== undefined && !satisfies(replica, r.read))) return null;
+    return replica.searchMany(reqs.map((r) => r.query), first.k, first.options);
   }
 
   /** Checks every replica's snapshot cadence every snapshotCheckIntervalMs (until close). */

@@ -268,6 +268,10 @@ export class ShardReplica {
     return this.#shard.search(query, k, options);
   }
 
+  searchMany(queries: readonly Float32Array[], k: number, options: SearchOptions): (ShardHit[] | Error)[] {
+    return this.#shard.searchMany(queries, k, options);
+  }
+
   /** The same search, with how it was answered and how long it took (EXPLAIN ANALYZE). */
   explain(query: Float32Array, k: number, options: SearchOptions): ExplainedSearch {
     const trace: SearchTrace = { strategy: 'hnsw', reason: '', rows: 0, ef: 0, candidates: [], rescored: 0 };
