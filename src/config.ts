@@ -217,10 +217,11 @@ export interface Config {
   /** Oversample of a binary collection when vectorgate.oversample is auto (glove-100, 100k, ef 64: recall@10 0.988 vs f32 0.989; 100 gives 0.958; 100 dims are few for 1 bit each). */
   defaultOversampleBinary: number;
   /**
-   * Where the embedded default's shard replicas run: 'inline' on the proxy's own thread (a search is a
-   * function call: measured 2.2× the QPS of a thread hop at one connection, bench/README.md), index
-   * building in steps of inlineIndexStepRows; 'threads' on shardWorkers worker_threads (a search waits
-   * for a thread to wake; a batch's index building never delays other sessions).
+   * Where the embedded default's shard replicas run. 'threads' (default): on shardWorkers
+   * worker_threads; a search waits for a thread to wake, index building never delays other sessions.
+   * 'inline' (experimental): on the proxy's own thread, so a search is a function call (glove-100
+   * 20k, ef 64: 2.2× the QPS at one connection), index building in steps of inlineIndexStepRows; a
+   * SIGTERM that comes while its collections recover can go unanswered (seen, not yet understood).
    */
   shardHost: 'inline' | 'threads';
   /** Most rows one vector-index add takes (a replay indexes in batches of this many, on every core). */
@@ -472,7 +473,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxOversample: 1000,
   defaultOversampleInt8: 2,
   defaultOversampleBinary: 300,
-  shardHost: 'inline',
+  shardHost: 'threads',
   indexBatchRows: 16_384,
   inlineIndexStepRows: 128,
   searchBatchMaxQueries: 64,

@@ -97,6 +97,7 @@ export function connectionUrl(credentials: Credentials, host: string, port: numb
 }
 
 export async function runStart(config: Config): Promise<void> {
+  holdSignals();
   checkMetricsEndpoint(metricsEndpoint(config));
   const log = createLogger(config.logLevel);
   const { postgres, credentials } = await startEmbeddedPostgres(config, log);
@@ -135,6 +136,7 @@ function migrationTarget(config: Config, credentials: Credentials): Pick<Config,
 }
 
 export async function runProxy(config: Config): Promise<void> {
+  holdSignals();
   checkMetricsEndpoint(metricsEndpoint(config));
   const log = createLogger(config.logLevel);
   const { stop } = await serve(config, log);
@@ -238,6 +240,22 @@ export function onShutdown(log: Logger, config: Config, stop: () => Promise<void
       exit(EXIT_STEP_FAILED);
     });
   };
-  process.on('SIGINT', () => handler('SIGINT'));
-  process.on('SIGTERM', () => handler('SIGTERM'));
+  for (const signal of SIGNALS) {
+    process.off(signal, holdSignal);
+    process.on(signal, () => handler(signal));
+  }
+  for (const signal of held.splice(0)) handler(signal);
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+/** Signals that came while the process was starting (before onShutdown): kept, then acted on. */
+const held: string[] = [];
+const holdSignal = (signal: string): void => { held.push(signal); };
+
+/**
+ * From the first step of a start: a SIGTERM while PostgreSQL starts or collections open would
+ * otherwise end the process at once (the default action), before onShutdown can stop what started.
+ */
+function holdSignals(): void {
+  for (const signal of SIGNALS) process.on(signal, holdSignal);
 }

@@ -20,3 +20,4 @@ export function loadIndex(spec: IndexSpec, path: string, options: { mmap?: boole
 export function checkEngineAvailable(engine: EngineKind): void {
   if (engine === 'hnswlib') hnswlibClass();
 }
+

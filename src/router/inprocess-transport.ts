@@ -48,9 +48,9 @@ export class InProcessTransport implements ShardTransport {
 
   /**
    * Unfiltered searches that arrive in the same event-loop turn (several sessions' queries read
-   * together) wait for its end and are answered by one index call per shard, k and options, which
-   * walks their graphs on every core (usearch batch search): the thread serving the sessions is then
-   * not the only core searching. A search alone is answered as it would be at once.
+   * together) wait for its end and are answered by one index call per shard, k and options
+   * (usearch batch search, over every core). A search alone is
+   * answered as it would be at once.
    */
   #batched(req: SearchRequest): Promise<unknown> {
     return new Promise((resolve, reject) => {

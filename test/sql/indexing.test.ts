@@ -1,7 +1,7 @@
-// Rows join the HNSW index after their write is acknowledged, in steps (shardHost 'inline'): a COPY's
-// rows are found at once (scored exactly until indexed), vector_collections() says how many are
-// indexed, and that count reaches every row while the session goes on. With shardHost 'threads' a
-// write is indexed before its ack.
+// With shardHost 'inline', rows join the HNSW index after their write is acknowledged, in steps: a
+// COPY's rows are found at once (scored exactly until indexed), vector_collections() says how many
+// are indexed, and that count reaches every row while the session goes on. With shardHost 'threads'
+// (the default) a write is indexed before its ack.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
@@ -41,9 +41,8 @@ const counts = async (client: pg.Client) => {
 };
 
 test('inline: a COPY of 4,000 rows is searchable at once, and indexed_vectors climbs to every row', async () => {
-  assert.equal(DEFAULTS.shardHost, 'inline');
   assert.ok(ROWS > DEFAULTS.inlineIndexStepRows, 'the COPY is larger than one indexing step');
-  await withStack({}, async (client) => {
+  await withStack({ config: { shardHost: 'inline' } }, async (client) => {
     const first = await counts(client);
     assert.equal(first.vectors, ROWS);
     assert.ok(first.indexed_vectors >= 0 && first.indexed_vectors <= ROWS, `indexed ${first.indexed_vectors}`);
@@ -66,7 +65,8 @@ test('inline: a COPY of 4,000 rows is searchable at once, and indexed_vectors cl
 });
 
 test('threads: a write is indexed before its ack', async () => {
-  await withStack({ config: { shardHost: 'threads' } }, async (client) => {
+  assert.equal(DEFAULTS.shardHost, 'threads');
+  await withStack({}, async (client) => {
     assert.deepEqual(await counts(client), { vectors: ROWS, indexed_vectors: ROWS });
   });
 });
