@@ -4,6 +4,7 @@
 // neighbour almost equally far, which no ANN index and no real data set looks like). Queries come
 // from the same distribution with another seed and are not in the base. Cosine; exact truth by brute
 // force over every base row (search-truth.ts).
+import { seeded } from '../../test/helpers/random.ts';
 import type { Dataset } from './search-data.ts';
 import { exactTopK } from './search-truth.ts';
 
@@ -19,17 +20,8 @@ const NOISE = 0.2;
 /** Scale of the cluster centres: below the spread, so that neighbouring clusters overlap. */
 const CENTRE = 0.5;
 
-/** mulberry32: a small, fast, seeded 32-bit generator; uniform in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the tests' seeded generator (test/helpers/random.ts): the same seed, the same data. */
+export const prng = seeded;
 
 /** Standard normal samples by Box–Muller, both of each pair used. */
 export function gaussian(uniform: () => number): () => number {
