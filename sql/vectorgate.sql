@@ -85,7 +85,8 @@ $$;
 -- the negative inner product (ip). filter is a payload filter ({"key": value}, $in, $gt/$gte/$lt/$lte,
 -- $exists, $and/$or/$not); a filtered search returns k rows whenever k rows match. ef defaults to
 -- SET vectorgate.ef_search, then the collection's ef_search policy, then the server's default.
--- query_text is accepted for reranking and does not change results yet. read_consistency as for vector_get.
+-- With vectorgate.rerank on, query_text reorders the top rerank_top_n by the reranker (docs/reranking.md);
+-- without query text there is no rerank. read_consistency as for vector_get.
 DROP FUNCTION IF EXISTS vector_search(text, real[], integer, jsonb, integer, text);
 CREATE OR REPLACE FUNCTION vector_search(
   collection text, vector real[], k integer DEFAULT 10,
@@ -94,7 +95,9 @@ CREATE OR REPLACE FUNCTION vector_search(
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_search'); END $$;
 
 -- The stored (canonical) value, as set_config() returns the new value. Policies: ef_search,
--- read_consistency (eventual | session | bounded | linearizable), max_staleness_ms, rerank (on | off).
+-- read_consistency (eventual | session | bounded | linearizable), max_staleness_ms, rescore, oversample,
+-- rerank, reranker, rerank_top_n, rerank_timeout_ms, rerank_field, reranker_url, rerank_notice,
+-- search_cache, max_k, statement_timeout (vector_policies(collection) lists them).
 CREATE OR REPLACE FUNCTION vector_set_policy(collection text, name text, value text) RETURNS text
 LANGUAGE plpgsql AS $$ BEGIN PERFORM vectorgate_not_proxied('vector_set_policy'); RETURN NULL; END $$;
 

@@ -232,6 +232,55 @@ export interface Config {
   searchBatchMaxQueries: number;
   /** shardHost 'threads': shard worker threads; 0 = one per core. */
   shardWorkers: number;
+
+  // Issue 12: reranking, the search cache and coalescing (src/router/search-pipeline.ts).
+  /**
+   * Hosts an `http`/`cohere` reranker may be called at: comma-separated `host` or `host:port` (a bare
+   * host allows any port). Empty (the default): no HTTP reranker may be used, so no user can make the
+   * proxy call an address the operator did not list.
+   */
+  rerankerAllowedHosts: string;
+  /** rerank_top_n when no policy sets it: merged candidates handed to the reranker. */
+  defaultRerankTopN: number;
+  /** Largest rerank_top_n a policy may set (and the most texts one reranker call carries). */
+  maxRerankTopN: number;
+  /** rerank_timeout_ms when no policy sets it: how long a reranker may take before the search falls back to vector order. */
+  defaultRerankTimeoutMs: number;
+  /** Largest rerank_timeout_ms a policy may set. */
+  maxRerankTimeoutMs: number;
+  /** Query texts of fewer words than this get a proportionally smaller top-N (docs/reranking.md). */
+  rerankShortQueryWords: number;
+  /** Each text sent to an HTTP reranker is cut to this many UTF-8 bytes (BM25 keeps the first rerankMaxTokensPerText tokens). */
+  rerankMaxTextBytes: number;
+  /** BM25: tokens of one text it scores, at most. */
+  rerankMaxTokensPerText: number;
+  /** Largest reply an HTTP reranker may send; past it the call fails (and the search falls back). */
+  rerankMaxResponseBytes: number;
+  /** Connections kept open to one reranker host. */
+  rerankMaxConnectionsPerHost: number;
+  /** Distinct reranker URLs with a connection pool and a circuit at once (the least recently used is closed past it). */
+  rerankMaxTargets: number;
+  /** Consecutive failures of one reranker URL that open its circuit. */
+  rerankCircuitFailures: number;
+  /** How long an open circuit refuses calls before one trial call. */
+  rerankCircuitOpenMs: number;
+  /** Bytes of search results the search cache holds (least recently used evicted); 0 disables it. */
+  searchCacheMaxBytes: number;
+  /**
+   * Cluster deployments: a cached answer's age limit. Writes through this proxy make a collection's
+   * entries unreachable at once; writes through other proxies are only seen by this limit.
+   */
+  searchCacheClusterTtlMs: number;
+  /** Distinct searches in flight that later identical ones may join (coalescing); past it they run on their own. */
+  searchCoalesceMaxKeys: number;
+  /** Identical searches that may wait on one execution at once. */
+  searchCoalesceMaxWaiters: number;
+  /** Recent distinct searches whose frequency is tracked for warmup. */
+  warmupTrackedSearches: number;
+  /** Most frequent searches re-run in the background after a restart or after writes invalidate their collection; 0 disables warmup. */
+  warmupMaxSearches: number;
+  /** How long after a collection's last write its warmup starts (writes in a burst warm up once). */
+  warmupDelayMs: number;
   /** Requests in flight per shard worker. */
   workerMaxInflight: number;
   /** Requests waiting per shard worker before 53400. */
@@ -477,6 +526,26 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   indexBatchRows: 16_384,
   inlineIndexStepRows: 128,
   searchBatchMaxQueries: 64,
+  rerankerAllowedHosts: '',
+  defaultRerankTopN: 50,
+  maxRerankTopN: 1000,
+  defaultRerankTimeoutMs: 100,
+  maxRerankTimeoutMs: 60_000,
+  rerankShortQueryWords: 3,
+  rerankMaxTextBytes: 8 * 1024,
+  rerankMaxTokensPerText: 2048,
+  rerankMaxResponseBytes: 1024 * 1024,
+  rerankMaxConnectionsPerHost: 8,
+  rerankMaxTargets: 64,
+  rerankCircuitFailures: 5,
+  rerankCircuitOpenMs: 10_000,
+  searchCacheMaxBytes: 64 * 1024 * 1024,
+  searchCacheClusterTtlMs: 1_000,
+  searchCoalesceMaxKeys: 1024,
+  searchCoalesceMaxWaiters: 1024,
+  warmupTrackedSearches: 4096,
+  warmupMaxSearches: 32,
+  warmupDelayMs: 200,
   shardWorkers: 0,
   workerMaxInflight: 64,
   workerMaxQueued: 4096,
@@ -565,6 +634,9 @@ function assertConfig(config: Config): void {
     'grpcKeepaliveTimeoutMs', 'grpcReconnectMaxBackoffMs', 'grpcConnectTimeoutMs', 'grpcSnapshotChunkBytes', 'grpcSnapshotMaxBytes', 'grpcSnapshotMaxFiles',
     'workerLeaseTtlSeconds', 'workerReportIntervalMs', 'workerHeartbeatIntervalMs', 'workerEtcdRetryMs', 'workerEtcdRetryMaxMs', 'workerOpenRetryMs',
     'placementIntervalMs', 'placementGraceMs', 'controllerLeaseTtlSeconds', 'etcdCompactIntervalMs',
+    'defaultRerankTopN', 'maxRerankTopN', 'defaultRerankTimeoutMs', 'maxRerankTimeoutMs', 'rerankShortQueryWords', 'rerankMaxTextBytes',
+    'rerankMaxTokensPerText', 'rerankMaxResponseBytes', 'rerankMaxConnectionsPerHost', 'rerankMaxTargets', 'rerankCircuitFailures', 'rerankCircuitOpenMs',
+    'searchCacheClusterTtlMs', 'searchCoalesceMaxKeys', 'searchCoalesceMaxWaiters', 'warmupTrackedSearches', 'warmupDelayMs',
   ];
   for (const key of positive) {
     const value = config[key];
@@ -575,6 +647,7 @@ function assertConfig(config: Config): void {
   const nonNegative: (keyof Config)[] = [
     'quotaMaxSearchesPerSecond', 'quotaMaxWriteRowsPerSecond', 'quotaMaxConcurrentStatements', 'quotaMaxCollections',
     'quotaMaxVectorsPerCollection', 'quotaMaxVectors', 'quotaMaxBytes', 'quotaMaxWaitMs', 'grpcGzipMinBytes', 'recoveryWaitMs',
+    'searchCacheMaxBytes', 'warmupMaxSearches',
   ];
   for (const key of nonNegative) {
     const value = config[key];
@@ -603,6 +676,9 @@ function assertConfig(config: Config): void {
   if (config.etcdPrefix.length === 0 || !config.etcdPrefix.endsWith('/')) throw new RangeError('etcdPrefix must end with "/"');
   if (config.copyBatchRows > config.maxBatchRows) throw new RangeError('copyBatchRows must not exceed maxBatchRows');
   if (config.defaultEfSearch > config.maxEf) throw new RangeError('defaultEfSearch must not exceed maxEf');
+  if (config.defaultRerankTopN > config.maxRerankTopN) throw new RangeError('defaultRerankTopN must not exceed maxRerankTopN');
+  if (config.defaultRerankTimeoutMs > config.maxRerankTimeoutMs) throw new RangeError('defaultRerankTimeoutMs must not exceed maxRerankTimeoutMs');
+  if (config.warmupMaxSearches > config.warmupTrackedSearches) throw new RangeError('warmupMaxSearches must not exceed warmupTrackedSearches');
   for (const key of ['defaultOversampleInt8', 'defaultOversampleBinary'] as const) {
     if (!(config[key] >= 1 && config[key] <= config.maxOversample)) throw new RangeError(`${key} must be a number from 1 to maxOversample`);
   }

@@ -3,6 +3,7 @@
 // round trip in ROUND_TRIP_SAMPLE: prom-client's own bookkeeping cost ~5 µs a statement (bench/README.md).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DEFAULTS } from './config.ts';
+import type { SearchPipelineStats } from './router/search-pipeline.ts';
 
 export interface ProxyMetrics {
   registry: Registry;
@@ -18,6 +19,10 @@ export interface ProxyMetrics {
   sessionBuffers: { read: () => number[] };
   /** Per tenant (login role): vector statements, their latency, and refusals by limit. */
   tenants: TenantMetrics;
+  /** Set by the proxy: the search pipeline's counters (cache, coalescing, warmup); null without collections. */
+  search: { read: () => SearchPipelineStats | null };
+  /** One rerank ended (fellBack null: its order was used). */
+  reranked(kind: string, seconds: number, fellBack: string | null): void;
 }
 
 export interface TenantMetrics {
@@ -67,9 +72,13 @@ export function createMetrics(options: MetricsOptions = {}): ProxyMetrics {
     registers: [registry],
     collect() { this.set(sessionBuffers.read().reduce((max, n) => Math.max(max, n), 0)); },
   });
+  const search = { read: (): SearchPipelineStats | null => null };
+  searchPipelineMetrics(registry, search);
   return {
     registry,
     sessionBuffers,
+    search,
+    reranked: rerankMetrics(registry),
     connections: new Gauge({ name: 'vectorgate_client_connections', help: 'Open client connections', registers: [registry] }),
     connectionsTotal: new Counter({ name: 'vectorgate_client_connections_total', help: 'Client connections accepted', registers: [registry] }),
     connectionsRejected: new Counter({ name: 'vectorgate_client_connections_rejected_total', help: 'Client connections refused at the connection limit', registers: [registry] }),
@@ -116,5 +125,41 @@ function tenantMetrics(registry: Registry, maxRoles: number): TenantMetrics {
     rejection(role, limit) {
       rejections.inc({ role: label(role), limit });
     },
+  };
+}
+
+/** vectorgate_search_*: the search cache, coalescing and warmup, read from the pipeline when scraped. */
+function searchPipelineMetrics(registry: Registry, search: { read: () => SearchPipelineStats | null }): void {
+  const gauge = (name: string, help: string, value: (s: SearchPipelineStats) => number) => new Gauge({
+    name, help, registers: [registry], collect() { const s = search.read(); this.set(s === null ? 0 : value(s)); },
+  });
+  const counter = (name: string, help: string, value: (s: SearchPipelineStats) => number) => new Counter({
+    name, help, registers: [registry], collect() { const s = search.read(); this.reset(); this.inc(s === null ? 0 : value(s)); },
+  });
+  gauge('vectorgate_search_cache_bytes', 'Bytes the search cache holds (at most searchCacheMaxBytes)', (s) => s.cache.bytes);
+  gauge('vectorgate_search_cache_entries', 'Answers the search cache holds', (s) => s.cache.entries);
+  counter('vectorgate_search_cache_hits_total', 'Searches answered from the search cache', (s) => s.cache.hits);
+  counter('vectorgate_search_cache_misses_total', 'Cacheable searches the cache could not answer', (s) => s.cache.misses);
+  counter('vectorgate_search_cache_evictions_total', 'Answers evicted from the search cache to stay within searchCacheMaxBytes', (s) => s.cache.evictions);
+  counter('vectorgate_search_coalesced_total', 'Searches that shared the execution of an identical one in flight', (s) => s.coalesced);
+  counter('vectorgate_search_warmup_runs_total', 'Searches re-run in the background to warm the cache', (s) => s.warmup.runs);
+  counter('vectorgate_search_warmup_failures_total', 'Warmup runs that failed (e.g. a collection still recovering)', (s) => s.warmup.failures);
+}
+
+/** vectorgate_rerank_*: reranks and fallbacks by cause per reranker kind (fixed sets: bounded series), and their latency. */
+function rerankMetrics(registry: Registry): ProxyMetrics['reranked'] {
+  const reranks = new Counter({ name: 'vectorgate_reranks_total', help: 'Reranks by reranker (bm25, http, cohere), whether or not they fell back', labelNames: ['reranker'], registers: [registry] });
+  const fallbacks = new Counter({
+    name: 'vectorgate_rerank_fallbacks_total', help: 'Reranks that fell back to vector order, by reranker and cause (timeout, error, circuit_open)',
+    labelNames: ['reranker', 'cause'], registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'vectorgate_rerank_seconds', help: 'Time the rerank step took, fallbacks included', labelNames: ['reranker'], registers: [registry],
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+  });
+  return (kind, seconds, fellBack) => {
+    reranks.inc({ reranker: kind });
+    latency.observe({ reranker: kind }, seconds);
+    if (fellBack !== null) fallbacks.inc({ reranker: kind, cause: fellBack });
   };
 }

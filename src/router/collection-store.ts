@@ -48,6 +48,8 @@ export class CollectionStore {
   #closing = false;
   /** The recoveries the start began, with their reporting (close waits for them once the transport is closed). */
   readonly #recovering = new Set<Promise<unknown>>();
+  /** Per collection directory: see writeGeneration (entries leave with the collection, see drop). */
+  readonly #generations = new Map<string, number>();
 
   private constructor(dataDir: string, config: Config, seams: CollectionSeams) {
     this.config = config;
@@ -133,6 +135,7 @@ export class CollectionStore {
     await this.droppable(entry);
     this.#recoveries.forget(entry);
     await this.#catalog.remove(entry.database, entry.name);
+    this.#generations.delete(entry.dir);
     // The write path first: a decision-log trim still running asks the shards.
     await this.#writes.closeCollection(entry);
     await Promise.all(range(entry.shards).map((i) => this.#transport.closeShard(shardKey(entry, i))));
@@ -179,9 +182,35 @@ export class CollectionStore {
     await Promise.all(range(entry.shards).map((i) => this.#transport.call({ type: 'snapshot', shard: shardKey(entry, i) })));
   }
 
-  /** One call's writes, all or nothing (the write path's commit protocol). */
-  write(entry: CollectionEntry, parts: Map<number, WritePart>): Promise<Record<number, number>> {
-    return this.#whenReady(entry, () => this.#writes.write(entry, parts));
+  /**
+   * One call's writes, all or nothing (the write path's commit protocol). The collection's write
+   * generation moves when the write starts and again when it ends, however it ends: a search that
+   * overlapped it is cached under a generation nobody looks up afterwards (search-pipeline.ts).
+   */
+  async write(entry: CollectionEntry, parts: Map<number, WritePart>): Promise<Record<number, number>> {
+    this.#bumpGeneration(entry);
+    try {
+      return await this.#whenReady(entry, () => this.#writes.write(entry, parts));
+    } finally {
+      this.#bumpGeneration(entry);
+    }
+  }
+
+  /** How many times writes to the collection started or ended in this process (see write). */
+  writeGeneration(entry: CollectionEntry): number {
+    return this.#generations.get(entry.dir) ?? 0;
+  }
+
+  /** The collection now at this directory (directories are unique per creation). */
+  entryAt(dir: string): CollectionEntry | undefined {
+    return this.#catalog.list().find((entry) => entry.dir === dir);
+  }
+
+  /** Writes go through other processes too (a cluster's proxies), so this one does not see them all. */
+  get writesElsewhere(): boolean { return !this.#transport.hostsReplicas; }
+
+  #bumpGeneration(entry: CollectionEntry): void {
+    this.#generations.set(entry.dir, this.writeGeneration(entry) + 1);
   }
 
   /**

@@ -1,6 +1,7 @@
 // What the collections API answers with (shared by Collections and its per-database view).
 import type { CollectionSpec } from '../storage/catalog.ts';
 import type { ReadConsistency } from './policies.ts';
+import type { RerankOutcome, RerankPlan } from './rerank/rerank-step.ts';
 import type { ExplainedSearch } from './shard-replica.ts';
 
 export interface CollectionInfo extends CollectionSpec {
@@ -26,14 +27,31 @@ export interface ReadParams {
 }
 
 /** ef, oversample (undefined: the quantization's default) and rescore: params > collection policy > server default. */
-export interface SearchParams extends ReadParams { ef?: number; filter?: unknown; oversample?: number; rescore?: boolean }
+export interface SearchParams extends ReadParams {
+  ef?: number;
+  filter?: unknown;
+  oversample?: number;
+  rescore?: boolean;
+  /** The resolved rerank (absent or null: none; SQL resolves the policies and query_text). */
+  rerank?: RerankPlan | null;
+  /** Policy search_cache (absent: auto). */
+  searchCache?: 'auto' | 'on' | 'off';
+  /** The statement's signal (cancel, time limit) and time left, for the steps that may fall back. */
+  signal?: AbortSignal;
+  remainingMs?: () => number;
+}
 export interface SearchExplanation {
   rows: SearchRow[];
   ef: number;
   k: number;
   metric: string;
   quantization: string;
+  /** Rows each shard was asked for: k, or the rerank top-N. */
+  fetched: number;
   shards: ExplainedSearch[];
   fanOutMs: number;
   mergeMs: number;
+  /** The rerank asked for (null: none) and what happened (null: it did not run, e.g. no candidates). */
+  rerankPlan: RerankPlan | null;
+  rerank: RerankOutcome | null;
 }

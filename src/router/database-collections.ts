@@ -11,7 +11,8 @@ import type { SessionPositions } from './session-positions.ts';
 import type { ReadBound } from './worker-protocol.ts';
 import type { CollectionStore, CollectionUsage, WritePart } from './collection-store.ts';
 import { checkPolicy, oversampleOf, resolvePolicy } from './policies.ts';
-import { mergeTopK, shardOf } from './router.ts';
+import { shardOf } from './router.ts';
+import type { CachePolicy, PipelineAnswer, PipelineSearch, SearchPipeline } from './search-pipeline.ts';
 import { checkBatchSize, checkCollectionName, checkCreateSpec, checkRows, checkSearch, toVector, type CreateSpec, type Row } from './validate.ts';
 
 export type { CollectionUsage } from './collection-store.ts';
@@ -21,7 +22,8 @@ export type OwnedSpec = CollectionSpec & { owner: string; database: string };
 
 export class DatabaseCollections {
   /** positions: the session's own write positions (session consistency); absent for callers without a session. */
-  constructor(private readonly store: CollectionStore, readonly database: string, private readonly positions: SessionPositions | null = null) {}
+  constructor(private readonly store: CollectionStore, private readonly pipeline: SearchPipeline, readonly database: string,
+    private readonly positions: SessionPositions | null = null) {}
 
   get config(): Config { return this.store.config; }
 
@@ -92,21 +94,38 @@ export class DatabaseCollections {
     return this.store.get(entry, shard, id, (await this.#readBounds(entry, read))(shard));
   }
 
-  /** The k nearest rows over all shards, nearest first (ef: params > collection policy > server default; SQL resolves the session's first). */
+  /**
+   * The k nearest rows over all shards, nearest first, or in the reranker's order (ef: params >
+   * collection policy > server default; SQL resolves the session's first). The search pipeline runs
+   * it: cache, coalescing, fan-out, merge, rerank (search-pipeline.ts).
+   */
   async search(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams = {}): Promise<SearchRow[]> {
-    const { entry, options, vector } = this.#searchPlan(name, query, k, params);
-    return mergeTopK(await this.store.search(entry, vector, k, options, await this.#readBounds(entry, params)), k);
+    return (await this.searchWithAccount(name, query, k, params)).rows as SearchRow[];
   }
 
-  /** search(), and for each shard how it was answered and how long it took; plus the merge time. */
+  /** search(), with how the cache and the rerank took part. */
+  searchWithAccount(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams = {}): Promise<PipelineAnswer> {
+    return this.pipeline.search(this.#pipelineSearch(name, query, k, params));
+  }
+
+  /** search(), with each step's account: per shard how it was answered and how long it took, the merge, the rerank. Never cached. */
   async explainSearch(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams = {}): Promise<SearchExplanation> {
+    const search = this.#pipelineSearch(name, query, k, params);
+    const e = await this.pipeline.explain(search);
+    return { rows: e.rows, ef: search.options.ef!, k, fetched: e.fetched, shards: e.shards, fanOutMs: e.fanOutMs, mergeMs: e.mergeMs, rerankPlan: search.rerank, rerank: e.rerank,
+      metric: search.entry.metric, quantization: search.entry.quantization };
+  }
+
+  #pipelineSearch(name: string, query: Float32Array | readonly number[], k: number, params: SearchParams): PipelineSearch {
     const { entry, options, vector } = this.#searchPlan(name, query, k, params);
-    const started = performance.now();
-    const shards = await this.store.explain(entry, vector, k, options, await this.#readBounds(entry, params));
-    const fanOutMs = performance.now() - started;
-    const mergeStarted = performance.now();
-    const rows = mergeTopK(shards.map((s) => s.hits), k);
-    return { rows, ef: options.ef, k, shards, fanOutMs, mergeMs: performance.now() - mergeStarted, metric: entry.metric, quantization: entry.quantization };
+    const rerank = params.rerank ?? null;
+    if (rerank !== null && rerank.topN > this.config.maxRerankTopN) {
+      throw new VectorgateError(SqlState.ProgramLimitExceeded, `rerank_top_n ${rerank.topN} exceeds maxRerankTopN ${this.config.maxRerankTopN}`);
+    }
+    return {
+      entry, vector, k, options, rerank, bounds: () => this.#readBounds(entry, params),
+      cache: cachePolicy(params), signal: params.signal ?? NEVER, remainingMs: params.remainingMs ?? (() => Infinity),
+    };
   }
 
   /** What every shard of a search gets, checked once here. */
@@ -149,6 +168,7 @@ export class DatabaseCollections {
 
   #acknowledged(entry: CollectionEntry, rows: number, positions: Record<number, number>): WriteAck {
     this.positions?.note(entry.dir, positions);
+    this.pipeline.written(entry);
     return { rows, positions };
   }
 
@@ -177,6 +197,21 @@ export class DatabaseCollections {
     if (entry === undefined) throw new VectorgateError(SqlState.UndefinedTable, `collection "${name}" does not exist`);
     return entry;
   }
+}
+
+const NEVER = new AbortController().signal;
+
+/**
+ * Whether a read may be answered from the search cache (search_cache: auto — eventual reads only; on —
+ * also bounded reads, with answers at most max_staleness_ms old; off). Session and linearizable reads
+ * never are: an answer computed before their read began may miss what they must see.
+ */
+function cachePolicy(params: SearchParams): CachePolicy {
+  const level = params.consistency ?? 'eventual';
+  const mode = params.searchCache ?? 'auto';
+  if (mode === 'off' || level === 'session' || level === 'linearizable') return { use: false, maxAgeMs: 0 };
+  if (level === 'eventual') return { use: true, maxAgeMs: Infinity };
+  return mode === 'on' ? { use: true, maxAgeMs: params.maxStalenessMs ?? 0 } : { use: false, maxAgeMs: 0 };
 }
 
 /** A caller of this API without a SQL session: no SET values. */

@@ -1,17 +1,18 @@
-// The one table of vectorgate's policies (ef_search, rescore, oversample, read_consistency, rerank,
-// max_k, statement_timeout) and the one resolver. Each policy is a `vectorgate.*` setting (SET / SET LOCAL /
+// The one table of vectorgate's policies (ef_search, rescore, oversample, read_consistency, the rerank
+// and search-cache ones, max_k, statement_timeout) and the one resolver. Each policy is a `vectorgate.*` setting (SET / SET LOCAL /
 // SHOW), a per-collection policy (vector_set_policy, stored as text in the catalog) and a call argument
 // where the function has one; its default comes from the running Config. Resolution order everywhere:
 // call argument > SET LOCAL > SET > collection policy > server default.
 import type { Config } from '../config.ts';
 import { SqlState, VectorgateError } from '../errors.ts';
+import { RERANKER_KINDS } from './rerank/reranker.ts';
 
 /** Where a resolved value came from; 'transaction' is SET LOCAL, 'session' is SET (or ALTER ROLE/DATABASE … SET). */
 export type PolicySource = 'call' | 'transaction' | 'session' | 'collection' | 'default';
 
 export interface PolicyDef {
   name: string;
-  type: 'integer' | 'number' | 'enum' | 'boolean' | 'milliseconds';
+  type: 'integer' | 'number' | 'enum' | 'boolean' | 'milliseconds' | 'text';
   description: string;
   /** The server default, from the running config. */
   fallback(config: Config): string;
@@ -43,12 +44,40 @@ const onOff = (value: string): string => {
   throw new Error('must be on or off');
 };
 
-const RERANK_NOT_IMPLEMENTED = 'reranking is not implemented; results are in vector order';
-
-/** What query_text of a search gets until reranking lands. */
-export const QUERY_TEXT_NOTICE = `vector_search query_text has no effect yet: ${RERANK_NOT_IMPLEMENTED}`;
-
 const always = (): null => null;
+
+/** A payload field's name: 1 to 128 bytes of UTF-8, no NUL. */
+function fieldName(value: string): string {
+  if (value.length === 0 || Buffer.byteLength(value) > 128 || value.includes('\0')) throw new Error('must be a field name of 1 to 128 bytes');
+  return value;
+}
+
+/** '' (none) or an http(s) URL whose host rerankerAllowedHosts lists. */
+function rerankerUrl(value: string, config: Config): string {
+  if (value === '') return value;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error('must be an http:// or https:// URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('must be an http:// or https:// URL');
+  if (url.username !== '' || url.password !== '') throw new Error('must not carry a user name or password');
+  if (!hostAllowed(url, config.rerankerAllowedHosts)) {
+    throw new Error(`host ${url.host} is not in rerankerAllowedHosts (${config.rerankerAllowedHosts === '' ? 'empty: no HTTP reranker is allowed' : config.rerankerAllowedHosts})`);
+  }
+  return url.href;
+}
+
+/** Whether a comma-separated list of `host` / `host:port` entries allows url (a bare host: any port). */
+export function hostAllowed(url: URL, allowed: string): boolean {
+  const port = url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port;
+  const host = url.hostname.toLowerCase();
+  return allowed.split(',').map((entry) => entry.trim().toLowerCase()).filter((entry) => entry !== '').some((entry) => {
+    const withPort = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(entry);
+    return withPort === null ? entry === host : withPort[1] === host && withPort[2] === port;
+  });
+}
 
 /** oversample's value when nothing sets it: each collection takes its quantization's default from the config. */
 export const AUTO_OVERSAMPLE = 'auto';
@@ -68,6 +97,47 @@ export function oversampleOf(value: string): number | undefined {
 
 export const READ_CONSISTENCIES = ['eventual', 'session', 'bounded', 'linearizable'] as const;
 export type ReadConsistency = (typeof READ_CONSISTENCIES)[number];
+
+export const SEARCH_CACHE_MODES = ['auto', 'on', 'off'] as const;
+
+/** The rerank and search-cache policies (src/router/search-pipeline.ts applies them; docs/reranking.md). */
+const RERANK_POLICIES: readonly PolicyDef[] = [
+  {
+    name: 'rerank', type: 'boolean',
+    description: 'on: reorder the merged top rerank_top_n candidates by the reranker\'s score of their rerank_field against query_text (no query text: no rerank); off: vector order',
+    fallback: () => 'off', check: onOff, notYetEffective: null, noticeFor: always,
+  },
+  {
+    name: 'reranker', type: 'enum', description: 'bm25 (built in) | http (a text-embeddings-inference /rerank service at reranker_url) | cohere (a Cohere-style /rerank service at reranker_url)',
+    fallback: () => 'bm25', check: oneOf(...RERANKER_KINDS), notYetEffective: null, noticeFor: always,
+  },
+  {
+    name: 'rerank_top_n', type: 'integer', description: 'merged candidates handed to the reranker (at most maxRerankTopN); shorter query texts get fewer (docs/reranking.md)',
+    fallback: (config) => String(config.defaultRerankTopN), check: integerUpTo((config) => config.maxRerankTopN), notYetEffective: null, noticeFor: always,
+  },
+  {
+    name: 'rerank_timeout_ms', type: 'milliseconds', description: 'how long the reranker may take; past it the search answers in vector order',
+    fallback: (config) => String(config.defaultRerankTimeoutMs), check: integerUpTo((config) => config.maxRerankTimeoutMs), notYetEffective: null, noticeFor: always,
+  },
+  {
+    name: 'rerank_field', type: 'text', description: 'the payload field holding the text to rerank by (a row without it scores as empty text)',
+    fallback: () => 'text', check: fieldName, notYetEffective: null, noticeFor: always,
+  },
+  {
+    name: 'reranker_url', type: 'text',
+    description: 'endpoint of the http/cohere reranker; its host must be in rerankerAllowedHosts, and only the collection\'s owner or a superuser may set it',
+    fallback: () => '', check: rerankerUrl, notYetEffective: null, noticeFor: always,
+  },
+  {
+    name: 'rerank_notice', type: 'boolean', description: 'on: a search whose rerank fell back to vector order sends a NOTICE saying why',
+    fallback: () => 'off', check: onOff, notYetEffective: null, noticeFor: always,
+  },
+  {
+    name: 'search_cache', type: 'enum',
+    description: 'auto (on for eventual reads, off otherwise) | on | off: answer a repeated search from the search cache; session and linearizable reads never are',
+    fallback: () => 'auto', check: oneOf(...SEARCH_CACHE_MODES), notYetEffective: null, noticeFor: always,
+  },
+];
 
 export const POLICIES: readonly PolicyDef[] = [
   {
@@ -103,11 +173,7 @@ export const POLICIES: readonly PolicyDef[] = [
     },
     notYetEffective: null, noticeFor: always,
   },
-  {
-    name: 'rerank', type: 'boolean', description: 'rerank search results by query_text (on | off)',
-    fallback: () => 'off', check: onOff, notYetEffective: RERANK_NOT_IMPLEMENTED,
-    noticeFor: (value) => (value === 'on' ? `vectorgate.rerank has no effect yet: ${RERANK_NOT_IMPLEMENTED}` : null),
-  },
+  ...RERANK_POLICIES,
   {
     name: 'max_k', type: 'integer', description: 'largest k a search may ask for (54000 above it)',
     fallback: (config) => String(config.maxK), check: integerUpTo((config) => config.maxK),

@@ -90,7 +90,7 @@ function describeCall({ collection, filter, explanation: e, policies }: Explaine
   const lines = [
     `Vector Search on ${collection} (vectorgate)  k=${e.k} ef=${e.ef} (from ${FROM[ef.source]}) metric=${e.metric}` +
       (analyze ? `  (actual time=${ms(e.fanOutMs + e.mergeMs)} ms rows=${e.rows.length})` : ''),
-    `  Shards: ${e.shards.length} asked in parallel, top ${e.k} each`,
+    `  Shards: ${e.shards.length} asked in parallel, top ${e.fetched} each${e.fetched > e.k ? ' (the rerank candidates)' : ''}`,
     `  Read consistency: ${consistency.value} (from ${FROM[consistency.source]}); ${e.shards.some((shard) => shard.replica !== undefined) ? CLUSTER_CONSISTENCY[consistency.value] : CONSISTENCY_COST}`,
   ];
   lines.push(`  ${describeRescoring(policies, e)}`);
@@ -103,6 +103,24 @@ function describeCall({ collection, filter, explanation: e, policies }: Explaine
       (analyze ? `  (actual time=${ms(shard.ms)} ms)` : ''));
     lines.push(`       why: ${t.reason}${t.selectivity !== undefined ? `; estimated selectivity ${t.selectivity.toPrecision(2)}` : ''}`);
   });
-  lines.push(`  -> Merge: top ${e.k} of ${e.shards.reduce((n, s) => n + s.hits.length, 0)} rows` + (analyze ? `  (actual time=${ms(e.mergeMs)} ms)` : ''));
+  lines.push(`  -> Merge: top ${e.fetched} of ${e.shards.reduce((n, s) => n + s.hits.length, 0)} rows` + (analyze ? `  (actual time=${ms(e.mergeMs)} ms)` : ''));
+  lines.push(...describeRerank(policies, e, analyze));
+  lines.push(`  Search cache: not used by EXPLAIN (search_cache ${policies.search_cache.value}, from ${FROM[policies.search_cache.source]})`);
   return lines;
+}
+
+/** The rerank step: skipped and why, or the reranker, its candidates, its time, and whether it fell back to vector order. */
+function describeRerank({ rerank }: ExplainedCall['policies'], e: ExplainedCall['explanation'], analyze: boolean): string[] {
+  if (rerank.value !== 'on') return [`  Rerank: off (from ${FROM[rerank.source]}); shards asked for k`];
+  const plan = e.rerankPlan;
+  if (plan === null) return [`  Rerank: on (from ${FROM[rerank.source]}), skipped: no query text; shards asked for k`];
+  const target = plan.kind === 'bm25' ? 'bm25 (built in)' : `${plan.kind} at ${plan.url}`;
+  const head = `  -> Rerank: ${target} by payload field "${plan.field}", top ${plan.topN} candidates, timeout ${plan.timeoutMs} ms`;
+  const outcome = e.rerank;
+  if (outcome === null) return [`${head}; no candidates`];
+  const time = analyze ? `  (actual time=${ms(outcome.ms)} ms)` : '';
+  const result = outcome.fellBack === null
+    ? `       reranked ${outcome.candidates} candidates; returned the top ${e.rows.length} by reranker score`
+    : `       fell back: ${outcome.fellBack.message}; returned the top ${e.rows.length} in vector order`;
+  return [head + time, result];
 }

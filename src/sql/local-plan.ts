@@ -48,6 +48,8 @@ export interface ExecContext {
    * session's vectorgate.statement_timeout; past it the signal aborts with 57014.
    */
   limitTime(timeoutMs: number): void;
+  /** Milliseconds left before the statement's time limit (Infinity without one): a step that may fall back (rerank) ends before it. */
+  remainingMs(): number;
   /**
    * The session's transaction status when the statement started, as PostgreSQL's last ReadyForQuery
    * said: 'I' idle, 'T' in a transaction block, 'E' in a failed one.
@@ -79,7 +81,7 @@ export interface ExplainedCall {
   filter: string | null;
   explanation: SearchExplanation;
   /** The policies the search ran with, each with where its value came from. */
-  policies: Record<'ef_search' | 'read_consistency' | 'rescore' | 'oversample', ResolvedPolicy>;
+  policies: Record<'ef_search' | 'read_consistency' | 'rescore' | 'oversample' | 'rerank' | 'search_cache', ResolvedPolicy>;
 }
 
 /** Receives a COPY ... FROM STDIN's data for a collection; the wire feeds it CopyData bytes. */

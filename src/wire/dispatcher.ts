@@ -55,8 +55,10 @@ export class Dispatcher {
     const controller = this.abort;
     const startedMs = performance.now();
     let timer: NodeJS.Timeout | null = null;
+    let deadlineMs = Infinity;
     const limitTime = (timeoutMs: number) => {
       if (timer !== null) clearTimeout(timer);
+      deadlineMs = timeoutMs > 0 ? startedMs + timeoutMs : Infinity;
       timer = timeoutMs > 0
         ? setTimeout(() => controller.abort(new VectorgateError(SqlState.QueryCanceled, 'canceling statement due to statement timeout')),
           Math.max(0, startedMs + timeoutMs - performance.now()))
@@ -78,6 +80,7 @@ export class Dispatcher {
       queryUpstream: (sql) => internalQuery(session, sql),
       touchSettings: (change) => noteSettingChange(session, change),
       limitTime,
+      remainingMs: () => deadlineMs - performance.now(),
       transactionStatus: session.txStatus,
       notice: (notice) => {
         const full: Notice = typeof notice === 'string' ? { severity: 'NOTICE', code: SqlState.SuccessfulCompletion, message: notice } : notice;

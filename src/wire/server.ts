@@ -54,6 +54,8 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
   };
   const sessions = new Set<Session>();
   metrics.sessionBuffers.read = () => [...sessions].map((session) => session.bufferedBytes());
+  metrics.search.read = () => collections?.searchStats() ?? null;
+  const stopRerankMetrics = collections?.onRerank(metrics.reranked) ?? (() => undefined);
   const server = createServer({ noDelay: true }, (socket) => accept(socket, deps, sessions));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -62,7 +64,7 @@ export async function startProxy(config: Config, metrics: ProxyMetrics, log: Log
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.listenPort;
   log.info({ host: config.listenHost, port, upstream: `${config.upstreamHost}:${config.upstreamPort}`, tls: tls !== null }, 'proxy listening');
-  return { host: config.listenHost, port, sessions, metrics, close: () => closeServer(server, sessions, config, log) };
+  return { host: config.listenHost, port, sessions, metrics, close: () => { stopRerankMetrics(); return closeServer(server, sessions, config, log); } };
 }
 
 function accept(socket: Socket, deps: SessionDeps, sessions: Set<Session>): void {

@@ -13,6 +13,10 @@ function close(actual: number, expected: number, what: string): void {
 }
 
 describe('tokenize', () => {
+  test('combining marks stay in their word (Devanagari vowel signs, a lower-cased İ)', () => {
+    assert.deepEqual(tokenize('हिन्दी भाषा'), ['हिन्दी', 'भाषा']);
+    assert.deepEqual(tokenize('İstanbul'), ['i\u0307stanbul']);
+  });
   test('lower-cases and splits on punctuation and spaces', () => {
     assert.deepEqual(tokenize('Hello, World! It\'s 3.14 -- OK?'), ['hello', 'world', 'it', 's', '3', '14', 'ok']);
   });

@@ -1,7 +1,7 @@
 // vectorgate.* settings with PostgreSQL's semantics: SET undone by ROLLBACK, SET LOCAL ending with its
 // transaction, RESET, SHOW, current_setting() agreeing upstream; the resolution order call argument >
 // SET LOCAL > SET > collection policy > server default, with the source of each value; SET checked against
-// the running config; a NOTICE for what has no effect yet; statement timeout and cancel give 57014.
+// the running config; rerank and query_text take effect without a NOTICE; statement timeout and cancel give 57014.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -25,8 +25,8 @@ before(async () => {
   const view = stack.collections.in.bind(stack.collections);
   stack.collections.in = (database) => {
     const collections = view(database);
-    const search = collections.search.bind(collections);
-    collections.search = async (name, query, k, params: SearchParams = {}) => {
+    const search = collections.searchWithAccount.bind(collections);
+    collections.searchWithAccount = async (name, query, k, params: SearchParams = {}) => {
       efSeen.push(params.ef);
       if (searchDelayMs > 0) await new Promise((r) => setTimeout(r, searchDelayMs));
       return search(name, query, k, params);
@@ -191,23 +191,17 @@ async function noticesOf(sql: string | pg.QueryConfig): Promise<string[]> {
   return seen;
 }
 
-test('what has no effect yet says so: a NOTICE for rerank and query_text, once per statement', async () => {
-  const RERANK = 'vectorgate.rerank has no effect yet: reranking is not implemented; results are in vector order';
+test('rerank and query_text take effect: no NOTICE for them; rerank_notice tells of a fallback only', async () => {
   assert.deepEqual(await noticesOf(`SELECT * FROM vector_search('docs', '[1,0]', 1)`), [], 'nothing asked for, nothing said');
-  assert.deepEqual(await noticesOf('SET vectorgate.rerank = on'), [RERANK]);
-  assert.deepEqual(await noticesOf(`SELECT a.id FROM vector_search('docs', '[1,0]', 1) a, vector_search('docs', '[0,1]', 1) b`), [RERANK],
-    'two searches, one statement: one NOTICE');
-  assert.deepEqual(await noticesOf({ text: `SELECT * FROM vector_search($1, '[1,0]', 1)`, values: ['docs'] }), [RERANK], 'extended protocol too');
+  assert.deepEqual(await noticesOf('SET vectorgate.rerank = on'), []);
+  assert.deepEqual(await noticesOf(`SELECT * FROM vector_search('docs', '[1,0]', 1, query_text => 'rust async')`), [], 'bm25 reranked: nothing to say');
+  await client.query('SET vectorgate.rerank_notice = on');
+  assert.deepEqual(await noticesOf(`SELECT * FROM vector_search('docs', '[1,0]', 1, query_text => 'rust async')`), [], 'no fallback, no NOTICE');
+  await client.query('RESET vectorgate.rerank_notice');
   await client.query('RESET vectorgate.rerank');
-  assert.deepEqual(await noticesOf(`SELECT * FROM vector_search('docs', '[1,0]', 1, query_text => 'rust async')`),
-    ['vector_search query_text has no effect yet: reranking is not implemented; results are in vector order']);
-  assert.deepEqual(await noticesOf(`SELECT vector_set_policy('docs', 'rerank', 'on')`), [RERANK]);
-  assert.deepEqual(await noticesOf(`SELECT * FROM vector_search('docs', '[1,0]', 1)`), [RERANK], 'the collection policy asks for it too');
-  await client.query(`SELECT vector_set_policy('docs', 'rerank', 'off')`);
-  assert.deepEqual(await noticesOf(`SELECT * FROM vector_search('docs', '[1,0]', 1)`), []);
 });
 
-test('vector_settings() and vector_policies() say which policies have no effect yet', async () => {
+test('vector_settings() and vector_policies() say every policy takes effect', async () => {
   const settings = (await client.query('SELECT name, effective FROM vector_settings() ORDER BY name')).rows;
   const policies = (await client.query(`SELECT name, effective FROM vector_policies('docs') ORDER BY name`)).rows;
   for (const rows of [settings.map((r) => ({ ...r, name: String(r.name).replace('vectorgate.', '') })), policies]) {
@@ -215,7 +209,8 @@ test('vector_settings() and vector_policies() say which policies have no effect 
     assert.equal(effect.ef_search, 'yes');
     assert.equal(effect.max_k, 'yes');
     assert.equal(effect.statement_timeout, 'yes');
-    assert.match(effect.rerank!, /^not yet: reranking is not implemented/);
+    assert.equal(effect.rerank, 'yes');
+    assert.equal(effect.search_cache, 'yes');
     assert.equal(effect.read_consistency, 'yes');
     assert.equal(effect.max_staleness_ms, 'yes');
   }

@@ -21,8 +21,8 @@ before(async () => {
   const view = stack.collections.in.bind(stack.collections);
   stack.collections.in = (database) => {
     const collections = view(database);
-    const search = collections.search.bind(collections);
-    collections.search = (name, query, k, params: SearchParams = {}) => {
+    const search = collections.searchWithAccount.bind(collections);
+    collections.searchWithAccount = (name, query, k, params: SearchParams = {}) => {
       efSeen.push(params.ef);
       return search(name, query, k, params);
     };

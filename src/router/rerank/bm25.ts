@@ -26,11 +26,12 @@ export const BM25_DEFAULTS = { k1: 1.2, b: 0.75, maxTokensPerText: 2048 } as con
  */
 const SCAN_UNITS_PER_TOKEN = 32;
 
-const TOKEN = /[\p{L}\p{N}]+/gu;
+// Marks (\p{M}) belong to the word they sit on: Devanagari vowel signs, the dot of a lower-cased İ.
+const TOKEN = /[\p{L}\p{M}\p{N}]+/gu;
 
 /**
  * The text's tokens: NFKC-normalised (so "ﬁ" is "fi" and full-width "１２" is "12"), lower-cased,
- * split on every code point that is neither a letter nor a number (\p{L}, \p{N}); empty tokens are
+ * split on every code point that is neither a letter, a mark nor a number (\p{L}, \p{M}, \p{N}); empty tokens are
  * dropped. A run of CJK characters is one token, as it has no separators. At most maxTokens tokens
  * are kept, from at most maxTokens × 32 code units of the text.
  */
