@@ -5,6 +5,7 @@
 // https://www.postgresql.org/docs/15/ddl-priv.html
 import assert from 'node:assert/strict';
 import pg from 'pg';
+import type { Config } from '../../src/config.ts';
 import { startStack, type Stack } from '../helpers/stack.ts';
 import { ROLES, DATABASE } from '../helpers/cluster.ts';
 
@@ -43,8 +44,9 @@ export interface AuthFixture {
  * `docs` (rows doc-1 … doc-5; SELECT for vg_reader and the group vg_readers) and `spare` (every
  * table privilege but ownership for vg_reader).
  */
-export async function startAuthFixture(): Promise<AuthFixture> {
-  const stack = await startStack({ config: { privilegeCacheMs: PRIVILEGE_CACHE_MS } });
+/** config: settings beside privilegeCacheMs (e.g. rerankerAllowedHosts). */
+export async function startAuthFixture(config: Partial<Config> = {}): Promise<AuthFixture> {
+  const stack = await startStack({ config: { privilegeCacheMs: PRIVILEGE_CACHE_MS, ...config } });
   const clients: pg.Client[] = [];
   const fixture: AuthFixture = {
     stack,

@@ -8,7 +8,7 @@ import { hostAllowed } from '../policies.ts';
 import { Bm25Reranker } from './bm25.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import { HttpReranker } from './http-reranker.ts';
-import type { Reranker, RerankerKind } from './reranker.ts';
+import { RerankError, type Reranker, type RerankerKind } from './reranker.ts';
 
 export interface RerankTarget { reranker: Reranker; breaker: CircuitBreaker | null }
 
@@ -34,7 +34,8 @@ export class Rerankers {
    */
   get(kind: RerankerKind, url: string): RerankTarget {
     if (kind === 'bm25') return this.#bm25;
-    if (url === '') throw new VectorgateError(SqlState.InvalidParameterValue, `reranker ${kind} needs vectorgate.reranker_url`, { hint: "Set it with vector_set_policy(collection, 'reranker_url', 'http://host:port/rerank'), or use reranker bm25." });
+    // The SQL layer refuses a plan without a URL (22023); here it can only fall back.
+    if (url === '') throw new RerankError(`reranker ${kind} has no reranker_url`);
     if (!hostAllowed(new URL(url), this.config.rerankerAllowedHosts)) {
       throw new VectorgateError(SqlState.InsufficientPrivilege, `reranker host ${new URL(url).host} is not in rerankerAllowedHosts`, { hint: 'The server configuration lists the hosts a reranker may be called at.' });
     }

@@ -52,6 +52,11 @@ async function rerankPlan(ctx: ExecContext, layers: PolicyLayers, collection: st
   if (topN === 0) return null;
   const kind = checked('reranker') as RerankerKind;
   const url = resolvePolicy('reranker_url', layers);
+  if (kind !== 'bm25' && url.value === '') {
+    throw new VectorgateError(SqlState.InvalidParameterValue, `reranker ${kind} needs vectorgate.reranker_url`, {
+      hint: "The collection's owner sets it with vector_set_policy(collection, 'reranker_url', 'http://host:port/rerank'); or use reranker bm25.",
+    });
+  }
   if (kind !== 'bm25' && (url.source === 'session' || url.source === 'transaction')) await requireOwnerForUrl(ctx, collection);
   return {
     kind, url: kind === 'bm25' ? '' : checkPolicy('reranker_url', url.value, layers.config), topN,
