@@ -208,6 +208,12 @@ export interface Config {
   payloadIndexMaxKeys: number;
   /** Filtered search: matches up to this count are answered by exact search over the matching rows. */
   exactSearchMaxRows: number;
+  /**
+   * Unfiltered search of a shard holding at most this many rows: an exact scan instead of the HNSW walk
+   * (Qdrant's full_scan_threshold). As fast at this size, and exact: a small graph built by a
+   * multi-threaded add can leave a row no walk reaches.
+   */
+  exactScanMaxRows: number;
   /** Filtered search: largest HNSW candidate set tried before falling back to a scan. */
   maxSearchCandidates: number;
   /** Largest vectorgate.oversample (candidates per wanted row when rescoring; candidates never exceed maxSearchCandidates). */
@@ -518,6 +524,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxFilterInValues: 10_000,
   payloadIndexMaxKeys: 64,
   exactSearchMaxRows: 4096,
+  exactScanMaxRows: 256,
   maxSearchCandidates: 20_000,
   maxOversample: 1000,
   defaultOversampleInt8: 2,
@@ -626,7 +633,7 @@ function assertConfig(config: Config): void {
     'maxClassifiedSqlBytes', 'maxPreparedPerSession', 'maxInternalStatementsPerSession', 'logSampleEvery',
     'privilegeCacheMs', 'maxTrackedRoles', 'maxTenantMetricRoles', 'maxCollections', 'maxCollectionNameBytes', 'maxDimensions', 'maxShards', 'maxReplicas', 'etcdCatalogMaxRetries', 'etcdWatchRetryMs', 'proxyLeaseTtlSeconds', 'maxBatchRows', 'maxIdBytes',
     'maxPayloadBytes', 'copyBatchRows', 'copyAtomicMaxRows', 'copyAtomicMaxBytes', 'maxCopyRowBytes', 'maxK', 'defaultMaxStalenessMs', 'readConsistencyMaxWaitMs', 'maxSessionWritePositions', 'maxEf', 'defaultM', 'defaultEfConstruction', 'defaultEfSearch',
-    'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows',
+    'maxFilterBytes', 'maxFilterDepth', 'maxFilterInValues', 'payloadIndexMaxKeys', 'exactSearchMaxRows', 'exactScanMaxRows',
     'maxSearchCandidates', 'maxOversample', 'indexBatchRows', 'inlineIndexStepRows', 'searchBatchMaxQueries', 'workerMaxInflight', 'workerMaxQueued', 'workerMaxRestartsPerMinute', 'workerReopenDecisionWaitMs', 'walSegmentBytes',
     'walGroupCommitMaxBytes', 'walMaxPendingAppends', 'decisionLogSegmentBytes', 'snapshotMinLogBytes',
     'snapshotHeavyIngestBytesPerSec', 'snapshotMaxLogBytes', 'snapshotCheckIntervalMs', 'workerCapacity', 'clusterReadTimeoutMs', 'clusterReplicaWaitSliceMs', 'clusterMaxUnappliedRecords', 'etcdDefragIntervalMs', 'etcdDefragMinBytes', 'etcdDefragTimeoutMs',

@@ -21,6 +21,7 @@ export interface SearchLimits extends FilterLimits {
   maxEf: number;
   defaultEfSearch: number;
   exactSearchMaxRows: number;
+  exactScanMaxRows: number;
   maxSearchCandidates: number;
   maxOversample: number;
   defaultOversampleInt8: number;
@@ -100,7 +101,7 @@ export function searchShardMany(shard: Shard, queries: readonly Float32Array[], 
       out[i] = err as Error;
     }
   });
-  if ((options.filter !== undefined && options.filter !== null) || shard.count === 0 || ok.length < 2) {
+  if ((options.filter !== undefined && options.filter !== null) || shard.count <= shard.limits.exactScanMaxRows || ok.length < 2) {
     for (const i of ok) out[i] = attempt(() => searchShard(shard, queries[i]!, k, options));
     return out;
   }
@@ -137,6 +138,11 @@ export function searchShard(shard: Shard, query: Float32Array, k: number, option
   const filter = options.filter === undefined || options.filter === null ? null : compileFilter(options.filter, shard.limits);
   const q = shard.spec.metric === 'cosine' ? normalizedCopy(query, shard.spec.dims) : query;
   if (shard.count === 0) return [];
+  if (filter === null && shard.count <= shard.limits.exactScanMaxRows) {
+    t.strategy = 'exact over a scan';
+    t.reason = `no filter; the shard holds ${shard.count} rows (≤ exactScanMaxRows ${shard.limits.exactScanMaxRows}): a scan is exact and as fast`;
+    return finish(shard, rescore(shard, q, k, shard.rows.slots(), null, t));
+  }
   if (filter === null) {
     t.strategy = 'hnsw';
     t.reason = 'no filter';

@@ -30,7 +30,13 @@ test('a version-1 catalog moves to the database and role vectorgate start create
   const started = await startVectorgate(['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--log-level', 'warn'], {});
   children.push(started.child);
   assert.match(started.url, /\/olddb$/);
-  assert.equal(await psql(started.url, `SELECT name || ' ' || vectors FROM vector_collections()`), 'docs 2');
+  // The start listens at once and recovers collections in the background: listed, vectors NULL until then.
+  let listed = '';
+  for (let i = 0; i < 100 && listed !== 'docs 2'; i++) {
+    listed = await psql(started.url, `SELECT name || ' ' || coalesce(vectors::text, 'recovering') FROM vector_collections()`);
+    if (listed !== 'docs 2') await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(listed, 'docs 2');
   assert.equal(await psql(started.url, `SELECT id || ' ' || coalesce(payload::text, '-') FROM vector_search('docs', '[1,0]', 1)`), 'near {"kept": true}');
   // The start made its relation, owned by the collection's owner, so GRANT and REVOKE work on it.
   assert.equal(await psql(started.url, `SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'vectorgate.docs'::regclass`), 'olduser');

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { DEFAULTS } from '../../src/config.ts';
 import { Shard } from '../../src/engine/shard.ts';
 import type { EngineKind, IndexSpec } from '../../src/engine/vector-index.ts';
+import type { SearchTrace } from '../../src/engine/shard-search.ts';
 import { VectorgateError } from '../../src/errors.ts';
 import type { Op } from '../../src/storage/record-codec.ts';
 import { bruteForce, DATA_DIR, randomVectors, readFvecs, rng, row } from './helpers/data.ts';
@@ -32,6 +33,29 @@ for (const engine of ['usearch', 'hnswlib'] as const) {
       shard.apply(3, [{ op: 'delete', id: 'a' }, up('b', [1, 1, 1, 1])]);
       assert.deepEqual(shard.search(Float32Array.of(0, 0, 0, 0), 5).map((h) => h.id), ['b']);
       assert.equal(shard.lastApplied, 3);
+    });
+
+    test('a shard of at most exactScanMaxRows rows answers an unfiltered search by an exact scan; above it, by the graph', () => {
+      const random = rng(31);
+      const vectors = randomVectors(random, 300, 8);
+      const ops = Array.from({ length: 300 }, (_, i) => up(`r${i}`, Array.from(vectors.subarray(i * 8, (i + 1) * 8))));
+      const query = randomVectors(random, 1, 8);
+      const exact = ops.map((op, i) => ({ id: (op as { id: string }).id, d: distance(query, vectors.subarray(i * 8, (i + 1) * 8)) }))
+        .sort((a, b) => a.d - b.d).slice(0, 10).map((h) => h.id);
+      for (const [limit, strategy] of [[300, 'exact over a scan'], [299, 'hnsw']] as const) {
+        const shard = new Shard(spec(engine, 8), { ...DEFAULTS, exactScanMaxRows: limit });
+        shard.apply(1, ops);
+        shard.indexPending();
+        const trace = { strategy: 'hnsw', reason: '', rows: 0, ef: 0, candidates: [], rescored: 0 } as SearchTrace;
+        const hits = shard.search(query, 10, { ef: 16 }, trace);
+        assert.equal(trace.strategy, strategy);
+        if (strategy === 'exact over a scan') {
+          assert.deepEqual(hits.map((h) => h.id), exact);
+          assert.equal(trace.rescored, 300, 'every row scored');
+        } else {
+          assert.deepEqual(trace.candidates, [10], 'the graph walk asked for k candidates');
+        }
+      }
     });
 
     test('rows not indexed yet are scored exactly beside the index; replacing or deleting them works; steps converge', () => {
