@@ -155,7 +155,8 @@ describe('bounded worker queues', () => {
     try {
       await db.createCollection({ name: 'q', dims: 64, owner: 'alice' });
       await db.upsert('q', Array.from({ length: 2000 }, (_, i) => ({ id: String(i), vector: Array.from({ length: 64 }, (_, d) => Math.sin(i * d)) })));
-      const results = await Promise.all(Array.from({ length: 8 }, () => code(db.search('q', new Array(64).fill(0.5), 100, { ef: 500 }))));
+      // Distinct queries: identical ones in flight would share one execution (coalescing).
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => code(db.search('q', new Array(64).fill(0.5 + i / 100), 100, { ef: 500 }))));
       assert.equal(results.filter((r) => r === 'ok').length, 3);
       assert.equal(results.filter((r) => r === '53400').length, 5);
       assert.equal(await code(db.search('q', new Array(64).fill(0.5), 10)), 'ok', 'the queue drains');

@@ -57,6 +57,8 @@ test('psql: the whole surface in one script', async () => {
     'rescore|on|default',
     'oversample|auto|default',
     'read_consistency|eventual|default', 'max_staleness_ms|1000|default', 'rerank|off|default',
+    'reranker|bm25|default', 'rerank_top_n|50|default', 'rerank_timeout_ms|100|default', 'rerank_field|text|default', 'reranker_url||default',
+    'rerank_notice|off|default', 'search_cache|auto|default',
     'max_k|10000|default', 'statement_timeout|0|default',
     'RESET',
     't',
