@@ -11,7 +11,7 @@ import { CREDENTIALS, connect, cpuMs, pin, startBenchCluster } from './cluster-e
 import { copyRows, createCollection, createEmbedded, waitCaughtUp } from './cluster-load.ts';
 import { startProxy } from './search-proxy.ts';
 import { row, type Dataset } from './search-data.ts';
-import { runQueries, vectorText } from './search-sql.ts';
+import { runQueries, searchCacheOff, vectorText } from './search-sql.ts';
 
 
 export interface SearchTarget {
@@ -70,6 +70,7 @@ export async function measureSearch(targets: SearchTarget[], data: Dataset, conn
     for (const target of order) {
       for (const connections of connectionCounts) {
         const clients = await Promise.all(Array.from({ length: connections }, () => connect(target.port)));
+        await searchCacheOff(clients);
         try {
           let cpu0 = 0;
           const m = await runQueries({

@@ -9,7 +9,7 @@ import { onCleanup } from './cleanup.ts';
 import { buildRaw, searchRaw, type Kind, type RawIndex } from './search-raw.ts';
 import { buildQuantizedRaw } from './search-raw-quantized.ts';
 import { rssBytes, startProxy, type Credentials, type ProxyChild } from './search-proxy.ts';
-import { connectAll, endAll } from './search-sql.ts';
+import { connectAll, endAll, searchCacheOff } from './search-sql.ts';
 import { dropCollection, loadThroughProxy, probeStatement, proxyIndexed, queryParams, queryProxy, snapshotInProcess, type CollectionOptions } from './search-vectorgate.ts';
 import { runPgvector, type PgvectorResult } from './search-pgvector.ts';
 import type { Measurement } from './search-report.ts';
@@ -146,6 +146,7 @@ async function queryPhase(target: string, proxy: ProxyChild, data: Dataset, raws
   const pools = await Promise.all(s.connectionCounts.map((n) => connectAll(proxy.port, s.credentials, n)));
   const runs: Measurement[] = [];
   try {
+    await searchCacheOff(pools.flat());
     if (s.setOversample) {
       const kind = target.split(' ')[1] as 'int8' | 'binary' | undefined;
       // Refused by code without the setting: the proxy's own default applies, and the log says so.

@@ -16,6 +16,15 @@ export async function connectAll(port: number, credentials: Credentials, count: 
   return clients;
 }
 
+/**
+ * SET vectorgate.search_cache = off on every connection: these benchmarks measure searches, and they
+ * repeat the same queries every round, which the cache would answer (bench:rerank measures the cache).
+ * A proxy without the setting refuses it; then nothing is cached anyway.
+ */
+export async function searchCacheOff(clients: pg.Client[]): Promise<void> {
+  await Promise.all(clients.map((c) => c.query('SET vectorgate.search_cache = off').catch(() => undefined)));
+}
+
 export async function endAll(clients: pg.Client[]): Promise<void> {
   await Promise.all(clients.map((c) => c.end().catch(() => {})));
 }
