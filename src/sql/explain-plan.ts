@@ -81,7 +81,7 @@ function describeRescoring({ rescore, oversample }: ExplainedCall['policies'], e
   const used = e.shards[0]?.trace.oversample;
   const value = oversample.value === 'auto' ? `auto = ${used ?? '?'} for ${e.quantization}` : oversample.value;
   return `Rescore: on (from ${FROM[rescore.source]}), oversample ${value} (from ${FROM[oversample.source]}); ` +
-    `each shard asks its index for ceil(k × oversample) candidates and keeps the ${e.k} nearest by exact distance`;
+    `each shard asks its index for ceil(${e.fetched} × oversample) candidates and keeps the ${e.fetched} nearest by exact distance`;
 }
 
 function describeCall({ collection, filter, explanation: e, policies }: ExplainedCall, analyze: boolean): string[] {
@@ -89,7 +89,7 @@ function describeCall({ collection, filter, explanation: e, policies }: Explaine
   const consistency = policies.read_consistency;
   const lines = [
     `Vector Search on ${collection} (vectorgate)  k=${e.k} ef=${e.ef} (from ${FROM[ef.source]}) metric=${e.metric}` +
-      (analyze ? `  (actual time=${ms(e.fanOutMs + e.mergeMs)} ms rows=${e.rows.length})` : ''),
+      (analyze ? `  (actual time=${ms(e.fanOutMs + e.mergeMs + (e.rerank?.ms ?? 0))} ms rows=${e.rows.length})` : ''),
     `  Shards: ${e.shards.length} asked in parallel, top ${e.fetched} each${e.fetched > e.k ? ' (the rerank candidates)' : ''}`,
     `  Read consistency: ${consistency.value} (from ${FROM[consistency.source]}); ${e.shards.some((shard) => shard.replica !== undefined) ? CLUSTER_CONSISTENCY[consistency.value] : CONSISTENCY_COST}`,
   ];
