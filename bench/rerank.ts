@@ -170,7 +170,7 @@ async function main(): Promise<void> {
       `${args.dataset}, ${base.rows} rows × ${base.dims} (cosine, 1 shard, ef ${ef}, k 10, rerank_top_n ${args['top-n']}; one-word query texts get ` +
       `ceil(top_n / 3) candidates), ${queries.rows} queries in a Zipf(${args.zipf}) mix, ${connections} connections closed-loop, ${seconds} s per row.\n\n`;
     writeFileSync(join(args['results-dir'], `rerank-${stamp}.md`), head + table + '\n');
-    writeFileSync(join(args['results-dir'], `rerank-${stamp}.json`), JSON.stringify({ args, phases }, null, 2));
+    writeFileSync(join(args['results-dir'], `rerank-${stamp}.json`), JSON.stringify({ args: { ...args, 'results-dir': undefined }, phases }, null, 2));
   }
 }
 
