@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { makeConfig } from '../src/config.ts';
 import { Collections } from '../src/router/collections.ts';
@@ -26,7 +26,7 @@ import { installSignalHandlers, onCleanup, stopAll } from './lib/cleanup.ts';
 import { DATA_ROOT } from './lib/search-data.ts';
 import { pgvectorAvailable } from './lib/search-pgvector.ts';
 import { closedLoop, zipfSequence, type LoadResult } from './lib/rerank-load.ts';
-import { vectorText } from './lib/search-sql.ts';
+import { connectAll, vectorText } from './lib/search-sql.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -53,12 +53,6 @@ interface Phase { name: string; result: LoadResult; hitRate: number | null; rera
 
 function words(file: string, limit: number): string[] {
   return readFileSync(file, 'utf8').trim().split('\n').slice(0, limit).map((line) => (JSON.parse(line) as { text: string }).text);
-}
-
-async function connectAll(port: number, count: number): Promise<pg.Client[]> {
-  const clients = Array.from({ length: count }, () => new pg.Client({ host: '127.0.0.1', port, ...CREDENTIALS }));
-  await Promise.all(clients.map((c) => c.connect()));
-  return clients;
 }
 
 async function copyInto(client: pg.Client, statement: string, base: Float32Array, dims: number, rows: number, texts: string[] | null): Promise<void> {
@@ -103,7 +97,7 @@ async function main(): Promise<void> {
   const fallbacks: Record<string, number> = {};
   collections.onRerank((_kind, _seconds, fellBack) => { reranks++; if (fellBack !== null) fallbacks[fellBack] = (fallbacks[fellBack] ?? 0) + 1; });
 
-  const [owner] = await connectAll(proxy.port, 1);
+  const [owner] = await connectAll(proxy.port, CREDENTIALS, 1);
   await owner!.query(`SELECT vector_create_collection('rr', ${base.dims}, metric => 'cosine', ef_construction => 200)`);
   let started = performance.now();
   await copyInto(owner!, 'COPY rr (id, vector, payload) FROM STDIN (FORMAT binary)', base.data, base.dims, base.rows, baseTexts);
@@ -112,7 +106,7 @@ async function main(): Promise<void> {
   await owner!.query(`SELECT vector_set_policy('rr', 'rerank_top_n', '${args['top-n']}')`);
   await owner!.query(`SELECT vector_set_policy('rr', 'reranker_url', '${server.url}')`);
 
-  const clients = await connectAll(proxy.port, connections);
+  const clients = await connectAll(proxy.port, CREDENTIALS, connections);
   const phases: Phase[] = [];
   const run = async (name: string, settings: Record<string, string>, withText: boolean, target = clients): Promise<void> => {
     for (const c of target) for (const [key, value] of Object.entries(settings)) await c.query(`SET ${key} = '${value}'`);
@@ -150,7 +144,7 @@ async function main(): Promise<void> {
     await admin.query(`SET maintenance_work_mem = '1GB'`);
     await admin.query('CREATE INDEX ON rr_pgvector USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 200)');
     console.log(`pgvector: loaded and indexed in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    const direct = await connectAll(cluster.port, connections);
+    const direct = await connectAll(cluster.port, CREDENTIALS, connections);
     for (const c of direct) await c.query(`SET hnsw.ef_search = ${ef}`);
     const result = await closedLoop(direct, sequence, seconds, (q) => ({ text: 'SELECT id FROM rr_pgvector ORDER BY embedding <=> $1::vector LIMIT 10', values: [queryVectors[q]] }));
     const phase = { name: 'pgvector 0.8 HNSW, straight to PostgreSQL (no cache, no rerank)', result, hitRate: null, reranks: 0, fallbacks: {} };

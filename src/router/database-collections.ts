@@ -12,7 +12,7 @@ import type { ReadBound } from './worker-protocol.ts';
 import type { CollectionStore, CollectionUsage, WritePart } from './collection-store.ts';
 import { checkPolicy, oversampleOf, resolvePolicy } from './policies.ts';
 import { shardOf } from './router.ts';
-import type { CachePolicy, PipelineAnswer, PipelineSearch, SearchPipeline } from './search-pipeline.ts';
+import { NEVER, type CachePolicy, type PipelineAnswer, type PipelineSearch, type SearchPipeline } from './search-pipeline.ts';
 import { checkBatchSize, checkCollectionName, checkCreateSpec, checkRows, checkSearch, toVector, type CreateSpec, type Row } from './validate.ts';
 
 export type { CollectionUsage } from './collection-store.ts';
@@ -198,8 +198,6 @@ export class DatabaseCollections {
     return entry;
   }
 }
-
-const NEVER = new AbortController().signal;
 
 /**
  * Whether a read may be answered from the search cache (search_cache: auto — eventual reads only; on —

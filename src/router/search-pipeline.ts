@@ -65,7 +65,8 @@ export interface PipelineExplanation {
 
 export interface SearchPipelineStats { cache: SearchCacheStats; coalesced: number; warmup: WarmupStats }
 
-const NEVER = new AbortController().signal;
+/** A signal that never aborts: for executions no single caller owns (a shared search, a warmup run). */
+export const NEVER = new AbortController().signal;
 
 export class SearchPipeline {
   readonly #cache: SearchCache;

@@ -15,7 +15,7 @@ import type { SearchOptions } from '../engine/shard-search.ts';
 import type { CollectionEntry } from '../storage/catalog.ts';
 import type { RerankPlan } from './rerank/rerank-step.ts';
 import { identityBytes } from './search-key.ts';
-import type { PipelineSearch } from './search-pipeline.ts';
+import { NEVER, type PipelineSearch } from './search-pipeline.ts';
 
 export interface WarmupStats {
   tracked: number;
@@ -29,7 +29,6 @@ interface Tracked { dir: string; vector: Float32Array; k: number; options: Searc
 
 interface SavedSearch { dir: string; vector: string; k: number; options: SearchOptions; rerank: RerankPlan | null; count: number }
 
-const NEVER = new AbortController().signal;
 const FILE_VERSION = 1;
 
 export class SearchWarmup {
